@@ -1,0 +1,179 @@
+//! Error types.
+//!
+//! A wrong, replayed or rate-limited code is never an `Err`: those are ordinary outcomes of
+//! verification. The types here are for malformed input and infrastructure failures. Messages name
+//! what was wrong and where, but never echo a secret or a code.
+
+use thiserror::Error;
+
+/// Any error this crate returns.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A base32 string could not be decoded.
+    #[error(transparent)]
+    Base32(#[from] Base32Error),
+    /// Secret bytes were unacceptable (too short or too long).
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// OTP parameters or a code were malformed.
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    /// An otpauth:// URI could not be built or parsed.
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    /// Encryption or key configuration failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A QR code could not be rendered.
+    #[cfg(feature = "qr")]
+    #[error(transparent)]
+    Qr(#[from] QrError),
+}
+
+/// Why a base32 secret was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Base32Error {
+    /// Nothing was left after removing spaces, hyphens and padding.
+    #[error("base32 secret is empty")]
+    Empty,
+    /// A character outside the RFC 4648 base32 alphabet (A–Z, 2–7), spaces, hyphens or `=`.
+    #[error("invalid base32 character {character:?} at position {position}")]
+    InvalidCharacter {
+        /// The offending character. Only characters outside the alphabet are reported, so this
+        /// never reveals a character of the secret.
+        character: char,
+        /// Its position (in characters, from 0) in the input as given.
+        position: usize,
+    },
+    /// `=` padding appeared before the end of the input.
+    #[error("base32 padding '=' at position {position} is not at the end")]
+    MisplacedPadding {
+        /// Position (in characters, from 0) in the input as given.
+        position: usize,
+    },
+    /// The number of base32 characters cannot be produced by any byte string (1, 3 or 6 modulo 8).
+    #[error("base32 secret has an impossible length of {length} characters")]
+    InvalidLength {
+        /// Number of alphabet characters after normalisation.
+        length: usize,
+    },
+    /// The decoded secret would be larger than [`crate::Secret::MAX_LEN`].
+    #[error("base32 secret decodes to more than {max} bytes")]
+    TooLong {
+        /// The limit in bytes.
+        max: usize,
+    },
+}
+
+/// Why secret bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// Shorter than the RFC 4226 R6 minimum of 16 bytes (128 bits).
+    #[error(
+        "secret is {len} bytes; at least {min} are required (use danger::short_secret for legacy secrets)"
+    )]
+    TooShort {
+        /// Length given.
+        len: usize,
+        /// Minimum accepted.
+        min: usize,
+    },
+    /// Longer than [`crate::Secret::MAX_LEN`].
+    #[error("secret is {len} bytes; at most {max} are accepted")]
+    TooLong {
+        /// Length given.
+        len: usize,
+        /// Maximum accepted.
+        max: usize,
+    },
+    /// Empty secret (refused even through `danger`).
+    #[error("secret is empty")]
+    Empty,
+}
+
+/// Malformed OTP parameters, or a malformed code.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OtpError {
+    /// Digits outside 6..=10.
+    #[error("digits must be between 6 and 10, got {0}")]
+    InvalidDigits(u32),
+    /// A TOTP period of zero seconds.
+    #[error("period must be at least 1 second")]
+    ZeroPeriod,
+    /// A verification window wider than the cap (see [`crate::Window::MAX_STEPS`]).
+    #[error(
+        "window of {past} past and {future} future steps exceeds the cap of {max} each way (use danger::wide_window)"
+    )]
+    WindowTooLarge {
+        /// Past steps requested.
+        past: u32,
+        /// Future steps requested.
+        future: u32,
+        /// The cap.
+        max: u32,
+    },
+    /// An HOTP look-ahead wider than the cap.
+    #[error("HOTP look-ahead of {0} exceeds the cap of {max}", max = crate::Hotp::MAX_LOOK_AHEAD)]
+    LookAheadTooLarge(u32),
+    /// A diagnosis range wider than the cap.
+    #[error("diagnosis range of {0} steps exceeds the cap of {max}", max = crate::Totp::MAX_DIAGNOSE_STEPS)]
+    DiagnoseRangeTooLarge(u32),
+    /// The time given is before the TOTP epoch T0.
+    #[error("time {time} is before T0 ({t0})")]
+    TimeBeforeT0 {
+        /// Unix time given.
+        time: u64,
+        /// The configured T0.
+        t0: u64,
+    },
+    /// A counter or time step would overflow.
+    #[error("counter overflow")]
+    CounterOverflow,
+    /// The code has the wrong number of characters.
+    #[error("code must have {expected} digits, got {actual} characters")]
+    CodeLength {
+        /// Digits configured.
+        expected: u32,
+        /// Characters given.
+        actual: usize,
+    },
+    /// An algorithm name other than SHA1, SHA256 or SHA512.
+    #[error("unknown algorithm (expected SHA1, SHA256 or SHA512)")]
+    UnknownAlgorithm,
+    /// The code contains something other than ASCII digits.
+    #[error("code must contain only digits 0-9")]
+    CodeNotDigits,
+}
+
+/// Why an otpauth:// URI could not be built or parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UriError {
+    /// Placeholder until the URI module lands.
+    #[error("invalid otpauth URI")]
+    Invalid,
+}
+
+/// Encryption, decryption or key configuration failure.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// Decryption failed. Deliberately opaque: wrong key, tampered blob, wrong user or purpose all
+    /// look the same.
+    #[error("decryption failed")]
+    Decrypt,
+}
+
+/// A QR code could not be rendered.
+#[cfg(feature = "qr")]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum QrError {
+    /// The data does not fit in any QR code version at the chosen error correction level.
+    #[error("data too long for a QR code")]
+    DataTooLong,
+}

@@ -1,0 +1,274 @@
+//! Storage traits that applications implement, and the stores this crate ships.
+//!
+//! State is split in two so each half can live where it fits:
+//!
+//! - [`CredentialStore`]: durable credentials (the encrypted TOTP secret, enabled or pending,
+//!   the last accepted step, the recorded drift, backup-code hashes, recovery requests). Lives in
+//!   the application's main database.
+//! - [`EphemeralStore`]: short-lived state (login challenges, rate-limit counters). Can live in
+//!   the same database or in Redis.
+//!
+//! # The contract
+//!
+//! Every operation that must happen at most once is a single method that the store makes atomic
+//! (one conditional SQL statement, one transaction, one Lua script). The service never reads and
+//! then writes: it calls the atomic method and trusts its answer. A store that breaks an atomicity
+//! contract lets a code be used twice; run `store::conformance` (feature
+//! `test-util`) against yours.
+//!
+//! All times are absolute Unix seconds supplied by the caller (never read from a clock inside the
+//! store), so several application instances can share one store and tests can control time.
+//!
+//! Errors are for infrastructure failures only. An operation that returns `Err` must not have
+//! consumed anything it would have reported as consumed: the service treats every `Err` as "fail
+//! closed" (nobody gets in), so a half-applied consumption would silently burn a code.
+
+use std::future::Future;
+
+/// The durable record of a user's TOTP credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// The secret, encrypted by a `SecretCipher` (`crate::crypto`) with associated
+    /// data binding the user id and purpose. Never store it in plain text.
+    pub encrypted_secret: Vec<u8>,
+    /// HMAC algorithm name as in otpauth URIs (`SHA1`, `SHA256`, `SHA512`).
+    pub algorithm: crate::Algorithm,
+    /// Number of digits.
+    pub digits: u32,
+    /// Period in seconds.
+    pub period: u64,
+    /// `false` while enrolment is pending (secret shown, not yet confirmed by a code).
+    pub enabled: bool,
+    /// The last accepted time step; `None` before the first acceptance.
+    pub last_step: Option<u64>,
+    /// The drift (in steps) of the last accepted code.
+    pub drift: i64,
+    /// When this record was created (Unix seconds).
+    pub created_at: u64,
+}
+
+impl core::fmt::Debug for CredentialRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CredentialRecord")
+            .field("encrypted_secret", &"[REDACTED]")
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("enabled", &self.enabled)
+            .field("last_step", &self.last_step)
+            .field("drift", &self.drift)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A keyed hash of a backup code (HMAC-SHA256, bound to the user id; see
+/// `crate::backup_codes`). What a store keeps instead of the code.
+pub type BackupCodeHash = [u8; 32];
+
+/// A SHA-256 hash of a login challenge token. Stores never see the token itself.
+pub type ChallengeHash = [u8; 32];
+
+/// A pending login challenge: the password was right, the second factor is still owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    /// Whose login this is.
+    pub user_id: String,
+    /// Unix time after which the challenge is void.
+    pub expires_at: u64,
+}
+
+/// A request to remove a user's second factor when the phone and the backup codes are both lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRecord {
+    /// When the request was made.
+    pub requested_at: u64,
+    /// When it takes effect without an operator's approval.
+    pub not_before: u64,
+    /// Whether an operator approved it (it may then complete at once).
+    pub approved: bool,
+}
+
+/// Rate-limiter state for one key, as stored. Its meaning belongs to
+/// `crate::rate_limit`; stores only keep it and update it atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimiterState {
+    /// Start of the current counting window (Unix seconds).
+    pub window_start: u64,
+    /// Attempts counted in the current window.
+    pub attempts: u32,
+    /// Consecutive failed attempts since the last success (drives escalation).
+    pub consecutive_failures: u32,
+    /// Locked until this Unix time (0 = not locked).
+    pub locked_until: u64,
+}
+
+/// Durable credential storage. See the [module docs](self) for the atomicity contract.
+pub trait CredentialStore: Send + Sync {
+    /// The store's infrastructure error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The user's credential, pending or enabled.
+    fn get_credential(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<CredentialRecord>, Self::Error>> + Send;
+
+    /// Stores `record` (with `enabled == false`) as the user's pending credential, replacing any
+    /// pending one. **Atomic:** refuses (returns `false`, changes nothing) when the user already
+    /// has an enabled credential, so a pending secret can never overwrite an active one.
+    fn put_pending(
+        &self,
+        user_id: &str,
+        record: &CredentialRecord,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Turns the pending credential whose encrypted secret equals `expected_secret` into the
+    /// enabled one, sets its last accepted step to `step` and drift to `drift`, and replaces the
+    /// user's backup codes with `backup_codes`. **Atomic, all or nothing:** returns `false` and
+    /// changes nothing when there is no such pending credential (already confirmed, replaced by a
+    /// newer enrolment, or removed).
+    fn activate(
+        &self,
+        user_id: &str,
+        expected_secret: &[u8],
+        step: u64,
+        drift: i64,
+        backup_codes: &[BackupCodeHash],
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Compare-and-set of the last accepted step. **Atomic:** sets `last_step = step` and
+    /// `drift = drift` only if the user has an enabled credential and `last_step` is unset or
+    /// strictly less than `step`; returns whether it did. Of N concurrent calls with the same
+    /// step exactly one returns `true`. This is what makes a TOTP code single use.
+    fn advance_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        drift: i64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Replaces the encrypted secret with `new_secret` only if it still equals `old_secret`
+    /// (lazy key rotation). **Atomic** compare-and-set; returns whether it replaced.
+    fn rewrite_secret(
+        &self,
+        user_id: &str,
+        old_secret: &[u8],
+        new_secret: &[u8],
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Removes the user's credential (pending or enabled), backup codes and recovery request.
+    /// Returns whether a credential existed.
+    fn delete_credential(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes the backup code with this hash and returns how many remain, or `None` if the user
+    /// has no such code. **Atomic delete-and-return:** of N concurrent calls with the same hash,
+    /// exactly one returns `Some`.
+    fn consume_backup_code(
+        &self,
+        user_id: &str,
+        hash: &BackupCodeHash,
+    ) -> impl Future<Output = Result<Option<u32>, Self::Error>> + Send;
+
+    /// Replaces the whole set of backup codes (old codes void), only if the user has an enabled
+    /// credential. **Atomic:** no moment where both sets, or neither, are valid. Returns whether
+    /// it replaced.
+    fn replace_backup_codes(
+        &self,
+        user_id: &str,
+        hashes: &[BackupCodeHash],
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// How many unused backup codes the user has.
+    fn backup_codes_remaining(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u32, Self::Error>> + Send;
+
+    /// Stores a recovery request, replacing an earlier one.
+    fn put_recovery(
+        &self,
+        user_id: &str,
+        record: &RecoveryRecord,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The user's recovery request, if any.
+    fn get_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<RecoveryRecord>, Self::Error>> + Send;
+
+    /// Marks the user's recovery request approved; returns whether there was one.
+    fn approve_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes the user's recovery request (cancelled by the owner); returns whether there was
+    /// one.
+    fn cancel_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// If the user's recovery request is approved or `not_before <= now`, deletes it together
+    /// with the credential and backup codes and returns `true`. **Atomic:** of concurrent calls
+    /// at most one returns `true`; a cancelled request never completes.
+    fn complete_recovery(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// Short-lived state: login challenges and rate-limit counters. See the [module docs](self).
+pub trait EphemeralStore: Send + Sync {
+    /// The store's infrastructure error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Stores a challenge under the hash of its token. Expired challenges may be purged at any
+    /// time after `expires_at`.
+    fn put_challenge(
+        &self,
+        hash: &ChallengeHash,
+        record: &ChallengeRecord,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The challenge, if it exists and `now < expires_at`, without consuming it.
+    fn get_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<ChallengeRecord>, Self::Error>> + Send;
+
+    /// Deletes the challenge and returns it if it existed and `now < expires_at`. **Atomic
+    /// delete-and-return:** of N concurrent calls exactly one gets `Some`.
+    fn take_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<ChallengeRecord>, Self::Error>> + Send;
+
+    /// Applies `update` to the limiter state under `key` (the default state when absent) and
+    /// stores the result, returning it. **Atomic read-modify-write:** concurrent calls on one key
+    /// are serialised, none lost (a transaction with a row lock, a compare-and-set retry loop, or
+    /// `WATCH`/`MULTI`). `update` is a pure function and may be called more than once on retry.
+    /// `expire_at` lets the store drop the state after that Unix time.
+    fn update_limiter<F>(
+        &self,
+        key: &str,
+        expire_at: u64,
+        update: F,
+    ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send
+    where
+        F: Fn(LimiterState) -> LimiterState + Send + Sync;
+
+    /// The limiter state under `key`, or the default.
+    fn get_limiter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send;
+}
