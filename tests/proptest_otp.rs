@@ -137,7 +137,7 @@ proptest! {
         prop_assert_eq!(&Secret::from_base32(&pasted).unwrap(), &secret);
         // With `=` padding to a multiple of 8.
         let mut padded = encoded.to_string();
-        while padded.len() % 8 != 0 {
+        while !padded.len().is_multiple_of(8) {
             padded.push('=');
         }
         prop_assert_eq!(&Secret::from_base32(&padded).unwrap(), &secret);

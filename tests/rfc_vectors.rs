@@ -143,7 +143,8 @@ fn rfc4226_appendix_d_hotp() {
 
 #[test]
 fn rfc6238_appendix_b_all_algorithms() {
-    let cases: [(Algorithm, &[u8], fn(&TotpVector) -> &'static str); 3] = [
+    type Column = fn(&TotpVector) -> &'static str;
+    let cases: [(Algorithm, &[u8], Column); 3] = [
         (Algorithm::Sha1, SEED_SHA1, |v| v.sha1),
         (Algorithm::Sha256, SEED_SHA256, |v| v.sha256),
         (Algorithm::Sha512, SEED_SHA512, |v| v.sha512),
