@@ -287,7 +287,7 @@ fn config_errors_are_specific_and_never_echo_keys() {
     let cases: Vec<(String, CryptoError)> = vec![
         (String::new(), CryptoError::EmptyKeyring),
         (" , ".into(), CryptoError::EmptyKeyring),
-        (format!("{k1}"), CryptoError::ConfigSyntax { entry: 1 }),
+        (k1.to_string(), CryptoError::ConfigSyntax { entry: 1 }),
         (
             format!("1:{k1},{k2}"),
             CryptoError::ConfigSyntax { entry: 2 },
