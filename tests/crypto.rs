@@ -138,6 +138,20 @@ async fn trait_round_trip_and_fresh_nonces() {
     let opened = ring.decrypt(&a, &aad).await.unwrap();
     assert_eq!(opened.plaintext.as_slice(), b"secret");
     assert!(!opened.stale_key);
+
+    // Shared in application state behind an Arc, and usable from a spawned (Send) task.
+    let shared = std::sync::Arc::new(ring);
+    let task = {
+        let shared = std::sync::Arc::clone(&shared);
+        tokio::spawn(async move { shared.encrypt(b"spawned", &secret_aad("bob")).await })
+    };
+    let blob = task.await.unwrap().unwrap();
+    let opened = shared.decrypt(&blob, &aad).await.unwrap();
+    assert_eq!(opened.plaintext.as_slice(), b"spawned");
+    assert_eq!(
+        shared.decrypt(&a, b"").await.unwrap_err(),
+        CryptoError::Decrypt
+    );
 }
 
 #[test]
