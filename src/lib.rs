@@ -8,9 +8,12 @@ pub mod clock;
 pub mod danger;
 pub mod error;
 pub mod otp;
+#[cfg(feature = "qr")]
+pub mod qr;
 mod rng;
 mod secret;
 pub mod store;
+pub mod uri;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, OtpError};
@@ -18,4 +21,7 @@ pub use otp::{
     Algorithm, Code, Diagnosis, Digits, Hotp, HotpOutcome, Totp, TotpBuilder, TotpMatch,
     TotpOutcome, Window,
 };
+#[cfg(feature = "qr")]
+pub use qr::Qr;
 pub use secret::Secret;
+pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};
