@@ -39,6 +39,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("uri/parse (unicode, SHA-512 secret)", |b| {
         b.iter(|| OtpAuthUri::parse(black_box(&unicode)));
     });
+    // Worst case the size cap allows: 4 KiB of tiny unknown parameters and escapes.
+    let mut hostile = String::from("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    while hostile.len() + 6 <= OtpAuthUri::MAX_LEN {
+        hostile.push_str("&x=%41");
+    }
+    c.bench_function("uri/parse (4 KiB, ~670 unknown parameters)", |b| {
+        b.iter(|| OtpAuthUri::parse(black_box(&hostile)));
+    });
     let qr = Qr::new(&uri).expect("valid fixture");
     c.bench_function("qr/svg", |b| b.iter(|| black_box(&qr).to_svg()));
     c.bench_function("qr/png", |b| b.iter(|| black_box(&qr).to_png()));
