@@ -10,9 +10,12 @@ pub mod crypto;
 pub mod danger;
 pub mod error;
 pub mod otp;
+#[cfg(feature = "qr")]
+pub mod qr;
 mod rng;
 mod secret;
 pub mod store;
+pub mod uri;
 
 pub use backup_codes::{BackupCode, BackupCodeKey};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -22,5 +25,8 @@ pub use otp::{
     Algorithm, Code, Diagnosis, Digits, Hotp, HotpOutcome, Totp, TotpBuilder, TotpMatch,
     TotpOutcome, Window,
 };
+#[cfg(feature = "qr")]
+pub use qr::Qr;
 pub use secret::Secret;
 pub use store::MemoryStore;
+pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};
