@@ -1,24 +1,20 @@
 //! `cargo run --example quickstart`: enrol a user (secret + otpauth URI), then verify a code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use twofactor::{Algorithm, Secret, SystemClock, Totp, TotpOutcome};
+use twofactor::{Algorithm, OtpAuthUri, Secret, SystemClock, Totp, TotpOutcome};
 
 fn main() -> Result<(), twofactor::Error> {
     // Enrolment: a fresh 160-bit secret from the OS CSPRNG.
     let secret = Secret::generate(Algorithm::Sha1);
     let totp = Totp::builder(&secret).build()?; // SHA-1, 6 digits, 30 s, window ±1
 
-    // The URI the authenticator app scans as a QR code. Built by hand here; the crate's
-    // `OtpAuthUri` (src/uri.rs) builds and escapes it properly. Never log a real one: it
-    // contains the secret.
-    let uri = format!(
-        "otpauth://totp/twofactor:demo%40example.com?secret={}&issuer=twofactor&algorithm={}&digits={}&period={}",
-        secret.to_base32().as_str(),
-        totp.algorithm().as_str(),
-        totp.digits().get(),
-        totp.period(),
-    );
-    println!("otpauth URI:  {uri}");
+    // The URI the authenticator app scans as a QR code (`Qr::new(&uri)` with feature `qr`).
+    // Never log a real one: it contains the secret.
+    let uri = OtpAuthUri::totp_builder(secret.clone(), "demo@example.com")
+        .issuer("twofactor")
+        .build()?;
+    let uri = uri.to_uri();
+    println!("otpauth URI:  {}", uri.as_str());
 
     // What the app shows now, and the server's check of it.
     let code = totp.generate_now(&SystemClock)?;
