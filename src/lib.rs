@@ -8,6 +8,7 @@ pub mod clock;
 pub mod danger;
 pub mod error;
 pub mod otp;
+pub mod rate_limit;
 #[cfg(feature = "qr")]
 pub mod qr;
 mod rng;
