@@ -271,6 +271,52 @@ pub enum CryptoError {
     /// look the same.
     #[error("decryption failed")]
     Decrypt,
+    /// Encryption failed: the plaintext is longer than the cipher accepts, or the cipher's
+    /// backend (KMS, HSM) refused.
+    #[error("encryption failed")]
+    Encrypt,
+    /// The key configuration contains no key.
+    #[error("key configuration contains no key")]
+    EmptyKeyring,
+    /// An entry of the key configuration is not `ID:KEY` (entry 0 is the `;current=ID` part).
+    #[error("key configuration: entry {entry} is not of the form ID:KEY (or ;current=ID)")]
+    ConfigSyntax {
+        /// 1-based position of the entry; 0 for the `;current=` part.
+        entry: usize,
+    },
+    /// A key id is not a decimal `u32`.
+    #[error("key configuration: entry {entry} has a key id that is not a decimal u32")]
+    InvalidKeyId {
+        /// 1-based position of the entry.
+        entry: usize,
+    },
+    /// A key is not 32 bytes of hex (64 digits) or base64. The key text is never included.
+    #[error("key {key_id}: expected 32 bytes as 64 hex digits or base64")]
+    InvalidKey {
+        /// Id of the offending key (0 for a single key with no id, such as a pepper).
+        key_id: u32,
+    },
+    /// Two keys share an id.
+    #[error("key id {key_id} appears twice in the key configuration")]
+    DuplicateKeyId {
+        /// The repeated id.
+        key_id: u32,
+    },
+    /// Several keys and no `;current=ID`.
+    #[error("key configuration has several keys but no ;current=ID")]
+    MissingCurrentKey,
+    /// `;current=ID` names a key that is not in the ring.
+    #[error("current key id {key_id} is not in the key configuration")]
+    UnknownCurrentKey {
+        /// The id named as current.
+        key_id: u32,
+    },
+    /// The environment variable holding the key configuration is unset or not UTF-8.
+    #[error("environment variable {name} is unset or not valid UTF-8")]
+    MissingEnv {
+        /// The variable's name.
+        name: String,
+    },
 }
 
 /// A QR code could not be rendered.

@@ -4,7 +4,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backup_codes;
 pub mod clock;
+pub mod crypto;
 pub mod danger;
 pub mod error;
 pub mod otp;
@@ -16,8 +18,10 @@ mod secret;
 pub mod store;
 pub mod uri;
 
+pub use backup_codes::{BackupCode, BackupCodeKey};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{Error, OtpError};
+pub use crypto::{Decrypted, Keyring, SecretCipher};
+pub use error::{CryptoError, Error, OtpError};
 pub use otp::{
     Algorithm, Code, Diagnosis, Digits, Hotp, HotpOutcome, Totp, TotpBuilder, TotpMatch,
     TotpOutcome, Window,
