@@ -269,7 +269,12 @@ mod tests {
 
     const T0: u64 = 1_700_000_000;
 
-    fn attempt(p: &RateLimitPolicy, s: LimiterState, now: u64, ok: bool) -> (LimiterState, Decision) {
+    fn attempt(
+        p: &RateLimitPolicy,
+        s: LimiterState,
+        now: u64,
+        ok: bool,
+    ) -> (LimiterState, Decision) {
         let s = p.acquire(s, now);
         let d = p.decision(&s, now);
         if d != Decision::Allowed {
@@ -294,10 +299,20 @@ mod tests {
         }
         // Even a valid code is refused now; retry-after runs to the end of the window.
         let (n, d) = attempt(&p, s, T0 + 100, true);
-        assert_eq!(d, Decision::Refused { retry_after_secs: 500 });
+        assert_eq!(
+            d,
+            Decision::Refused {
+                retry_after_secs: 500
+            }
+        );
         s = n;
         let (_, d) = attempt(&p, s, T0 + 599, true);
-        assert_eq!(d, Decision::Refused { retry_after_secs: 1 });
+        assert_eq!(
+            d,
+            Decision::Refused {
+                retry_after_secs: 1
+            }
+        );
         let (n, d) = attempt(&p, s, T0 + 600, true);
         assert_eq!(d, Decision::Allowed);
         assert_eq!(n, LimiterState::default(), "success resets");
