@@ -37,4 +37,5 @@ pub use service::{
     Method, RecoveryCompletion, RecoveryRequest, RegenerateOutcome, Status, TwoFactor,
     VerifyOutcome,
 };
+pub use store::MemoryStore;
 pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};

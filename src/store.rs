@@ -272,3 +272,10 @@ pub trait EphemeralStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send;
 }
+
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod conformance;
+pub mod memory;
+
+pub use memory::MemoryStore;
