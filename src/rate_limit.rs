@@ -174,7 +174,7 @@ impl RateLimitPolicy {
         let mut s = state;
         s.consecutive_failures = s.consecutive_failures.saturating_add(1);
         let window_end = s.window_start.saturating_add(self.window());
-        if s.consecutive_failures % self.max() == 0 {
+        if s.consecutive_failures.is_multiple_of(self.max()) {
             let level = s.consecutive_failures / self.max();
             let until = if level <= 1 || !self.escalate {
                 window_end.max(now.saturating_add(1))
