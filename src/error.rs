@@ -29,6 +29,9 @@ pub enum Error {
     #[cfg(feature = "qr")]
     #[error(transparent)]
     Qr(#[from] QrError),
+    /// A service operation failed (infrastructure, cipher, configuration, input).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 /// Why a base32 secret was refused.
@@ -333,4 +336,38 @@ pub enum QrError {
     /// The PNG encoder failed.
     #[error("PNG encoding failed")]
     Png(#[source] png::EncodingError),
+}
+
+/// A boxed error from a store or cipher implementation, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a service operation (`crate::service::TwoFactor`) failed.
+///
+/// Wrong, replayed and rate-limited codes are never errors. These are infrastructure failures,
+/// after which nobody was let in and nothing was consumed (fail closed), and malformed
+/// configuration or input. The sources are kept for logs; none of them contains a secret or a code.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The credential store failed.
+    #[error("credential store failed")]
+    CredentialStore(#[source] BoxError),
+    /// The ephemeral store (challenges, rate limits) failed.
+    #[error("ephemeral store failed")]
+    EphemeralStore(#[source] BoxError),
+    /// The secret cipher failed to encrypt or decrypt (wrong key, tampered blob, KMS down).
+    #[error("secret encryption or decryption failed")]
+    Cipher(#[source] BoxError),
+    /// The stored credential's parameters or secret are unusable (e.g. digits out of range).
+    #[error("stored 2FA credential is unusable")]
+    CorruptCredential(#[source] BoxError),
+    /// The service configuration is invalid.
+    #[error("invalid 2FA service configuration")]
+    InvalidConfig(#[source] BoxError),
+    /// A user id was empty or longer than `service::MAX_USER_ID_LEN` bytes.
+    #[error("user id must be 1 to 256 bytes")]
+    InvalidUserId,
+    /// The account name cannot go into an otpauth URI.
+    #[error("invalid account name for the authenticator app")]
+    InvalidAccountName(#[source] UriError),
 }
