@@ -39,10 +39,15 @@ impl Schema {
     /// A pool whose connections use this schema, tagged with `application_name` so a test can
     /// find its backends in `pg_stat_activity`.
     async fn pool_named(&self, app: &str) -> PgPool {
+        self.pool_with_timeout(app, Duration::from_secs(30)).await
+    }
+
+    async fn pool_with_timeout(&self, app: &str, acquire_timeout: Duration) -> PgPool {
         let schema = self.name.clone();
         let options: PgConnectOptions = self.url.parse().unwrap();
         PgPoolOptions::new()
             .max_connections(6)
+            .acquire_timeout(acquire_timeout)
             .after_connect(move |conn, _meta| {
                 let schema = schema.clone();
                 Box::pin(async move {
@@ -67,10 +72,7 @@ impl Schema {
             s.pool().close().await;
         }
         self.admin
-            .execute(AssertSqlSafe(format!(
-                "DROP SCHEMA {} CASCADE",
-                self.name
-            )))
+            .execute(AssertSqlSafe(format!("DROP SCHEMA {} CASCADE", self.name)))
             .await
             .unwrap();
         self.admin.close().await;
@@ -165,7 +167,7 @@ async fn unreachable_database_fails_closed() {
     let url = need_postgres!("store_postgres::unreachable_database_fails_closed");
     let _ = url;
     let pool = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_millis(500))
         .connect_lazy("postgres://postgres@127.0.0.1:1/test")
         .unwrap();
     let store = PostgresStore::new(pool);
@@ -199,7 +201,9 @@ async fn server_gone_mid_life_fails_closed() {
         name: schema.name.clone(),
         admin: schema.admin.clone(),
     };
-    let pool = via_proxy.pool_named("proxied").await;
+    let pool = via_proxy
+        .pool_with_timeout("proxied", Duration::from_millis(500))
+        .await;
     let store = PostgresStore::new(pool.clone());
     assert!(store.get_credential("alice").await.unwrap().is_some());
     proxy.cut();
@@ -258,11 +262,7 @@ async fn connection_killed_mid_consume_consumes_nothing() {
         .unwrap();
     let victim = {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .consume_backup_code("alice", &common::hash(2))
-                .await
-        })
+        tokio::spawn(async move { store.consume_backup_code("alice", &common::hash(2)).await })
     };
     terminate_when_blocked(&schema.admin, &app).await;
     blocker.rollback().await.unwrap();
