@@ -19,3 +19,4 @@ pub use otp::{
     TotpOutcome, Window,
 };
 pub use secret::Secret;
+pub use store::MemoryStore;
