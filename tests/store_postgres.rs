@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
-use twofactor::store::{CredentialStore, PostgresStore};
+use twofactor::store::{CredentialStore, PostgresStore, conformance};
 
 /// A private schema on the test database; pools built from it see only that schema.
 struct Schema {
@@ -86,6 +86,27 @@ macro_rules! need_postgres {
             None => return,
         }
     };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance() {
+    let url = need_postgres!("store_postgres::conformance");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    conformance::credential_store(store.clone()).await;
+    conformance::ephemeral_store(store.clone()).await;
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_two_pools_over_one_database() {
+    let url = need_postgres!("store_postgres::conformance_two_pools_over_one_database");
+    let schema = Schema::create(&url).await;
+    let a = schema.store().await;
+    let b = PostgresStore::new(schema.pool_named("second-app-server").await);
+    conformance::credential_store_pair(a.clone(), b.clone()).await;
+    conformance::ephemeral_store_pair(a.clone(), b.clone()).await;
+    schema.drop(&[&a, &b]).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use twofactor::store::{ChallengeRecord, EphemeralStore, LimiterState, RedisStore};
+use twofactor::store::{ChallengeRecord, EphemeralStore, LimiterState, RedisStore, conformance};
 
 macro_rules! need_redis {
     ($test:literal) => {
@@ -67,6 +67,24 @@ impl Prefix {
                 .unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance() {
+    let url = need_redis!("store_redis::conformance");
+    let p = Prefix::new(&url).await;
+    conformance::ephemeral_store(p.store(p.conn.clone())).await;
+    p.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_two_connections() {
+    let url = need_redis!("store_redis::conformance_two_connections");
+    let p = Prefix::new(&url).await;
+    let a = p.store(p.conn.clone());
+    let b = p.store(manager(&url).await);
+    conformance::ephemeral_store_pair(a, b).await;
+    p.clean().await;
 }
 
 #[tokio::test]
