@@ -22,8 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -112,46 +111,85 @@ where
     elapsed.mul_f64(iters as f64 / (per_task * TASKS as u64) as f64)
 }
 
-/// Counts the statements sqlx executes while `op` runs `n` times (after a warm-up that fills
-/// the prepared-statement caches).
-fn statements_per_op<F, Fut>(n: u64, op: F) -> f64
+/// Whether the counting layer is listening (it is installed once, globally, because SQLite
+/// connections run their statements on their own threads).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+struct Count;
+
+impl<S: tracing::Subscriber> Layer<S> for Count {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Installs the counter. The filter is evaluated at every statement (not cached per call
+/// site), so outside a counted pass sqlx sees logging as disabled and pays nothing for it.
+fn install_counter() {
+    let filter = tracing_subscriber::filter::dynamic_filter_fn(|meta, _| {
+        COUNTING.load(Ordering::Relaxed) && meta.target() == "sqlx::query"
+    });
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(Count.with_filter(filter)),
+    );
+}
+
+/// Counts the statements sqlx executes while `op` runs `n` times (after a warm-up of 50 that
+/// fills the prepared-statement caches).
+fn statements_per_op<F, Fut>(rt: &tokio::runtime::Runtime, n: u64, op: F) -> f64
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = ()>,
 {
-    struct Count(Arc<AtomicU64>);
-    impl<S: tracing::Subscriber> Layer<S> for Count {
-        fn on_event(
-            &self,
-            event: &tracing::Event<'_>,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            if event.metadata().target() == "sqlx::query" {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
+    rt.block_on(async {
+        for i in 0..50 {
+            op(i).await;
         }
-    }
-    let count = Arc::new(AtomicU64::new(0));
-    let filter = tracing_subscriber::filter::Targets::new()
-        .with_target("sqlx::query", tracing::Level::TRACE);
-    let subscriber =
-        tracing_subscriber::registry().with(Count(Arc::clone(&count)).with_filter(filter));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        rt.block_on(async {
-            for i in 0..50 {
-                op(i).await;
-            }
-            count.store(0, Ordering::Relaxed);
-            for i in 0..n {
-                op(i).await;
-            }
-        });
+        STATEMENTS.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        for i in 0..n {
+            op(i).await;
+        }
+        COUNTING.store(false, Ordering::Relaxed);
     });
-    count.load(Ordering::Relaxed) as f64 / n as f64
+    STATEMENTS.load(Ordering::Relaxed) as f64 / n as f64
+}
+
+/// Runs the raw pair and the store alternately, `ROUNDS` times `OPS` verifications each, and
+/// prints the median of the per-round throughput ratios: on a shared machine, load drifts between
+/// criterion's sequential groups, and alternating cancels most of that drift.
+fn interleaved<R, RF, S, SF>(rt: &tokio::runtime::Runtime, name: &str, raw: R, store: S)
+where
+    R: Fn(usize, u64) -> RF + Clone + Send + 'static,
+    RF: Future<Output = ()> + Send,
+    S: Fn(usize, u64) -> SF + Clone + Send + 'static,
+    SF: Future<Output = ()> + Send,
+{
+    const ROUNDS: usize = 15;
+    const OPS: u64 = 1_600;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut raw_total, mut store_total) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        let r = timed(rt, OPS, raw.clone());
+        let s = timed(rt, OPS, store.clone());
+        raw_total += r;
+        store_total += s;
+        ratios.push(r.as_secs_f64() / s.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per_sec = |d: Duration| (OPS * ROUNDS as u64) as f64 / d.as_secs_f64();
+    println!(
+        "{name}: interleaved {ROUNDS}x{OPS} verifications, {TASKS} tasks: raw {:.0}/s, store \
+         {:.0}/s, store/raw median {:.2} (min {:.2}, max {:.2})",
+        per_sec(raw_total),
+        per_sec(store_total),
+        ratios[ROUNDS / 2],
+        ratios[0],
+        ratios[ROUNDS - 1]
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -209,11 +247,14 @@ fn sqlite(c: &mut Criterion) {
         }
     };
 
-    let store_stmts = statements_per_op(500, |i| via_store(0, i));
-    let raw_stmts = statements_per_op(500, |i| raw(0, i));
+    install_counter();
+    let store_stmts = statements_per_op(&rt, 500, |i| via_store(0, i));
+    let raw_stmts = statements_per_op(&rt, 500, |i| raw(0, i));
     println!(
         "sqlite: statements per verification: store {store_stmts:.2}, raw baseline {raw_stmts:.2}"
     );
+
+    interleaved(&rt, "sqlite", raw.clone(), via_store.clone());
 
     let mut g = c.benchmark_group("sqlite_verify_16_tasks");
     g.throughput(Throughput::Elements(1));
@@ -327,30 +368,33 @@ fn postgres(c: &mut Criterion) {
 
     // Counted passes on their own pools, closed afterwards so the backends flush their
     // statistics to the server before we read them.
+    install_counter();
     let n = 500;
     let count = |raw_path: bool| {
         let pool = rt.block_on(pg_pool(&url, &schema));
         let store = PostgresStore::new(pool.clone());
         let before = rt.block_on(idx_scans(&admin, &schema));
         let client = if raw_path {
-            statements_per_op(n, |i| raw_with(&pool, i))
+            statements_per_op(&rt, n, |i| raw_with(&pool, i))
         } else {
-            statements_per_op(n, |i| {
+            statements_per_op(&rt, n, |i| {
                 let store = store.clone();
                 async move { verify_store(&store, &user(0, i)).await }
             })
         };
         rt.block_on(pool.close());
-        let mut server = 0.0;
-        for _ in 0..50 {
-            std::thread::sleep(Duration::from_millis(100));
-            let after = rt.block_on(idx_scans(&admin, &schema));
-            server = (after - before) as f64 / (n + 50) as f64;
-            if server >= client {
+        // Wait until the exited backends' statistics have arrived and stopped changing.
+        let (mut last, mut stable) = (before, 0);
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = rt.block_on(idx_scans(&admin, &schema));
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+            if stable >= 5 {
                 break;
             }
         }
-        (client, server)
+        (client, (last - before) as f64 / (n + 50) as f64)
     };
     let (store_client, store_server) = count(false);
     let (raw_client, raw_server) = count(true);
@@ -359,6 +403,8 @@ fn postgres(c: &mut Criterion) {
          (server-side PK scans {store_server:.2}), raw baseline {raw_client:.2} \
          (server-side {raw_server:.2})"
     );
+
+    interleaved(&rt, "postgres", raw.clone(), via_store.clone());
 
     let mut g = c.benchmark_group("postgres_verify_16_tasks");
     g.throughput(Throughput::Elements(1));
