@@ -178,15 +178,24 @@ pub(crate) fn decode_base32(encoded: &str) -> Result<Zeroizing<Vec<u8>>, Base32E
         return Err(Base32Error::Empty);
     }
     if matches!(clean.len() % 8, 1 | 3 | 6) {
-        return Err(Base32Error::InvalidLength { length: clean.len() });
+        return Err(Base32Error::InvalidLength {
+            length: clean.len(),
+        });
     }
     let encoding = lenient();
-    let mut out = Zeroizing::new(vec![0u8; encoding.decode_len(clean.len()).map_err(|_| {
-        Base32Error::InvalidLength { length: clean.len() }
-    })?]);
+    let mut out = Zeroizing::new(vec![
+        0u8;
+        encoding.decode_len(clean.len()).map_err(|_| {
+            Base32Error::InvalidLength {
+                length: clean.len(),
+            }
+        })?
+    ]);
     let written = encoding
         .decode_mut(clean.as_bytes(), &mut out)
-        .map_err(|_| Base32Error::InvalidLength { length: clean.len() })?;
+        .map_err(|_| Base32Error::InvalidLength {
+            length: clean.len(),
+        })?;
     if written > Secret::MAX_LEN {
         out.zeroize();
         return Err(Base32Error::TooLong {

@@ -54,7 +54,10 @@ impl fmt::Debug for Code {
 impl PartialEq for Code {
     /// Constant-time comparison.
     fn eq(&self, other: &Self) -> bool {
-        self.as_str().as_bytes().ct_eq(other.as_str().as_bytes()).into()
+        self.as_str()
+            .as_bytes()
+            .ct_eq(other.as_str().as_bytes())
+            .into()
     }
 }
 
