@@ -272,3 +272,23 @@ pub trait EphemeralStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send;
 }
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{DEFAULT_TABLE_PREFIX, SqlStoreError};
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreError};

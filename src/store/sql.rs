@@ -1,0 +1,122 @@
+//! What the sqlx-based stores (SQLite, PostgreSQL) share: the error type, the table prefix and
+//! the checked conversions between the traits' unsigned integers and SQL's signed `BIGINT`.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
+pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
+
+/// An infrastructure failure of [`SqliteStore`](crate::store::SqliteStore) or
+/// [`PostgresStore`](crate::store::PostgresStore).
+///
+/// The service treats every one of these as "fail closed": nobody is let in. Messages never
+/// contain a secret, a code or a hash.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SqlStoreError {
+    /// The database refused or could not run a statement (unreachable, connection lost,
+    /// timeout, missing tables because `migrate()` was not run, ...).
+    #[error("database operation failed")]
+    Database(#[from] sqlx::Error),
+    /// A value does not fit the column (the traits use `u64`, SQL `BIGINT` is signed), or a stored
+    /// value does not fit the record. Nothing was written: values are refused, never wrapped.
+    #[error("value of {field} is out of range for the database column")]
+    OutOfRange {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A stored algorithm name is not `SHA1`, `SHA256` or `SHA512` (the row was edited by hand
+    /// or by a newer version of this crate).
+    #[error("stored algorithm name is not SHA1, SHA256 or SHA512")]
+    UnknownAlgorithm,
+    /// The table prefix is not a safe SQL identifier prefix.
+    #[error(
+        "table prefix must be 1 to 32 characters a-z, 0-9 or '_', starting with a letter or '_'"
+    )]
+    InvalidPrefix,
+}
+
+/// Checks that `prefix` can be pasted into SQL as the start of an unquoted identifier. This is
+/// the only dynamic part of any statement the stores build, so it is what keeps them free of
+/// SQL injection.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), SqlStoreError> {
+    let mut bytes = prefix.bytes();
+    let first_ok = matches!(bytes.next(), Some(b'a'..=b'z' | b'_'));
+    let rest_ok = bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'));
+    if first_ok && rest_ok && prefix.len() <= 32 {
+        Ok(())
+    } else {
+        Err(SqlStoreError::InvalidPrefix)
+    }
+}
+
+/// Builds a statement by replacing every `{p}` in `template` with the (checked) prefix.
+pub(crate) fn stmt(template: &str, prefix: &str) -> Arc<str> {
+    template.replace("{p}", prefix).into()
+}
+
+/// The embedded migration text with the default prefix replaced by `prefix`.
+pub(crate) fn migration_sql(file: &str, prefix: &str) -> String {
+    file.replace(DEFAULT_TABLE_PREFIX, prefix)
+}
+
+/// `u64` to a `BIGINT` column; refuses values above `i64::MAX`.
+pub(crate) fn to_i64(value: u64, field: &'static str) -> Result<i64, SqlStoreError> {
+    i64::try_from(value).map_err(|_| SqlStoreError::OutOfRange { field })
+}
+
+/// A `BIGINT` column to `u64`; refuses negative values.
+pub(crate) fn to_u64(value: i64, field: &'static str) -> Result<u64, SqlStoreError> {
+    u64::try_from(value).map_err(|_| SqlStoreError::OutOfRange { field })
+}
+
+/// A `BIGINT` column to `u32`; refuses values outside `0..=u32::MAX`.
+pub(crate) fn to_u32(value: i64, field: &'static str) -> Result<u32, SqlStoreError> {
+    u32::try_from(value).map_err(|_| SqlStoreError::OutOfRange { field })
+}
+
+/// An algorithm name read back from the database.
+pub(crate) fn algorithm(name: &str) -> Result<crate::Algorithm, SqlStoreError> {
+    crate::Algorithm::from_name(name).ok_or(SqlStoreError::UnknownAlgorithm)
+}
+
+/// The caller's `expire_at` for a limiter row. It only tells the store when it may purge the
+/// row, so a value beyond `i64::MAX` ("never") is saturated rather than refused.
+pub(crate) fn expire_at_i64(expire_at: u64) -> i64 {
+    i64::try_from(expire_at).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_rules() {
+        for ok in ["twofactor_", "_x", "a", "app2_tf_"] {
+            assert!(check_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "Tf_",
+            "tf-",
+            "tf_;drop",
+            "tf \"x",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn conversions_refuse_instead_of_wrapping() {
+        assert_eq!(to_i64(i64::MAX as u64, "f").unwrap(), i64::MAX);
+        assert!(to_i64(i64::MAX as u64 + 1, "f").is_err());
+        assert!(to_u64(-1, "f").is_err());
+        assert!(to_u32(i64::from(u32::MAX) + 1, "f").is_err());
+        assert!(to_u32(-1, "f").is_err());
+        assert_eq!(expire_at_i64(u64::MAX), i64::MAX);
+    }
+}

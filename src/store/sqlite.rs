@@ -1,0 +1,677 @@
+//! [`SqliteStore`]: both store traits over a `sqlx::SqlitePool` the application already has.
+//!
+//! Every write that must be atomic is one statement in autocommit mode or one `BEGIN IMMEDIATE`
+//! transaction. `IMMEDIATE` takes SQLite's write lock up front, so a transaction never has to
+//! upgrade a read lock (the case where SQLite reports `SQLITE_BUSY` without waiting); waiting
+//! for the lock is governed by the pool's `busy_timeout` (sqlx's default is 5 s). Use WAL mode
+//! ([`SqliteStore::recommended_options`]) so readers never wait for writers.
+
+use std::sync::Arc;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite};
+
+use super::sql::{
+    DEFAULT_TABLE_PREFIX, SqlStoreError, algorithm, check_prefix, expire_at_i64, migration_sql,
+    stmt, to_i64, to_u32, to_u64,
+};
+use super::{
+    BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
+    EphemeralStore, LimiterState, RecoveryRecord,
+};
+
+/// The schema, embedded from `migrations/sqlite/`, in order.
+const MIGRATIONS: &[&str] = &[include_str!(
+    "../../migrations/sqlite/0001_twofactor_init.sql"
+)];
+
+/// Credentials, backup codes, recovery requests, challenges and rate limits in SQLite.
+///
+/// Cheap to clone (the pool and the prepared statement texts are shared). Build it on the pool
+/// your application already uses, run [`migrate`](Self::migrate) once at start-up, and pass it
+/// to the service as both the credential and the ephemeral store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    prefix: Arc<str>,
+    q: Arc<Queries>,
+}
+
+impl core::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statement texts, built once with the table prefix.
+struct Queries {
+    get_credential: Arc<str>,
+    put_pending: Arc<str>,
+    activate: Arc<str>,
+    advance_step: Arc<str>,
+    rewrite_secret: Arc<str>,
+    delete_credential: Arc<str>,
+    enabled_credential: Arc<str>,
+    delete_codes: Arc<str>,
+    insert_code: Arc<str>,
+    consume_code: Arc<str>,
+    count_codes: Arc<str>,
+    put_recovery: Arc<str>,
+    get_recovery: Arc<str>,
+    approve_recovery: Arc<str>,
+    delete_recovery: Arc<str>,
+    due_recovery: Arc<str>,
+    put_challenge: Arc<str>,
+    get_challenge: Arc<str>,
+    take_challenge: Arc<str>,
+    purge_challenges: Arc<str>,
+    get_limiter: Arc<str>,
+    save_limiter: Arc<str>,
+    purge_limiters: Arc<str>,
+}
+
+impl Queries {
+    fn new(p: &str) -> Self {
+        Self {
+            get_credential: stmt(
+                "SELECT encrypted_secret, algorithm, digits, period, enabled, last_step, drift, \
+                 created_at FROM {p}credentials WHERE user_id = ?1",
+                p,
+            ),
+            put_pending: stmt(
+                "INSERT INTO {p}credentials (user_id, encrypted_secret, algorithm, digits, period, \
+                 enabled, last_step, drift, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8) \
+                 ON CONFLICT (user_id) DO UPDATE SET encrypted_secret = excluded.encrypted_secret, \
+                 algorithm = excluded.algorithm, digits = excluded.digits, \
+                 period = excluded.period, enabled = 0, last_step = excluded.last_step, \
+                 drift = excluded.drift, created_at = excluded.created_at \
+                 WHERE {p}credentials.enabled = 0",
+                p,
+            ),
+            activate: stmt(
+                "UPDATE {p}credentials SET enabled = 1, last_step = ?3, drift = ?4 \
+                 WHERE user_id = ?1 AND enabled = 0 AND encrypted_secret = ?2",
+                p,
+            ),
+            advance_step: stmt(
+                "UPDATE {p}credentials SET last_step = ?2, drift = ?3 WHERE user_id = ?1 \
+                 AND enabled = 1 AND (last_step IS NULL OR last_step < ?2)",
+                p,
+            ),
+            rewrite_secret: stmt(
+                "UPDATE {p}credentials SET encrypted_secret = ?3 \
+                 WHERE user_id = ?1 AND encrypted_secret = ?2",
+                p,
+            ),
+            delete_credential: stmt("DELETE FROM {p}credentials WHERE user_id = ?1", p),
+            enabled_credential: stmt(
+                "SELECT 1 FROM {p}credentials WHERE user_id = ?1 AND enabled = 1",
+                p,
+            ),
+            delete_codes: stmt("DELETE FROM {p}backup_codes WHERE user_id = ?1", p),
+            insert_code: stmt(
+                "INSERT INTO {p}backup_codes (user_id, code_hash) VALUES (?1, ?2) \
+                 ON CONFLICT DO NOTHING",
+                p,
+            ),
+            consume_code: stmt(
+                "DELETE FROM {p}backup_codes WHERE user_id = ?1 AND code_hash = ?2",
+                p,
+            ),
+            count_codes: stmt("SELECT COUNT(*) FROM {p}backup_codes WHERE user_id = ?1", p),
+            put_recovery: stmt(
+                "INSERT INTO {p}recovery (user_id, requested_at, not_before, approved) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id) DO UPDATE SET \
+                 requested_at = excluded.requested_at, not_before = excluded.not_before, \
+                 approved = excluded.approved",
+                p,
+            ),
+            get_recovery: stmt(
+                "SELECT requested_at, not_before, approved FROM {p}recovery WHERE user_id = ?1",
+                p,
+            ),
+            approve_recovery: stmt("UPDATE {p}recovery SET approved = 1 WHERE user_id = ?1", p),
+            delete_recovery: stmt("DELETE FROM {p}recovery WHERE user_id = ?1", p),
+            due_recovery: stmt(
+                "DELETE FROM {p}recovery WHERE user_id = ?1 \
+                 AND (approved = 1 OR not_before <= ?2)",
+                p,
+            ),
+            put_challenge: stmt(
+                "INSERT INTO {p}challenges (challenge_hash, user_id, expires_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (challenge_hash) DO UPDATE SET \
+                 user_id = excluded.user_id, expires_at = excluded.expires_at",
+                p,
+            ),
+            get_challenge: stmt(
+                "SELECT user_id, expires_at FROM {p}challenges WHERE challenge_hash = ?1",
+                p,
+            ),
+            take_challenge: stmt(
+                "DELETE FROM {p}challenges WHERE challenge_hash = ?1 \
+                 RETURNING user_id, expires_at",
+                p,
+            ),
+            purge_challenges: stmt("DELETE FROM {p}challenges WHERE expires_at <= ?1", p),
+            get_limiter: stmt(
+                "SELECT window_start, attempts, consecutive_failures, locked_until \
+                 FROM {p}limiter WHERE limiter_key = ?1",
+                p,
+            ),
+            save_limiter: stmt(
+                "INSERT INTO {p}limiter (limiter_key, window_start, attempts, \
+                 consecutive_failures, locked_until, expire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (limiter_key) DO UPDATE SET window_start = excluded.window_start, \
+                 attempts = excluded.attempts, \
+                 consecutive_failures = excluded.consecutive_failures, \
+                 locked_until = excluded.locked_until, expire_at = excluded.expire_at",
+                p,
+            ),
+            purge_limiters: stmt("DELETE FROM {p}limiter WHERE expire_at < ?1", p),
+        }
+    }
+}
+
+/// A query on one of the prepared statement texts.
+fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+}
+
+/// Opens a `BEGIN IMMEDIATE` transaction (takes the write lock now, waiting up to the pool's
+/// `busy_timeout`).
+async fn begin_immediate(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, Sqlite>, SqlStoreError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// Applies the embedded schema (idempotent) with the default `twofactor_` prefix.
+///
+/// Runs `CREATE TABLE IF NOT EXISTS ...` statements in one transaction, so it never collides
+/// with the application's own sqlx migrations (it does not touch `_sqlx_migrations`) and is safe
+/// to call at every start-up.
+///
+/// # Errors
+///
+/// [`SqlStoreError::Database`] when the database cannot be reached or refuses the schema.
+pub async fn migrate(pool: &SqlitePool) -> Result<(), SqlStoreError> {
+    migrate_with_prefix(pool, DEFAULT_TABLE_PREFIX).await
+}
+
+async fn migrate_with_prefix(pool: &SqlitePool, prefix: &str) -> Result<(), SqlStoreError> {
+    let mut tx = begin_immediate(pool).await?;
+    for file in MIGRATIONS {
+        sqlx::raw_sql(AssertSqlSafe(migration_sql(file, prefix)))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// A store on `pool` with the default table prefix `twofactor_`.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            prefix: DEFAULT_TABLE_PREFIX.into(),
+            q: Arc::new(Queries::new(DEFAULT_TABLE_PREFIX)),
+        }
+    }
+
+    /// A store on `pool` whose tables start with `prefix` instead of `twofactor_`.
+    ///
+    /// # Errors
+    ///
+    /// [`SqlStoreError::InvalidPrefix`] unless `prefix` is 1 to 32 characters of `a-z`, `0-9`
+    /// and `_`, not starting with a digit (it is pasted into SQL, so nothing else is accepted).
+    pub fn with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, SqlStoreError> {
+        check_prefix(prefix)?;
+        Ok(Self {
+            pool,
+            prefix: prefix.into(),
+            q: Arc::new(Queries::new(prefix)),
+        })
+    }
+
+    /// Connection options this store works best with: WAL journal (readers never wait for the
+    /// writer), `synchronous = NORMAL` (durable at every checkpoint, safe in WAL), a 5 s busy
+    /// timeout, and the file created if missing. Use them to build your pool if you have no
+    /// reason to choose otherwise.
+    pub fn recommended_options(filename: impl AsRef<std::path::Path>) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(filename)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5))
+    }
+
+    /// The pool this store uses.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates this store's tables if they do not exist (idempotent; see [`migrate`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SqlStoreError::Database`] when the database cannot be reached or refuses the schema.
+    pub async fn migrate(&self) -> Result<(), SqlStoreError> {
+        migrate_with_prefix(&self.pool, &self.prefix).await
+    }
+
+    /// Deletes challenges that expired at or before `now` and limiter rows whose `expire_at` is
+    /// before `now`; returns how many rows went. Run it now and then (say every few minutes):
+    /// expired rows are never returned as valid, they only take space.
+    ///
+    /// # Errors
+    ///
+    /// [`SqlStoreError::Database`] on a database failure; [`SqlStoreError::OutOfRange`] if
+    /// `now` exceeds `i64::MAX`.
+    pub async fn purge_expired(&self, now: u64) -> Result<u64, SqlStoreError> {
+        let now = to_i64(now, "now")?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let a = q(&self.q.purge_challenges)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let b = q(&self.q.purge_limiters)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+}
+
+fn credential_from_row(row: &SqliteRow) -> Result<CredentialRecord, SqlStoreError> {
+    Ok(CredentialRecord {
+        encrypted_secret: row.try_get("encrypted_secret")?,
+        algorithm: algorithm(row.try_get::<&str, _>("algorithm")?)?,
+        digits: to_u32(row.try_get("digits")?, "digits")?,
+        period: to_u64(row.try_get("period")?, "period")?,
+        enabled: row.try_get("enabled")?,
+        last_step: row
+            .try_get::<Option<i64>, _>("last_step")?
+            .map(|s| to_u64(s, "last_step"))
+            .transpose()?,
+        drift: row.try_get("drift")?,
+        created_at: to_u64(row.try_get("created_at")?, "created_at")?,
+    })
+}
+
+fn limiter_from_row(row: &SqliteRow) -> Result<LimiterState, SqlStoreError> {
+    Ok(LimiterState {
+        window_start: to_u64(row.try_get("window_start")?, "window_start")?,
+        attempts: to_u32(row.try_get("attempts")?, "attempts")?,
+        consecutive_failures: to_u32(row.try_get("consecutive_failures")?, "consecutive_failures")?,
+        locked_until: to_u64(row.try_get("locked_until")?, "locked_until")?,
+    })
+}
+
+fn challenge_from_row(row: &SqliteRow, now: u64) -> Result<Option<ChallengeRecord>, SqlStoreError> {
+    let expires_at = to_u64(row.try_get("expires_at")?, "expires_at")?;
+    if now < expires_at {
+        Ok(Some(ChallengeRecord {
+            user_id: row.try_get("user_id")?,
+            expires_at,
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
+impl SqliteStore {
+    /// Replaces the user's backup codes inside `tx`.
+    async fn write_codes(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        user_id: &str,
+        hashes: &[BackupCodeHash],
+    ) -> Result<(), SqlStoreError> {
+        q(&self.q.delete_codes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for hash in hashes {
+            q(&self.q.insert_code)
+                .bind(user_id)
+                .bind(&hash[..])
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl CredentialStore for SqliteStore {
+    type Error = SqlStoreError;
+
+    async fn get_credential(&self, user_id: &str) -> Result<Option<CredentialRecord>, Self::Error> {
+        let row = q(&self.q.get_credential)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(credential_from_row).transpose()
+    }
+
+    async fn put_pending(
+        &self,
+        user_id: &str,
+        record: &CredentialRecord,
+    ) -> Result<bool, Self::Error> {
+        let last_step = record
+            .last_step
+            .map(|s| to_i64(s, "last_step"))
+            .transpose()?;
+        let done = q(&self.q.put_pending)
+            .bind(user_id)
+            .bind(&record.encrypted_secret[..])
+            .bind(record.algorithm.as_str())
+            .bind(i64::from(record.digits))
+            .bind(to_i64(record.period, "period")?)
+            .bind(last_step)
+            .bind(record.drift)
+            .bind(to_i64(record.created_at, "created_at")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn activate(
+        &self,
+        user_id: &str,
+        expected_secret: &[u8],
+        step: u64,
+        drift: i64,
+        backup_codes: &[BackupCodeHash],
+    ) -> Result<bool, Self::Error> {
+        let step = to_i64(step, "step")?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let done = q(&self.q.activate)
+            .bind(user_id)
+            .bind(expected_secret)
+            .bind(step)
+            .bind(drift)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.write_codes(&mut tx, user_id, backup_codes).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn advance_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        drift: i64,
+    ) -> Result<bool, Self::Error> {
+        let done = q(&self.q.advance_step)
+            .bind(user_id)
+            .bind(to_i64(step, "step")?)
+            .bind(drift)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rewrite_secret(
+        &self,
+        user_id: &str,
+        old_secret: &[u8],
+        new_secret: &[u8],
+    ) -> Result<bool, Self::Error> {
+        let done = q(&self.q.rewrite_secret)
+            .bind(user_id)
+            .bind(old_secret)
+            .bind(new_secret)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_credential(&self, user_id: &str) -> Result<bool, Self::Error> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let done = q(&self.q.delete_credential)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_codes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_recovery)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn consume_backup_code(
+        &self,
+        user_id: &str,
+        hash: &BackupCodeHash,
+    ) -> Result<Option<u32>, Self::Error> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let done = q(&self.q.consume_code)
+            .bind(user_id)
+            .bind(&hash[..])
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let remaining: i64 = q(&self.q.count_codes)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let remaining = to_u32(remaining, "backup code count")?;
+        tx.commit().await?;
+        Ok(Some(remaining))
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        user_id: &str,
+        hashes: &[BackupCodeHash],
+    ) -> Result<bool, Self::Error> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let enabled = q(&self.q.enabled_credential)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !enabled {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.write_codes(&mut tx, user_id, hashes).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn backup_codes_remaining(&self, user_id: &str) -> Result<u32, Self::Error> {
+        let count: i64 = q(&self.q.count_codes)
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        to_u32(count, "backup code count")
+    }
+
+    async fn put_recovery(
+        &self,
+        user_id: &str,
+        record: &RecoveryRecord,
+    ) -> Result<(), Self::Error> {
+        q(&self.q.put_recovery)
+            .bind(user_id)
+            .bind(to_i64(record.requested_at, "requested_at")?)
+            .bind(to_i64(record.not_before, "not_before")?)
+            .bind(record.approved)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_recovery(&self, user_id: &str) -> Result<Option<RecoveryRecord>, Self::Error> {
+        let Some(row) = q(&self.q.get_recovery)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RecoveryRecord {
+            requested_at: to_u64(row.try_get("requested_at")?, "requested_at")?,
+            not_before: to_u64(row.try_get("not_before")?, "not_before")?,
+            approved: row.try_get("approved")?,
+        }))
+    }
+
+    async fn approve_recovery(&self, user_id: &str) -> Result<bool, Self::Error> {
+        let done = q(&self.q.approve_recovery)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn cancel_recovery(&self, user_id: &str) -> Result<bool, Self::Error> {
+        let done = q(&self.q.delete_recovery)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn complete_recovery(&self, user_id: &str, now: u64) -> Result<bool, Self::Error> {
+        // A `now` beyond i64::MAX is later than any stored `not_before`.
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let mut tx = begin_immediate(&self.pool).await?;
+        let done = q(&self.q.due_recovery)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        q(&self.q.delete_credential)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_codes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl EphemeralStore for SqliteStore {
+    type Error = SqlStoreError;
+
+    async fn put_challenge(
+        &self,
+        hash: &ChallengeHash,
+        record: &ChallengeRecord,
+    ) -> Result<(), Self::Error> {
+        q(&self.q.put_challenge)
+            .bind(&hash[..])
+            .bind(record.user_id.as_str())
+            .bind(to_i64(record.expires_at, "expires_at")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> Result<Option<ChallengeRecord>, Self::Error> {
+        let row = q(&self.q.get_challenge)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => challenge_from_row(&row, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn take_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> Result<Option<ChallengeRecord>, Self::Error> {
+        // One statement: the row is gone for every other caller the moment it is returned.
+        // An expired challenge is deleted as well, and reported as absent.
+        let row = q(&self.q.take_challenge)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => challenge_from_row(&row, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_limiter<F>(
+        &self,
+        key: &str,
+        expire_at: u64,
+        update: F,
+    ) -> Result<LimiterState, Self::Error>
+    where
+        F: Fn(LimiterState) -> LimiterState + Send + Sync,
+    {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let current = match q(&self.q.get_limiter)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => limiter_from_row(&row)?,
+            None => LimiterState::default(),
+        };
+        let next = update(current);
+        q(&self.q.save_limiter)
+            .bind(key)
+            .bind(to_i64(next.window_start, "window_start")?)
+            .bind(i64::from(next.attempts))
+            .bind(i64::from(next.consecutive_failures))
+            .bind(to_i64(next.locked_until, "locked_until")?)
+            .bind(expire_at_i64(expire_at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn get_limiter(&self, key: &str) -> Result<LimiterState, Self::Error> {
+        match q(&self.q.get_limiter)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => limiter_from_row(&row),
+            None => Ok(LimiterState::default()),
+        }
+    }
+}
