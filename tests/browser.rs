@@ -94,10 +94,10 @@ async fn click(c: &Client, id: &str) {
 /// Waits until the element is displayed (or fails with the page's message).
 async fn wait_visible(c: &Client, id: &str) {
     for _ in 0..100 {
-        if let Ok(e) = c.find(Locator::Id(id)).await {
-            if e.is_displayed().await.unwrap_or(false) {
-                return;
-            }
+        if let Ok(e) = c.find(Locator::Id(id)).await
+            && e.is_displayed().await.unwrap_or(false)
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
