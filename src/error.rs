@@ -29,6 +29,9 @@ pub enum Error {
     #[cfg(feature = "qr")]
     #[error(transparent)]
     Qr(#[from] QrError),
+    /// A service operation failed (infrastructure, cipher, configuration, input).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 /// Why a base32 secret was refused.
@@ -150,12 +153,117 @@ pub enum OtpError {
 }
 
 /// Why an otpauth:// URI could not be built or parsed.
+///
+/// Messages name the part of the URI that was wrong, never its value: a URI carries the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum UriError {
-    /// Placeholder until the URI module lands.
-    #[error("invalid otpauth URI")]
-    Invalid,
+    /// The URI is longer than [`crate::OtpAuthUri::MAX_LEN`] bytes; refused before any parsing.
+    #[error("otpauth URI is {len} bytes; at most {max} are accepted")]
+    TooLong {
+        /// Length given, in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The scheme is not `otpauth://` (any case).
+    #[error("not an otpauth:// URI")]
+    InvalidScheme,
+    /// The type (the host part) is neither `totp` nor `hotp`.
+    #[error("otpauth type must be totp or hotp")]
+    UnknownType,
+    /// Nothing after the type: no `/label`.
+    #[error("otpauth URI has no label (expected otpauth://TYPE/ISSUER:ACCOUNT?...)")]
+    MissingLabel,
+    /// The account name is empty.
+    #[error("otpauth URI has an empty account name")]
+    EmptyAccount,
+    /// The issuer is empty (building), or the label has an empty issuer before the colon.
+    #[error("otpauth issuer is empty")]
+    EmptyIssuer,
+    /// The account name begins with whitespace, which the Key URI Format strips after the colon.
+    #[error("account name must not begin with whitespace")]
+    AccountLeadingWhitespace,
+    /// An account containing `:` without an issuer would be read as `issuer:account` by apps.
+    #[error(
+        "an account name containing ':' needs an issuer, or apps read the part before ':' as the issuer"
+    )]
+    AmbiguousAccount,
+    /// The issuer is longer than [`crate::OtpAuthUri::MAX_ISSUER_LEN`] bytes (UTF-8).
+    #[error("issuer is longer than {max} bytes")]
+    IssuerTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The account name is longer than [`crate::OtpAuthUri::MAX_ACCOUNT_LEN`] bytes (UTF-8).
+    #[error("account name is longer than {max} bytes")]
+    AccountTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// No `secret` parameter.
+    #[error("otpauth URI has no secret parameter")]
+    MissingSecret,
+    /// The `secret` parameter is empty.
+    #[error("otpauth secret parameter is empty")]
+    EmptySecret,
+    /// The `secret` parameter is not base32.
+    #[error("otpauth secret is not valid base32")]
+    InvalidSecret(#[source] Base32Error),
+    /// The decoded secret is too short or too long.
+    #[error("otpauth secret is unacceptable")]
+    Secret(#[source] SecretError),
+    /// A known parameter appears more than once.
+    #[error("parameter {name:?} appears more than once")]
+    DuplicateParameter {
+        /// The parameter's name.
+        name: &'static str,
+    },
+    /// `digits`, `period` or `counter` is not a plain decimal number.
+    #[error("parameter {name:?} is not a number")]
+    NotANumber {
+        /// The parameter's name.
+        name: &'static str,
+    },
+    /// `digits`, `period` or `counter` is outside its accepted range.
+    #[error("parameter {name:?} must be between {min} and {max}")]
+    OutOfRange {
+        /// The parameter's name.
+        name: &'static str,
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// `algorithm` is not SHA1, SHA256 or SHA512 (any case).
+    #[error("unknown algorithm (expected SHA1, SHA256 or SHA512)")]
+    UnknownAlgorithm,
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("invalid percent-encoding at byte {position}")]
+    InvalidPercentEncoding {
+        /// Byte offset of the `%` in the URI.
+        position: usize,
+    },
+    /// A label or parameter decodes to bytes that are not UTF-8.
+    #[error("the {part} is not valid UTF-8 after percent-decoding")]
+    InvalidUtf8 {
+        /// Which part: `label` or the parameter's name.
+        part: &'static str,
+    },
+    /// The issuer in the label differs from the `issuer` parameter.
+    #[error("the issuer in the label contradicts the issuer parameter")]
+    IssuerMismatch,
+    /// An HOTP URI without the required `counter` parameter.
+    #[error("HOTP URI has no counter parameter")]
+    MissingCounter,
+    /// A TOTP was asked of an HOTP URI, or the reverse.
+    #[error("the URI is {actual}, not {expected}")]
+    WrongType {
+        /// The type asked for.
+        expected: &'static str,
+        /// The URI's type.
+        actual: &'static str,
+    },
 }
 
 /// Encryption, decryption or key configuration failure.
@@ -166,14 +274,100 @@ pub enum CryptoError {
     /// look the same.
     #[error("decryption failed")]
     Decrypt,
+    /// Encryption failed: the plaintext is longer than the cipher accepts, or the cipher's
+    /// backend (KMS, HSM) refused.
+    #[error("encryption failed")]
+    Encrypt,
+    /// The key configuration contains no key.
+    #[error("key configuration contains no key")]
+    EmptyKeyring,
+    /// An entry of the key configuration is not `ID:KEY` (entry 0 is the `;current=ID` part).
+    #[error("key configuration: entry {entry} is not of the form ID:KEY (or ;current=ID)")]
+    ConfigSyntax {
+        /// 1-based position of the entry; 0 for the `;current=` part.
+        entry: usize,
+    },
+    /// A key id is not a decimal `u32`.
+    #[error("key configuration: entry {entry} has a key id that is not a decimal u32")]
+    InvalidKeyId {
+        /// 1-based position of the entry.
+        entry: usize,
+    },
+    /// A key is not 32 bytes of hex (64 digits) or base64. The key text is never included.
+    #[error("key {key_id}: expected 32 bytes as 64 hex digits or base64")]
+    InvalidKey {
+        /// Id of the offending key (0 for a single key with no id, such as a pepper).
+        key_id: u32,
+    },
+    /// Two keys share an id.
+    #[error("key id {key_id} appears twice in the key configuration")]
+    DuplicateKeyId {
+        /// The repeated id.
+        key_id: u32,
+    },
+    /// Several keys and no `;current=ID`.
+    #[error("key configuration has several keys but no ;current=ID")]
+    MissingCurrentKey,
+    /// `;current=ID` names a key that is not in the ring.
+    #[error("current key id {key_id} is not in the key configuration")]
+    UnknownCurrentKey {
+        /// The id named as current.
+        key_id: u32,
+    },
+    /// The environment variable holding the key configuration is unset or not UTF-8.
+    #[error("environment variable {name} is unset or not valid UTF-8")]
+    MissingEnv {
+        /// The variable's name.
+        name: String,
+    },
 }
 
 /// A QR code could not be rendered.
 #[cfg(feature = "qr")]
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum QrError {
     /// The data does not fit in any QR code version at the chosen error correction level.
     #[error("data too long for a QR code")]
     DataTooLong,
+    /// A module size of 0, or one that would make an image wider than 8192 pixels.
+    #[error("module size {0} px is out of range (1 to 64, image at most 8192 px wide)")]
+    InvalidModuleSize(u32),
+    /// The PNG encoder failed.
+    #[error("PNG encoding failed")]
+    Png(#[source] png::EncodingError),
+}
+
+/// A boxed error from a store or cipher implementation, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a service operation (`crate::service::TwoFactor`) failed.
+///
+/// Wrong, replayed and rate-limited codes are never errors. These are infrastructure failures,
+/// after which nobody was let in and nothing was consumed (fail closed), and malformed
+/// configuration or input. The sources are kept for logs; none of them contains a secret or a code.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The credential store failed.
+    #[error("credential store failed")]
+    CredentialStore(#[source] BoxError),
+    /// The ephemeral store (challenges, rate limits) failed.
+    #[error("ephemeral store failed")]
+    EphemeralStore(#[source] BoxError),
+    /// The secret cipher failed to encrypt or decrypt (wrong key, tampered blob, KMS down).
+    #[error("secret encryption or decryption failed")]
+    Cipher(#[source] BoxError),
+    /// The stored credential's parameters or secret are unusable (e.g. digits out of range).
+    #[error("stored 2FA credential is unusable")]
+    CorruptCredential(#[source] BoxError),
+    /// The service configuration is invalid.
+    #[error("invalid 2FA service configuration")]
+    InvalidConfig(#[source] BoxError),
+    /// A user id was empty or longer than `service::MAX_USER_ID_LEN` bytes.
+    #[error("user id must be 1 to 256 bytes")]
+    InvalidUserId,
+    /// The account name cannot go into an otpauth URI.
+    #[error("invalid account name for the authenticator app")]
+    InvalidAccountName(#[source] UriError),
 }

@@ -4,18 +4,38 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
+pub mod backup_codes;
 pub mod clock;
+pub mod crypto;
 pub mod danger;
 pub mod error;
 pub mod otp;
+#[cfg(feature = "qr")]
+pub mod qr;
+pub mod rate_limit;
 mod rng;
 mod secret;
+pub mod service;
 pub mod store;
+pub mod uri;
 
+pub use backup_codes::{BackupCode, BackupCodeKey};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{Error, OtpError};
+pub use crypto::{Decrypted, Keyring, SecretCipher};
+pub use error::ServiceError;
+pub use error::{CryptoError, Error, OtpError};
 pub use otp::{
     Algorithm, Code, Diagnosis, Digits, Hotp, HotpOutcome, Totp, TotpBuilder, TotpMatch,
     TotpOutcome, Window,
 };
+#[cfg(feature = "qr")]
+pub use qr::Qr;
 pub use secret::Secret;
+pub use service::{
+    ChallengeToken, Config, ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart,
+    Method, RecoveryCompletion, RecoveryRequest, RegenerateOutcome, Status, TwoFactor,
+    VerifyOutcome,
+};
+pub use store::MemoryStore;
+pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};

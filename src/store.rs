@@ -273,6 +273,13 @@ pub trait EphemeralStore: Send + Sync {
     ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send;
 }
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod conformance;
+pub mod memory;
+
+pub use memory::MemoryStore;
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

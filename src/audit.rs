@@ -1,0 +1,298 @@
+//! Audit events: every state change and every verification result of the service.
+//!
+//! Each event goes to `tracing` (target `twofactor::audit`, level INFO, WARN for security
+//! signals) and to the [`AuditSink`] the application gave
+//! [`TwoFactor::with_audit_sink`](crate::service::TwoFactor::with_audit_sink), if any. Use the sink
+//! to keep an audit trail and to tell users about security-relevant events: a recovery request on
+//! their account (so they can cancel it), a lockout, a backup code used, 2FA disabled.
+//!
+//! Events never carry a secret, a code, a backup code, a challenge token or an otpauth URI: only
+//! user ids, counts, drifts and times. The reason a verification failed appears here and nowhere
+//! else: callers only see [`Rejected`](crate::service::VerifyOutcome::Rejected).
+
+use core::fmt;
+
+/// Which kind of code an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Factor {
+    /// A TOTP code from an authenticator app.
+    Totp,
+    /// A single-use backup code.
+    BackupCode,
+}
+
+impl Factor {
+    /// `"totp"` or `"backup_code"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::BackupCode => "backup_code",
+        }
+    }
+}
+
+/// Why a verification was rejected. Only for the audit trail: the caller of the service sees the
+/// same `Rejected` for all of these, so an attacker cannot tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The code matched no step of the window, or no stored backup code.
+    WrongCode,
+    /// The input was neither a well-formed TOTP code nor a backup code.
+    Malformed,
+    /// The user has no enabled second factor (or does not exist).
+    NotEnrolled,
+    /// No pending enrolment to confirm (never started, already confirmed, or replaced).
+    NoPendingEnrolment,
+    /// The login challenge is unknown, expired or already used.
+    UnknownChallenge,
+    /// The state changed under the request (e.g. enrolment replaced, 2FA disabled concurrently).
+    Superseded,
+}
+
+impl FailureReason {
+    /// A short snake_case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::WrongCode => "wrong_code",
+            Self::Malformed => "malformed",
+            Self::NotEnrolled => "not_enrolled",
+            Self::NoPendingEnrolment => "no_pending_enrolment",
+            Self::UnknownChallenge => "unknown_challenge",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+/// What cancelled a recovery request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelledBy {
+    /// An explicit `cancel_recovery` call (the owner, or an operator).
+    Request,
+    /// The owner logged in with a second factor, proving they still have it.
+    SecondFactorLogin,
+}
+
+/// Something the service did or refused. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A new secret was generated and stored as pending (replacing any pending one).
+    EnrolmentStarted {
+        /// The user.
+        user_id: String,
+    },
+    /// The pending secret was confirmed by a valid code: 2FA is on, backup codes were issued.
+    EnrolmentConfirmed {
+        /// The user.
+        user_id: String,
+        /// Drift of the confirming code, in steps.
+        drift: i64,
+        /// Number of backup codes issued.
+        backup_codes: u32,
+    },
+    /// A code was accepted.
+    VerificationSucceeded {
+        /// The user.
+        user_id: String,
+        /// TOTP or backup code.
+        factor: Factor,
+        /// Drift of an accepted TOTP code in steps (0 for backup codes).
+        drift: i64,
+    },
+    /// A code was rejected (not a replay; see [`AuditEvent::ReplayRejected`]).
+    VerificationFailed {
+        /// The user, when known (`None` for an unknown login challenge).
+        user_id: Option<String>,
+        /// TOTP or backup code (by the shape of the input).
+        factor: Factor,
+        /// Why. Never shown to the caller.
+        reason: FailureReason,
+    },
+    /// A valid TOTP code for a step not later than the last accepted one: a replay, or the owner
+    /// submitting the same code twice.
+    ReplayRejected {
+        /// The user.
+        user_id: String,
+    },
+    /// An attempt was refused by the rate limiter without evaluating the code.
+    RateLimited {
+        /// The user.
+        user_id: String,
+        /// Which limiter refused.
+        factor: Factor,
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+    /// A failure started a lockout: tell the owner, someone may be guessing.
+    LockedOut {
+        /// The user.
+        user_id: String,
+        /// Which limiter locked.
+        factor: Factor,
+        /// Consecutive failures so far.
+        consecutive_failures: u32,
+        /// Unix time the lockout ends.
+        until: u64,
+    },
+    /// A backup code was used.
+    BackupCodeUsed {
+        /// The user.
+        user_id: String,
+        /// Unused backup codes left.
+        remaining: u32,
+    },
+    /// The backup codes were replaced by a new set.
+    BackupCodesRegenerated {
+        /// The user.
+        user_id: String,
+        /// Number of new codes.
+        count: u32,
+    },
+    /// The owner turned 2FA off (with a valid code).
+    Disabled {
+        /// The user.
+        user_id: String,
+    },
+    /// An operator removed the user's second factor.
+    AdminReset {
+        /// The user.
+        user_id: String,
+        /// Whether a credential existed.
+        existed: bool,
+    },
+    /// Someone asked to remove the second factor because phone and backup codes are lost. Tell
+    /// the owner at once: if it was not them, logging in with a second factor cancels it.
+    RecoveryRequested {
+        /// The user.
+        user_id: String,
+        /// Unix time the request takes effect without an operator's approval.
+        not_before: u64,
+    },
+    /// An operator approved a recovery request.
+    RecoveryApproved {
+        /// The user.
+        user_id: String,
+    },
+    /// A recovery request was cancelled.
+    RecoveryCancelled {
+        /// The user.
+        user_id: String,
+        /// By whom.
+        by: CancelledBy,
+    },
+    /// A recovery request took effect: the second factor was removed.
+    RecoveryCompleted {
+        /// The user.
+        user_id: String,
+    },
+    /// The encrypted secret was rewritten under the current key (lazy rotation).
+    SecretReencrypted {
+        /// The user.
+        user_id: String,
+    },
+}
+
+impl AuditEvent {
+    /// A short snake_case name of the event, e.g. `"verification_failed"`.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::EnrolmentStarted { .. } => "enrolment_started",
+            Self::EnrolmentConfirmed { .. } => "enrolment_confirmed",
+            Self::VerificationSucceeded { .. } => "verification_succeeded",
+            Self::VerificationFailed { .. } => "verification_failed",
+            Self::ReplayRejected { .. } => "replay_rejected",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::LockedOut { .. } => "locked_out",
+            Self::BackupCodeUsed { .. } => "backup_code_used",
+            Self::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
+            Self::Disabled { .. } => "disabled",
+            Self::AdminReset { .. } => "admin_reset",
+            Self::RecoveryRequested { .. } => "recovery_requested",
+            Self::RecoveryApproved { .. } => "recovery_approved",
+            Self::RecoveryCancelled { .. } => "recovery_cancelled",
+            Self::RecoveryCompleted { .. } => "recovery_completed",
+            Self::SecretReencrypted { .. } => "secret_reencrypted",
+        }
+    }
+
+    /// The user the event is about, if known.
+    #[must_use]
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::VerificationFailed { user_id, .. } => user_id.as_deref(),
+            Self::EnrolmentStarted { user_id }
+            | Self::EnrolmentConfirmed { user_id, .. }
+            | Self::VerificationSucceeded { user_id, .. }
+            | Self::ReplayRejected { user_id }
+            | Self::RateLimited { user_id, .. }
+            | Self::LockedOut { user_id, .. }
+            | Self::BackupCodeUsed { user_id, .. }
+            | Self::BackupCodesRegenerated { user_id, .. }
+            | Self::Disabled { user_id }
+            | Self::AdminReset { user_id, .. }
+            | Self::RecoveryRequested { user_id, .. }
+            | Self::RecoveryApproved { user_id }
+            | Self::RecoveryCancelled { user_id, .. }
+            | Self::RecoveryCompleted { user_id }
+            | Self::SecretReencrypted { user_id } => Some(user_id),
+        }
+    }
+
+    /// Security signals worth a warning: failures, replays, rate limits, lockouts, resets and
+    /// recovery requests.
+    #[must_use]
+    pub const fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Self::VerificationFailed { .. }
+                | Self::ReplayRejected { .. }
+                | Self::RateLimited { .. }
+                | Self::LockedOut { .. }
+                | Self::AdminReset { .. }
+                | Self::RecoveryRequested { .. }
+                | Self::RecoveryCompleted { .. }
+        )
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The Debug form carries only ids, counts and times (see the module docs).
+        write!(f, "{}: {self:?}", self.kind())
+    }
+}
+
+/// Where the application receives audit events (an audit table, a queue, a notifier).
+///
+/// Called synchronously on the request path, after the state change: do not block; hand the
+/// event to a channel or a background task. A sink cannot veto or fail an operation.
+pub trait AuditSink: Send + Sync {
+    /// Receives one event that happened at Unix time `at`.
+    fn record(&self, at: u64, event: &AuditEvent);
+}
+
+impl<F> AuditSink for F
+where
+    F: Fn(u64, &AuditEvent) + Send + Sync,
+{
+    fn record(&self, at: u64, event: &AuditEvent) {
+        self(at, event);
+    }
+}
+
+/// Emits `event` to `tracing` (target `twofactor::audit`).
+pub(crate) fn trace(at: u64, event: &AuditEvent) {
+    let kind = event.kind();
+    let user_id = event.user_id().unwrap_or("");
+    if event.is_warning() {
+        tracing::warn!(target: "twofactor::audit", at, kind, user_id, detail = ?event, "2fa audit");
+    } else {
+        tracing::info!(target: "twofactor::audit", at, kind, user_id, detail = ?event, "2fa audit");
+    }
+}

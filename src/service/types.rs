@@ -1,0 +1,317 @@
+//! Configuration, outcomes and the values the service hands back.
+
+use core::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::backup_codes::{self, BackupCode};
+use crate::otp::{Algorithm, Totp, Window};
+use crate::rate_limit::RateLimitPolicy;
+use crate::secret::Secret;
+use crate::store::RecoveryRecord;
+use crate::uri::OtpAuthUri;
+
+/// Service configuration. Start from [`Config::new`] and change the fields you need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The issuer shown in authenticator apps (your product's name).
+    pub issuer: String,
+    /// HMAC algorithm of new secrets (default SHA-1: the only one every app supports).
+    pub algorithm: Algorithm,
+    /// Digits of new credentials (default 6).
+    pub digits: u32,
+    /// Period of new credentials in seconds (default 30).
+    pub period: u64,
+    /// Accepted steps around the current one (default ±1).
+    pub window: Window,
+    /// Centre the window on the drift recorded at the last accepted code (bounded by
+    /// [`Window::MAX_STEPS`]). Default `false`; see the [service docs](crate::service#drift).
+    pub follow_drift: bool,
+    /// How long a login challenge lives, in seconds (default 300).
+    pub challenge_ttl_secs: u64,
+    /// Backup codes issued at confirmation and regeneration (default 8).
+    pub backup_code_count: usize,
+    /// Limiter for TOTP codes (default [`RateLimitPolicy::totp_default`]).
+    pub totp_rate_limit: RateLimitPolicy,
+    /// Limiter for backup codes, kept apart so that TOTP lockouts never block them (default
+    /// [`RateLimitPolicy::backup_code_default`]).
+    pub backup_code_rate_limit: RateLimitPolicy,
+    /// How long a recovery request waits before it can complete without an operator's approval,
+    /// in seconds (default 72 hours).
+    pub recovery_delay_secs: u64,
+}
+
+impl Config {
+    /// The defaults, with `issuer` as the name shown in authenticator apps.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: Totp::DEFAULT_PERIOD,
+            window: Window::ONE,
+            follow_drift: false,
+            challenge_ttl_secs: 300,
+            backup_code_count: backup_codes::DEFAULT_COUNT,
+            totp_rate_limit: RateLimitPolicy::totp_default(),
+            backup_code_rate_limit: RateLimitPolicy::backup_code_default(),
+            recovery_delay_secs: 72 * 3600,
+        }
+    }
+}
+
+/// What a user needs to add the account to an authenticator app. Show it once, over HTTPS, to the
+/// user who is enrolling; never log it (`Debug` is redacted).
+pub struct Enrolment {
+    pub(crate) uri: OtpAuthUri,
+}
+
+impl Enrolment {
+    /// The new secret. Never log it.
+    #[must_use]
+    pub fn secret(&self) -> &Secret {
+        self.uri.secret()
+    }
+
+    /// The secret in base32, for users who type it in by hand (zeroized on drop).
+    #[must_use]
+    pub fn secret_base32(&self) -> Zeroizing<String> {
+        self.uri.secret().to_base32()
+    }
+
+    /// The otpauth:// URI (contains the secret; zeroized on drop).
+    #[must_use]
+    pub fn otpauth_uri(&self) -> Zeroizing<String> {
+        self.uri.to_uri()
+    }
+
+    /// The parsed URI, with issuer, account and parameters.
+    #[must_use]
+    pub fn uri(&self) -> &OtpAuthUri {
+        &self.uri
+    }
+
+    /// The QR code of the URI, to render as SVG, PNG or a `data:` URL (feature `qr`).
+    ///
+    /// # Errors
+    /// [`QrError::DataTooLong`](crate::error::QrError::DataTooLong) if the URI does not fit (not
+    /// possible for the lengths the service accepts, but reported rather than assumed).
+    #[cfg(feature = "qr")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
+    pub fn qr(&self) -> Result<crate::qr::Qr, crate::error::QrError> {
+        crate::qr::Qr::new(&self.uri)
+    }
+}
+
+impl fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Enrolment([REDACTED])")
+    }
+}
+
+/// The result of [`TwoFactor::start_enrolment`](super::TwoFactor::start_enrolment).
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum EnrolmentStart {
+    /// A new pending secret was stored (replacing any pending one): show it and ask for a code.
+    Started(Enrolment),
+    /// The user already has 2FA on; disable it first (with a valid code) to enrol a new device.
+    AlreadyEnabled,
+}
+
+/// The result of [`TwoFactor::confirm_enrolment`](super::TwoFactor::confirm_enrolment).
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum ConfirmOutcome {
+    /// 2FA is on. Show the backup codes once and tell the user to keep them safe: they are not
+    /// stored anywhere in readable form.
+    Confirmed {
+        /// The new backup codes.
+        backup_codes: Vec<BackupCode>,
+    },
+    /// Wrong code, or nothing pending to confirm.
+    Rejected,
+    /// Too many attempts; nothing was evaluated.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+}
+
+/// A login challenge token: proof that the password step passed, owed a second factor.
+///
+/// At least 128 random bits (256, base64url: 43 characters). Only its SHA-256 hash is stored; it
+/// expires after [`Config::challenge_ttl_secs`] and is consumed by a successful
+/// [`complete_login`](super::TwoFactor::complete_login). Put it in a hidden form field or an
+/// HTTP-only cookie; never log it (`Debug` is redacted).
+pub struct ChallengeToken(pub(crate) Zeroizing<String>);
+
+impl ChallengeToken {
+    /// The token text to hand to the client.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ChallengeToken {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ChallengeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChallengeToken([REDACTED])")
+    }
+}
+
+/// The result of [`TwoFactor::start_login`](super::TwoFactor::start_login).
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum LoginStart {
+    /// The user has no enabled second factor: the password was enough.
+    NotRequired,
+    /// Ask for a code, and call `complete_login` with this challenge and the code.
+    Required {
+        /// The challenge token.
+        challenge: ChallengeToken,
+        /// Unix time the challenge expires.
+        expires_at: u64,
+    },
+}
+
+/// How a user proved the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// A TOTP code.
+    Totp {
+        /// The code's step minus the current step (−1: the code was from the previous step).
+        drift: i64,
+    },
+    /// A backup code, now used up.
+    BackupCode {
+        /// Unused backup codes left: suggest regenerating when this is low.
+        remaining: u32,
+    },
+}
+
+/// The result of a second-factor check ([`complete_login`](super::TwoFactor::complete_login),
+/// [`verify`](super::TwoFactor::verify)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum VerifyOutcome {
+    /// The code was right: let the user in.
+    Success {
+        /// Whose code it was.
+        user_id: String,
+        /// TOTP (with drift) or backup code (with the number left).
+        method: Method,
+    },
+    /// Refused. Wrong code, replayed code, unknown or expired challenge, user without 2FA: all
+    /// look the same from outside on purpose. The reason is in the audit trail only.
+    Rejected,
+    /// Too many attempts: refused without evaluating the code, even if it was right.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again: send it as `Retry-After`.
+        retry_after_secs: u64,
+    },
+}
+
+impl VerifyOutcome {
+    /// `true` for [`VerifyOutcome::Success`].
+    #[must_use]
+    pub const fn is_success(&self) -> bool {
+        matches!(self, Self::Success { .. })
+    }
+}
+
+/// The result of [`TwoFactor::disable`](super::TwoFactor::disable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum DisableOutcome {
+    /// 2FA is off: the secret, backup codes and any recovery request are gone.
+    Disabled,
+    /// Wrong code (or no 2FA to disable).
+    Rejected,
+    /// Too many attempts.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+}
+
+/// The result of [`TwoFactor::regenerate_backup_codes`](super::TwoFactor::regenerate_backup_codes).
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum RegenerateOutcome {
+    /// The old codes are void; show these once.
+    Regenerated {
+        /// The new backup codes.
+        backup_codes: Vec<BackupCode>,
+    },
+    /// Wrong code (or no 2FA).
+    Rejected,
+    /// Too many attempts.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+}
+
+/// A user's 2FA state, for settings pages and support tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// 2FA is on (a confirmed secret).
+    pub enabled: bool,
+    /// An enrolment was started and not confirmed (2FA is not on because of it).
+    pub pending: bool,
+    /// Unused backup codes.
+    pub backup_codes_remaining: u32,
+    /// Drift in steps of the last accepted TOTP code (`None` if 2FA is off). A steady ±1 or more
+    /// means the phone's clock is off: tell the user to turn on automatic time.
+    pub last_drift: Option<i64>,
+    /// A recovery request in progress.
+    pub recovery: Option<RecoveryRecord>,
+}
+
+/// The result of [`TwoFactor::request_recovery`](super::TwoFactor::request_recovery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum RecoveryRequest {
+    /// Recorded; it completes after an operator approves it or at `not_before`, unless the owner
+    /// cancels it (logging in with a second factor does).
+    Requested {
+        /// Unix time the request may complete without approval.
+        not_before: u64,
+    },
+    /// The user has no enabled second factor: nothing to recover.
+    NotEnrolled,
+}
+
+/// The result of [`TwoFactor::complete_recovery`](super::TwoFactor::complete_recovery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum RecoveryCompletion {
+    /// The second factor was removed: the user can log in with the password and enrol again.
+    Completed,
+    /// Not approved and the waiting period has not passed.
+    Waiting {
+        /// Seconds until it may complete.
+        retry_after_secs: u64,
+    },
+    /// No recovery request (never made, cancelled, or already completed).
+    NoRequest,
+}

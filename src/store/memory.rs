@@ -1,0 +1,495 @@
+//! An in-memory store that implements both storage traits.
+//!
+//! [`MemoryStore`] is for tests, prototypes and single-process applications. Everything lives
+//! in one process behind one mutex, so every atomicity contract holds trivially, and everything
+//! is lost when the process exits: users who enabled 2FA would have to enrol again, and used
+//! backup codes and TOTP steps would become usable again after a restart. An application that
+//! runs more than one instance, or must survive a restart, needs a shared durable store
+//! (SQLite, PostgreSQL, or your own implementation checked with `store::conformance`).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use subtle::ConstantTimeEq;
+
+use super::{
+    BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
+    EphemeralStore, LimiterState, RecoveryRecord,
+};
+
+/// After this many `take_challenge` calls, expired challenges and limiter states are swept, so
+/// a long-running process does not grow without bound even if it never calls
+/// [`MemoryStore::purge_expired`].
+const SWEEP_EVERY: u32 = 1024;
+
+/// A [`CredentialStore`] and [`EphemeralStore`] kept in process memory.
+///
+/// Clones share the same state (an `Arc` inside), so one store can be handed to the service and
+/// kept by the test that inspects it. The error type is [`Infallible`]: no operation can fail.
+///
+/// Not durable and not shared between processes: see the [module docs](self) for when to use
+/// something else.
+///
+/// # Expiry
+///
+/// The store never reads a clock. Expired challenges are dropped when they are looked up, and
+/// expired challenges and limiter states are swept every 1024 `take_challenge` calls (using
+/// that call's `now`) or when you call [`purge_expired`](Self::purge_expired).
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    credentials: HashMap<String, CredentialRecord>,
+    backup_codes: HashMap<String, Vec<BackupCodeHash>>,
+    recovery: HashMap<String, RecoveryRecord>,
+    challenges: HashMap<ChallengeHash, ChallengeRecord>,
+    limiters: HashMap<String, (LimiterState, u64)>,
+    takes_since_sweep: u32,
+}
+
+impl Inner {
+    fn has_enabled(&self, user_id: &str) -> bool {
+        self.credentials.get(user_id).is_some_and(|c| c.enabled)
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.challenges.retain(|_, c| now < c.expires_at);
+        self.limiters.retain(|_, (_, expire_at)| now <= *expire_at);
+        self.takes_since_sweep = 0;
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drops challenges with `expires_at <= now` and limiter states whose `expire_at` is before
+    /// `now`. Optional: the store also sweeps on its own (see [Expiry](Self#expiry)).
+    pub fn purge_expired(&self, now: u64) {
+        self.lock().sweep(now);
+    }
+
+    /// Locks the state. Every critical section finishes its reads and any caller-supplied
+    /// computation before it mutates, so a panic while the lock is held (only possible inside a
+    /// caller's `update_limiter` closure) leaves the maps consistent, and a poisoned lock can be
+    /// recovered instead of turning one panic into a panic on every later call.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl core::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("credentials", &inner.credentials.len())
+            .field("challenges", &inner.challenges.len())
+            .field("limiters", &inner.limiters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type Done<T> = Ready<Result<T, Infallible>>;
+
+fn done<T>(value: T) -> Done<T> {
+    ready(Ok(value))
+}
+
+/// Constant-time comparison of two byte strings (the length is not secret).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+impl CredentialStore for MemoryStore {
+    type Error = Infallible;
+
+    fn get_credential(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<CredentialRecord>, Infallible>> + Send {
+        done(self.lock().credentials.get(user_id).cloned())
+    }
+
+    /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
+    fn put_pending(
+        &self,
+        user_id: &str,
+        record: &CredentialRecord,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        if inner.has_enabled(user_id) {
+            return done(false);
+        }
+        let mut record = record.clone();
+        record.enabled = false;
+        inner.credentials.insert(user_id.to_owned(), record);
+        done(true)
+    }
+
+    fn activate(
+        &self,
+        user_id: &str,
+        expected_secret: &[u8],
+        step: u64,
+        drift: i64,
+        backup_codes: &[BackupCodeHash],
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(record) = inner.credentials.get_mut(user_id) else {
+            return done(false);
+        };
+        if record.enabled || !ct_eq(&record.encrypted_secret, expected_secret) {
+            return done(false);
+        }
+        record.enabled = true;
+        record.last_step = Some(step);
+        record.drift = drift;
+        inner
+            .backup_codes
+            .insert(user_id.to_owned(), backup_codes.to_vec());
+        done(true)
+    }
+
+    fn advance_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        drift: i64,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(record) = inner.credentials.get_mut(user_id) else {
+            return done(false);
+        };
+        if !record.enabled || record.last_step.is_some_and(|last| last >= step) {
+            return done(false);
+        }
+        record.last_step = Some(step);
+        record.drift = drift;
+        done(true)
+    }
+
+    fn rewrite_secret(
+        &self,
+        user_id: &str,
+        old_secret: &[u8],
+        new_secret: &[u8],
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(record) = inner.credentials.get_mut(user_id) else {
+            return done(false);
+        };
+        if !ct_eq(&record.encrypted_secret, old_secret) {
+            return done(false);
+        }
+        record.encrypted_secret = new_secret.to_vec();
+        done(true)
+    }
+
+    fn delete_credential(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        inner.backup_codes.remove(user_id);
+        inner.recovery.remove(user_id);
+        done(inner.credentials.remove(user_id).is_some())
+    }
+
+    fn consume_backup_code(
+        &self,
+        user_id: &str,
+        hash: &BackupCodeHash,
+    ) -> impl Future<Output = Result<Option<u32>, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(codes) = inner.backup_codes.get_mut(user_id) else {
+            return done(None);
+        };
+        // Look at every code, without an early exit, so timing says nothing about which matched.
+        let mut found = None;
+        for (i, stored) in codes.iter().enumerate() {
+            if bool::from(stored.ct_eq(hash)) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        done(found.map(|i| {
+            codes.swap_remove(i);
+            u32::try_from(codes.len()).unwrap_or(u32::MAX)
+        }))
+    }
+
+    fn replace_backup_codes(
+        &self,
+        user_id: &str,
+        hashes: &[BackupCodeHash],
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        if !inner.has_enabled(user_id) {
+            return done(false);
+        }
+        inner
+            .backup_codes
+            .insert(user_id.to_owned(), hashes.to_vec());
+        done(true)
+    }
+
+    fn backup_codes_remaining(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u32, Infallible>> + Send {
+        let inner = self.lock();
+        let n = inner.backup_codes.get(user_id).map_or(0, Vec::len);
+        done(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn put_recovery(
+        &self,
+        user_id: &str,
+        record: &RecoveryRecord,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.lock()
+            .recovery
+            .insert(user_id.to_owned(), record.clone());
+        done(())
+    }
+
+    fn get_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<RecoveryRecord>, Infallible>> + Send {
+        done(self.lock().recovery.get(user_id).cloned())
+    }
+
+    fn approve_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        done(match inner.recovery.get_mut(user_id) {
+            Some(record) => {
+                record.approved = true;
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn cancel_recovery(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        done(self.lock().recovery.remove(user_id).is_some())
+    }
+
+    fn complete_recovery(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let due = inner
+            .recovery
+            .get(user_id)
+            .is_some_and(|r| r.approved || r.not_before <= now);
+        if !due {
+            return done(false);
+        }
+        inner.recovery.remove(user_id);
+        inner.credentials.remove(user_id);
+        inner.backup_codes.remove(user_id);
+        done(true)
+    }
+}
+
+impl EphemeralStore for MemoryStore {
+    type Error = Infallible;
+
+    fn put_challenge(
+        &self,
+        hash: &ChallengeHash,
+        record: &ChallengeRecord,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.lock().challenges.insert(*hash, record.clone());
+        done(())
+    }
+
+    fn get_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<ChallengeRecord>, Infallible>> + Send {
+        let mut inner = self.lock();
+        let live = match inner.challenges.get(hash) {
+            Some(record) if now < record.expires_at => Some(record.clone()),
+            Some(_) => {
+                inner.challenges.remove(hash);
+                None
+            }
+            None => None,
+        };
+        done(live)
+    }
+
+    fn take_challenge(
+        &self,
+        hash: &ChallengeHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<ChallengeRecord>, Infallible>> + Send {
+        let mut inner = self.lock();
+        let taken = inner
+            .challenges
+            .remove(hash)
+            .filter(|record| now < record.expires_at);
+        inner.takes_since_sweep = inner.takes_since_sweep.saturating_add(1);
+        if inner.takes_since_sweep >= SWEEP_EVERY {
+            inner.sweep(now);
+        }
+        done(taken)
+    }
+
+    /// Runs `update` exactly once, under the store's lock.
+    fn update_limiter<F>(
+        &self,
+        key: &str,
+        expire_at: u64,
+        update: F,
+    ) -> impl Future<Output = Result<LimiterState, Infallible>> + Send
+    where
+        F: Fn(LimiterState) -> LimiterState + Send + Sync,
+    {
+        let mut inner = self.lock();
+        let current = inner
+            .limiters
+            .get(key)
+            .map(|(state, _)| *state)
+            .unwrap_or_default();
+        // The caller's closure runs before any mutation (see `lock`).
+        let next = update(current);
+        inner.limiters.insert(key.to_owned(), (next, expire_at));
+        done(next)
+    }
+
+    fn get_limiter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<LimiterState, Infallible>> + Send {
+        let inner = self.lock();
+        done(
+            inner
+                .limiters
+                .get(key)
+                .map(|(state, _)| *state)
+                .unwrap_or_default(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolves a future that is ready on first poll (every `MemoryStore` future is).
+    trait Now {
+        type Value;
+        fn now(self) -> Self::Value;
+    }
+
+    impl<F: Future<Output = Result<T, Infallible>>, T> Now for F {
+        type Value = T;
+        fn now(self) -> T {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match std::pin::pin!(self).poll(&mut cx) {
+                std::task::Poll::Ready(Ok(v)) => v,
+                std::task::Poll::Ready(Err(e)) => match e {},
+                std::task::Poll::Pending => panic!("MemoryStore future was not ready"),
+            }
+        }
+    }
+
+    #[test]
+    fn poisoned_lock_is_recovered() {
+        let store = MemoryStore::new();
+        let clone = store.clone();
+        let result = std::thread::spawn(move || {
+            let fut = clone.update_limiter("k", 10, |_| panic!("caller bug"));
+            drop(fut);
+        })
+        .join();
+        assert!(result.is_err());
+        assert!(store.inner.is_poisoned());
+        let state = store.get_limiter("k").now();
+        assert_eq!(state, LimiterState::default());
+        let state = store
+            .update_limiter("k", 10, |mut s| {
+                s.attempts += 1;
+                s
+            })
+            .now();
+        assert_eq!(state.attempts, 1);
+    }
+
+    #[test]
+    fn sweep_drops_only_expired_state() {
+        let store = MemoryStore::new();
+        let rec = |expires_at| ChallengeRecord {
+            user_id: "u".into(),
+            expires_at,
+        };
+        store.put_challenge(&[1; 32], &rec(100)).now();
+        store.put_challenge(&[2; 32], &rec(200)).now();
+        store.update_limiter("old", 100, |s| s).now();
+        store.update_limiter("new", 200, |s| s).now();
+        store.purge_expired(150);
+        let inner = store.lock();
+        assert!(!inner.challenges.contains_key(&[1; 32]));
+        assert!(inner.challenges.contains_key(&[2; 32]));
+        assert!(!inner.limiters.contains_key("old"));
+        assert!(inner.limiters.contains_key("new"));
+    }
+
+    #[test]
+    fn take_challenge_sweeps_periodically() {
+        let store = MemoryStore::new();
+        let rec = ChallengeRecord {
+            user_id: "u".into(),
+            expires_at: 100,
+        };
+        store.put_challenge(&[1; 32], &rec).now();
+        for _ in 0..SWEEP_EVERY {
+            assert!(store.take_challenge(&[9; 32], 150).now().is_none());
+        }
+        assert!(store.lock().challenges.is_empty());
+    }
+
+    #[test]
+    fn debug_shows_counts_only() {
+        let store = MemoryStore::new();
+        let secret_bytes = vec![0xAB; 20];
+        let record = CredentialRecord {
+            encrypted_secret: secret_bytes,
+            algorithm: crate::Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            enabled: false,
+            last_step: None,
+            drift: 0,
+            created_at: 0,
+        };
+        assert!(store.put_pending("alice", &record).now());
+        let debug = format!("{store:?}");
+        assert!(debug.contains("credentials: 1"), "{debug}");
+        assert!(
+            !debug.contains("alice") && !debug.contains("171"),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,648 @@
+//! Security properties of the service: rate limits and escalation (a simulated year of attacks),
+//! races, fail-closed behaviour with failing stores and ciphers. (Secrets in logs:
+//! `service_audit.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "service_support/mod.rs"]
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use support::*;
+use twofactor::crypto::{Decrypted, SecretCipher};
+use twofactor::rate_limit::{RateLimitPolicy, YEAR_SECS};
+use twofactor::store::{
+    BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
+    EphemeralStore, LimiterState, RecoveryRecord,
+};
+use twofactor::{
+    BackupCodeKey, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring, LoginStart, ManualClock,
+    MemoryStore, Method, TwoFactor, VerifyOutcome,
+};
+
+// ------------------------------------------------------------------------------------------
+// A cipher that counts decryptions (= code evaluations) and can be told to fail.
+// ------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Instrumented {
+    inner: Arc<Keyring>,
+    decrypts: Arc<AtomicU64>,
+    fail: Arc<AtomicBool>,
+}
+
+impl Instrumented {
+    fn new() -> Self {
+        Self {
+            inner: Arc::new(Keyring::single(1, KEY1)),
+            decrypts: Arc::default(),
+            fail: Arc::default(),
+        }
+    }
+}
+
+impl SecretCipher for Instrumented {
+    type Error = CryptoError;
+
+    async fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(CryptoError::Decrypt);
+        }
+        self.inner.encrypt(plaintext, aad).await
+    }
+
+    async fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Decrypted, CryptoError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(CryptoError::Decrypt);
+        }
+        self.decrypts.fetch_add(1, Ordering::SeqCst);
+        self.inner.decrypt(blob, aad).await
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Rate limits
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
+    let (svc, _store, clock, events) = service();
+    let (secret, _) = enrol(&svc, &clock, "alice").await;
+    clock.advance(30); // T0 + 30: the window starts at the first failure.
+    for i in 0..5 {
+        clock.advance(10);
+        let now = clock.now_secs();
+        assert_eq!(
+            svc.verify("alice", &wrong_code(&secret, now, i))
+                .await
+                .unwrap(),
+            VerifyOutcome::Rejected
+        );
+    }
+    assert_eq!(events.count("locked_out"), 1);
+    // T0 + 80: the window started at T0 + 40, so 560 s remain. A valid code is refused too.
+    assert_eq!(
+        svc.verify("alice", &code_at(&secret, T0 + 80))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited {
+            retry_after_secs: 560
+        }
+    );
+    clock.set(T0 + 40 + 599);
+    assert_eq!(
+        svc.verify("alice", &code_at(&secret, T0 + 639))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited {
+            retry_after_secs: 1
+        }
+    );
+    clock.set(T0 + 40 + 600);
+    assert!(
+        svc.verify("alice", &code_at(&secret, T0 + 640))
+            .await
+            .unwrap()
+            .is_success()
+    );
+    // The success reset the count: five more failures are allowed.
+    for i in 0..5 {
+        assert_eq!(
+            svc.verify("alice", &wrong_code(&secret, T0 + 640, 100 + i))
+                .await
+                .unwrap(),
+            VerifyOutcome::Rejected
+        );
+    }
+    assert!(matches!(
+        svc.verify("alice", "000000").await.unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    // The challenge path shares the same per-user limiter.
+    let c = challenge(&svc, "alice").await;
+    assert!(matches!(
+        svc.complete_login(&c, &code_at(&secret, T0 + 640))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    assert!(events.count("rate_limited") >= 3);
+}
+
+#[tokio::test]
+async fn backup_codes_have_their_own_budget() {
+    let (svc, _store, clock, _events) = service();
+    let (secret, codes) = enrol(&svc, &clock, "bob").await;
+    for i in 0..5 {
+        let _ = svc
+            .verify("bob", &wrong_code(&secret, T0, i))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        svc.verify("bob", &code_at(&secret, T0 + 30)).await.unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    // TOTP is locked; a backup code still logs in, and lifts the TOTP lockout.
+    let c = challenge(&svc, "bob").await;
+    assert_eq!(
+        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        VerifyOutcome::Success {
+            user_id: "bob".into(),
+            method: Method::BackupCode { remaining: 7 }
+        }
+    );
+    clock.advance(30);
+    assert!(
+        svc.verify("bob", &code_at(&secret, T0 + 30))
+            .await
+            .unwrap()
+            .is_success()
+    );
+    // Backup-code guesses are limited too: 5 per 10 minutes.
+    for _ in 0..5 {
+        assert_eq!(
+            svc.verify("bob", "AAAAA-AAAAA").await.unwrap(),
+            VerifyOutcome::Rejected
+        );
+    }
+    assert_eq!(
+        svc.verify("bob", codes[1].as_str()).await.unwrap(),
+        VerifyOutcome::RateLimited {
+            retry_after_secs: 600
+        }
+    );
+}
+
+/// Drives an attacker who never stops against `verify` for one year of simulated time, trying
+/// again the moment the limiter allows (or every `pace` seconds if slower), and returns the
+/// guesses evaluated (counted by the cipher's decryptions) and the `Rejected` answers.
+async fn attack_for_a_year(
+    svc: &Svc<Instrumented>,
+    cipher: &Instrumented,
+    clock: &ManualClock,
+    secret: &twofactor::Secret,
+    pace: Option<u64>,
+) -> (u64, u64) {
+    let start = clock.now_secs();
+    let before = cipher.decrypts.load(Ordering::SeqCst);
+    let mut rejected = 0u64;
+    let mut n = 0u32;
+    while clock.now_secs() < start + YEAR_SECS {
+        n = n.wrapping_add(1);
+        let guess = wrong_code(secret, clock.now_secs(), n.wrapping_mul(7919));
+        match svc.verify("victim", &guess).await.unwrap() {
+            VerifyOutcome::Rejected => {
+                rejected += 1;
+                if let Some(p) = pace {
+                    clock.advance(p);
+                }
+            }
+            VerifyOutcome::RateLimited { retry_after_secs } => {
+                assert!(retry_after_secs >= 1);
+                // Stop at the end of the year rather than jumping past it.
+                let left = start + YEAR_SECS - clock.now_secs();
+                let wait = pace.map_or(retry_after_secs, |p| p.min(retry_after_secs));
+                clock.advance(wait.min(left));
+            }
+            VerifyOutcome::Success { .. } => panic!("a wrong code logged in"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let evaluated = cipher.decrypts.load(Ordering::SeqCst) - before;
+    (evaluated, rejected)
+}
+
+#[tokio::test]
+async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in() {
+    let cipher = Instrumented::new();
+    let (svc, clock, events) = service_with(MemoryStore::new(), cipher.clone(), config());
+    let (secret, codes) = enrol(&svc, &clock, "victim").await;
+    events.clear();
+
+    let (evaluated, rejected) = attack_for_a_year(&svc, &cipher, &clock, &secret, None).await;
+    println!("fast attacker: {evaluated} guesses evaluated in a year ({rejected} rejected)");
+    assert_eq!(evaluated, rejected);
+    assert!(evaluated <= 100, "{evaluated} guesses in a year");
+    assert_eq!(
+        evaluated,
+        RateLimitPolicy::totp_default().max_guesses_per_year()
+    );
+    assert!(events.count("locked_out") >= 16);
+
+    // The owner, a year later, with the TOTP still locked: a backup code gets them in.
+    let now = clock.now_secs();
+    clock.advance(30);
+    assert!(matches!(
+        svc.verify("victim", &code_at(&secret, now + 30))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    let c = challenge(&svc, "victim").await;
+    assert_eq!(
+        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        VerifyOutcome::Success {
+            user_id: "victim".into(),
+            method: Method::BackupCode { remaining: 7 }
+        }
+    );
+    // ... and the TOTP lockout is lifted.
+    clock.advance(30);
+    assert!(
+        svc.verify("victim", &code_at(&secret, now + 60))
+            .await
+            .unwrap()
+            .is_success()
+    );
+}
+
+#[tokio::test]
+async fn a_slow_attacker_escalates_too() {
+    // Two guesses per window never fill it; consecutive failures still lock.
+    let cipher = Instrumented::new();
+    let (svc, clock, _events) = service_with(MemoryStore::new(), cipher.clone(), config());
+    let (secret, _) = enrol(&svc, &clock, "victim").await;
+    let (evaluated, _) = attack_for_a_year(&svc, &cipher, &clock, &secret, Some(300)).await;
+    println!("slow attacker: {evaluated} guesses evaluated in a year");
+    assert!(evaluated <= 100, "{evaluated} guesses in a year");
+    assert!(evaluated >= 60, "the attacker was active: {evaluated}");
+}
+
+#[test]
+fn the_seed_policy_alone_allows_262800_guesses_a_year() {
+    assert_eq!(RateLimitPolicy::seed().max_guesses_per_year(), 262_800);
+    // 1 - (1 - 3e-6)^262800 ≈ 0.545: more likely than not to get in.
+    let p = 1.0 - (1.0 - 3e-6f64).powi(262_800);
+    assert!((0.54..0.56).contains(&p), "{p}");
+    let q = 1.0 - (1.0 - 3e-6f64).powi(84);
+    assert!(q <= 3e-4, "{q}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Races
+// ------------------------------------------------------------------------------------------
+
+type ArcSvc = Arc<Svc<Keyring>>;
+
+async fn race<F, Fut>(n: usize, f: F) -> Vec<VerifyOutcome>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = VerifyOutcome> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let b = barrier.clone();
+        let fut = f();
+        handles.push(tokio::spawn(async move {
+            b.wait().await;
+            fut.await
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_concurrent_logins_with_one_code_let_exactly_one_in() {
+    for round in 0..20u64 {
+        let (svc, _store, clock, _events) = service();
+        let (secret, codes) = enrol(&svc, &clock, "alice").await;
+        clock.advance(30);
+        let svc: ArcSvc = Arc::new(svc);
+        let c = challenge(&svc, "alice").await;
+        let code = code_at(&secret, T0 + 30);
+        let outcomes = race(32, || {
+            let (svc, c, code) = (svc.clone(), c.clone(), code.clone());
+            async move { svc.complete_login(&c, &code).await.unwrap() }
+        })
+        .await;
+        let wins = outcomes.iter().filter(|o| o.is_success()).count();
+        assert_eq!(wins, 1, "round {round}: {outcomes:?}");
+
+        // The same backup code, 32 times at once (fresh challenges each).
+        let code = codes[0].as_str().to_owned();
+        let outcomes = race(32, || {
+            let (svc, code) = (svc.clone(), code.clone());
+            async move { svc.verify("alice", &code).await.unwrap() }
+        })
+        .await;
+        let wins = outcomes.iter().filter(|o| o.is_success()).count();
+        assert_eq!(wins, 1, "round {round}: {outcomes:?}");
+        assert_eq!(svc.status("alice").await.unwrap().backup_codes_remaining, 7);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_cannot_exceed_the_budget() {
+    let cipher = Instrumented::new();
+    let (svc, clock, _events) = service_with(MemoryStore::new(), cipher.clone(), config());
+    let (secret, _) = enrol(&svc, &clock, "alice").await;
+    let svc = Arc::new(svc);
+    let before = cipher.decrypts.load(Ordering::SeqCst);
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let guesses: Vec<String> = (0..64)
+        .map(|_| wrong_code(&secret, T0, n.fetch_add(13, Ordering::SeqCst)))
+        .collect();
+    let guesses = Arc::new(Mutex::new(guesses));
+    let outcomes = race(64, || {
+        let (svc, guesses) = (svc.clone(), guesses.clone());
+        let g = guesses.lock().unwrap().pop().unwrap();
+        async move { svc.verify("alice", &g).await.unwrap() }
+    })
+    .await;
+    let evaluated = cipher.decrypts.load(Ordering::SeqCst) - before;
+    let rejected = outcomes
+        .iter()
+        .filter(|o| **o == VerifyOutcome::Rejected)
+        .count();
+    assert_eq!(evaluated, 5);
+    assert_eq!(rejected, 5);
+}
+
+// ------------------------------------------------------------------------------------------
+// Fail closed
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Down;
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store is down")
+    }
+}
+
+impl std::error::Error for Down {}
+
+/// A `MemoryStore` whose named operations fail on demand.
+#[derive(Clone, Default)]
+struct Flaky {
+    inner: MemoryStore,
+    failing: Arc<Mutex<HashSet<&'static str>>>,
+}
+
+impl Flaky {
+    fn fail(&self, op: &'static str) {
+        self.failing.lock().unwrap().insert(op);
+    }
+    fn heal(&self) {
+        self.failing.lock().unwrap().clear();
+    }
+    fn check(&self, op: &'static str) -> Result<(), Down> {
+        if self.failing.lock().unwrap().contains(op) {
+            Err(Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn ok<T>(r: Result<T, std::convert::Infallible>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => match e {},
+    }
+}
+
+impl CredentialStore for Flaky {
+    type Error = Down;
+    async fn get_credential(&self, u: &str) -> Result<Option<CredentialRecord>, Down> {
+        self.check("get_credential")?;
+        Ok(ok(self.inner.get_credential(u).await))
+    }
+    async fn put_pending(&self, u: &str, r: &CredentialRecord) -> Result<bool, Down> {
+        self.check("put_pending")?;
+        Ok(ok(self.inner.put_pending(u, r).await))
+    }
+    async fn activate(
+        &self,
+        u: &str,
+        s: &[u8],
+        step: u64,
+        drift: i64,
+        codes: &[BackupCodeHash],
+    ) -> Result<bool, Down> {
+        self.check("activate")?;
+        Ok(ok(self.inner.activate(u, s, step, drift, codes).await))
+    }
+    async fn advance_step(&self, u: &str, step: u64, drift: i64) -> Result<bool, Down> {
+        self.check("advance_step")?;
+        Ok(ok(self.inner.advance_step(u, step, drift).await))
+    }
+    async fn rewrite_secret(&self, u: &str, o: &[u8], n: &[u8]) -> Result<bool, Down> {
+        self.check("rewrite_secret")?;
+        Ok(ok(self.inner.rewrite_secret(u, o, n).await))
+    }
+    async fn delete_credential(&self, u: &str) -> Result<bool, Down> {
+        self.check("delete_credential")?;
+        Ok(ok(self.inner.delete_credential(u).await))
+    }
+    async fn consume_backup_code(&self, u: &str, h: &BackupCodeHash) -> Result<Option<u32>, Down> {
+        self.check("consume_backup_code")?;
+        Ok(ok(self.inner.consume_backup_code(u, h).await))
+    }
+    async fn replace_backup_codes(&self, u: &str, h: &[BackupCodeHash]) -> Result<bool, Down> {
+        self.check("replace_backup_codes")?;
+        Ok(ok(self.inner.replace_backup_codes(u, h).await))
+    }
+    async fn backup_codes_remaining(&self, u: &str) -> Result<u32, Down> {
+        self.check("backup_codes_remaining")?;
+        Ok(ok(self.inner.backup_codes_remaining(u).await))
+    }
+    async fn put_recovery(&self, u: &str, r: &RecoveryRecord) -> Result<(), Down> {
+        self.check("put_recovery")?;
+        ok(self.inner.put_recovery(u, r).await);
+        Ok(())
+    }
+    async fn get_recovery(&self, u: &str) -> Result<Option<RecoveryRecord>, Down> {
+        self.check("get_recovery")?;
+        Ok(ok(self.inner.get_recovery(u).await))
+    }
+    async fn approve_recovery(&self, u: &str) -> Result<bool, Down> {
+        self.check("approve_recovery")?;
+        Ok(ok(self.inner.approve_recovery(u).await))
+    }
+    async fn cancel_recovery(&self, u: &str) -> Result<bool, Down> {
+        self.check("cancel_recovery")?;
+        Ok(ok(self.inner.cancel_recovery(u).await))
+    }
+    async fn complete_recovery(&self, u: &str, now: u64) -> Result<bool, Down> {
+        self.check("complete_recovery")?;
+        Ok(ok(self.inner.complete_recovery(u, now).await))
+    }
+}
+
+impl EphemeralStore for Flaky {
+    type Error = Down;
+    async fn put_challenge(&self, h: &ChallengeHash, r: &ChallengeRecord) -> Result<(), Down> {
+        self.check("put_challenge")?;
+        ok(self.inner.put_challenge(h, r).await);
+        Ok(())
+    }
+    async fn get_challenge(
+        &self,
+        h: &ChallengeHash,
+        now: u64,
+    ) -> Result<Option<ChallengeRecord>, Down> {
+        self.check("get_challenge")?;
+        Ok(ok(self.inner.get_challenge(h, now).await))
+    }
+    async fn take_challenge(
+        &self,
+        h: &ChallengeHash,
+        now: u64,
+    ) -> Result<Option<ChallengeRecord>, Down> {
+        self.check("take_challenge")?;
+        Ok(ok(self.inner.take_challenge(h, now).await))
+    }
+    async fn update_limiter<F>(
+        &self,
+        key: &str,
+        expire_at: u64,
+        update: F,
+    ) -> Result<LimiterState, Down>
+    where
+        F: Fn(LimiterState) -> LimiterState + Send + Sync,
+    {
+        self.check("update_limiter")?;
+        Ok(ok(self.inner.update_limiter(key, expire_at, update).await))
+    }
+    async fn get_limiter(&self, key: &str) -> Result<LimiterState, Down> {
+        self.check("get_limiter")?;
+        Ok(ok(self.inner.get_limiter(key).await))
+    }
+}
+
+#[tokio::test]
+async fn infrastructure_failures_fail_closed_and_consume_nothing() {
+    let store = Flaky::default();
+    let cipher = Instrumented::new();
+    let clock = ManualClock::new(T0);
+    let svc = TwoFactor::new(
+        store.clone(),
+        store.clone(),
+        cipher.clone(),
+        BackupCodeKey::from_bytes([3u8; 32]),
+        config(),
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+
+    // Enrolment: a failing store or cipher leaves nothing half-done.
+    store.fail("put_pending");
+    assert!(svc.start_enrolment("alice", "alice").await.is_err());
+    store.heal();
+    let EnrolmentStart::Started(e) = svc.start_enrolment("alice", "alice").await.unwrap() else {
+        panic!()
+    };
+    let secret = e.secret().clone();
+    store.fail("activate");
+    assert!(
+        svc.confirm_enrolment("alice", &code_at(&secret, T0))
+            .await
+            .is_err()
+    );
+    assert!(!svc.status("alice").await.unwrap().enabled);
+    store.heal();
+    let ConfirmOutcome::Confirmed { backup_codes } = svc
+        .confirm_enrolment("alice", &code_at(&secret, T0))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+
+    clock.advance(30);
+    let code = code_at(&secret, T0 + 30);
+    // Each failure point on the TOTP path: an error, and the code still works afterwards.
+    for op in [
+        "update_limiter",
+        "get_credential",
+        "advance_step",
+        "cancel_recovery",
+    ] {
+        store.fail(op);
+        assert!(svc.verify("alice", &code).await.is_err(), "{op}");
+        store.heal();
+        if op == "cancel_recovery" {
+            // The step was consumed before the recovery check failed: nobody got in, and the
+            // owner uses the next code.
+            continue;
+        }
+    }
+    cipher.fail.store(true, Ordering::SeqCst);
+    assert!(svc.verify("alice", &code).await.is_err());
+    cipher.fail.store(false, Ordering::SeqCst);
+    clock.advance(30);
+    let code = code_at(&secret, T0 + 60);
+    store.fail("get_credential");
+    assert!(svc.verify("alice", &code).await.is_err());
+    store.heal();
+    assert!(svc.verify("alice", &code).await.unwrap().is_success());
+
+    // Backup codes: a failing consumption consumes nothing.
+    store.fail("consume_backup_code");
+    assert!(svc.verify("alice", backup_codes[0].as_str()).await.is_err());
+    store.heal();
+    assert_eq!(svc.status("alice").await.unwrap().backup_codes_remaining, 8);
+    assert!(
+        svc.verify("alice", backup_codes[0].as_str())
+            .await
+            .unwrap()
+            .is_success()
+    );
+
+    // Challenges: a failing take lets nobody in and the challenge survives.
+    let LoginStart::Required { challenge, .. } = svc.start_login("alice").await.unwrap() else {
+        panic!()
+    };
+    store.fail("take_challenge");
+    assert!(
+        svc.complete_login(challenge.as_str(), backup_codes[1].as_str())
+            .await
+            .is_err()
+    );
+    store.heal();
+    assert!(
+        svc.complete_login(challenge.as_str(), backup_codes[2].as_str())
+            .await
+            .unwrap()
+            .is_success()
+    );
+    // An outage did not lock the owner out: errors gave their attempts back.
+    let limiter = store.get_limiter("2fa:totp:alice").await.unwrap();
+    assert_eq!(limiter.consecutive_failures, 0);
+    // Unknown users fail closed too when the cipher is down (same work as a known user).
+    cipher.fail.store(true, Ordering::SeqCst);
+    assert!(svc.verify("nobody", "123456").await.is_err());
+}
+
+// ------------------------------------------------------------------------------------------
+// API shape
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn futures_are_send_for_web_servers() {
+    fn assert_send<T: Send>(_: T) {}
+    let (svc, _store, _clock, _events) = service();
+    assert_send(svc.start_enrolment("u", "a"));
+    assert_send(svc.confirm_enrolment("u", "1"));
+    assert_send(svc.start_login("u"));
+    assert_send(svc.complete_login("c", "1"));
+    assert_send(svc.verify("u", "1"));
+    assert_send(svc.disable("u", "1"));
+    assert_send(svc.regenerate_backup_codes("u", "1"));
+    assert_send(svc.status("u"));
+    assert_send(svc.request_recovery("u"));
+    assert_send(svc.complete_recovery("u"));
+    assert_send(svc.admin_reset("u"));
+    fn assert_sync<T: Send + Sync>(_: &T) {}
+    assert_sync(&svc);
+}
