@@ -1,0 +1,350 @@
+//! `PostgresStore` against a real PostgreSQL (`TWOFACTOR_TEST_POSTGRES_URL`). Each test works in
+//! its own schema `tf_test_*`, dropped at the end, so tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor};
+use twofactor::store::{CredentialStore, PostgresStore};
+
+/// A private schema on the test database; pools built from it see only that schema.
+struct Schema {
+    url: String,
+    name: String,
+    admin: PgPool,
+}
+
+impl Schema {
+    async fn create(url: &str) -> Self {
+        let name = common::unique("tf_test");
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("TWOFACTOR_TEST_POSTGRES_URL is set but unreachable: {e}"));
+        admin
+            .execute(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .await
+            .unwrap();
+        Self {
+            url: url.to_owned(),
+            name,
+            admin,
+        }
+    }
+
+    /// A pool whose connections use this schema, tagged with `application_name` so a test can
+    /// find its backends in `pg_stat_activity`.
+    async fn pool_named(&self, app: &str) -> PgPool {
+        let schema = self.name.clone();
+        let options: PgConnectOptions = self.url.parse().unwrap();
+        PgPoolOptions::new()
+            .max_connections(6)
+            .after_connect(move |conn, _meta| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(format!("SET search_path TO {schema}")))
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.application_name(app))
+            .await
+            .unwrap()
+    }
+
+    async fn store(&self) -> PostgresStore {
+        let store = PostgresStore::new(self.pool_named(&self.name).await);
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn drop(self, stores: &[&PostgresStore]) {
+        for s in stores {
+            s.pool().close().await;
+        }
+        self.admin
+            .execute(AssertSqlSafe(format!(
+                "DROP SCHEMA {} CASCADE",
+                self.name
+            )))
+            .await
+            .unwrap();
+        self.admin.close().await;
+    }
+}
+
+macro_rules! need_postgres {
+    ($test:literal) => {
+        match common::postgres_url($test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn credential_contract() {
+    let url = need_postgres!("store_postgres::credential_contract");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    common::credential_contract(&store).await;
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn ephemeral_contract() {
+    let url = need_postgres!("store_postgres::ephemeral_contract");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    common::ephemeral_contract(&store).await;
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn races_on_one_pool() {
+    let url = need_postgres!("store_postgres::races_on_one_pool");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    common::credential_races(&store, &store).await;
+    common::ephemeral_races(&store, &store).await;
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn races_on_two_pools_over_one_database() {
+    let url = need_postgres!("store_postgres::races_on_two_pools_over_one_database");
+    let schema = Schema::create(&url).await;
+    let a = schema.store().await;
+    let b = PostgresStore::new(schema.pool_named("second-app-server").await);
+    b.migrate().await.unwrap();
+    common::credential_races(&a, &b).await;
+    common::ephemeral_races(&a, &b).await;
+    schema.drop(&[&a, &b]).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_concurrent_safe() {
+    let url = need_postgres!("store_postgres::migrate_is_idempotent_and_concurrent_safe");
+    let schema = Schema::create(&url).await;
+    let a = PostgresStore::new(schema.pool_named("m1").await);
+    let b = PostgresStore::new(schema.pool_named("m2").await);
+    // Two application servers starting at once.
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    common::enrolled(&a, "alice", 2).await;
+    twofactor::store::postgres::migrate(b.pool()).await.unwrap();
+    assert_eq!(b.backup_codes_remaining("alice").await.unwrap(), 2);
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::TEXT FROM information_schema.tables WHERE table_schema = $1 \
+         ORDER BY 1",
+    )
+    .bind(&schema.name)
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "twofactor_backup_codes",
+            "twofactor_challenges",
+            "twofactor_credentials",
+            "twofactor_limiter",
+            "twofactor_recovery"
+        ]
+    );
+    schema.drop(&[&a, &b]).await;
+}
+
+#[tokio::test]
+async fn unreachable_database_fails_closed() {
+    let url = need_postgres!("store_postgres::unreachable_database_fails_closed");
+    let _ = url;
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/test")
+        .unwrap();
+    let store = PostgresStore::new(pool);
+    assert!(store.migrate().await.is_err());
+    common::all_fail(&store).await;
+}
+
+#[tokio::test]
+async fn server_gone_mid_life_fails_closed() {
+    let url = need_postgres!("store_postgres::server_gone_mid_life_fails_closed");
+    let schema = Schema::create(&url).await;
+    let direct = schema.store().await;
+    common::enrolled(&direct, "alice", 3).await;
+
+    // The same schema reached through a proxy that we then cut.
+    let options: PgConnectOptions = url.parse().unwrap();
+    let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = common::Proxy::start(target).await;
+    let proxied_url = {
+        let mut u: String = url.clone();
+        let hostport = format!("{}:{}", options.get_host(), options.get_port());
+        u = u.replacen(&hostport, &format!("127.0.0.1:{}", proxy.port), 1);
+        u
+    };
+    let via_proxy = Schema {
+        url: proxied_url,
+        name: schema.name.clone(),
+        admin: schema.admin.clone(),
+    };
+    let pool = via_proxy.pool_named("proxied").await;
+    let store = PostgresStore::new(pool.clone());
+    assert!(store.get_credential("alice").await.unwrap().is_some());
+    proxy.cut();
+    common::all_fail(&store).await;
+    assert_eq!(direct.backup_codes_remaining("alice").await.unwrap(), 3);
+    pool.close().await;
+    schema.drop(&[&direct]).await;
+}
+
+/// Waits until a backend of `app` is blocked on a lock, then terminates it.
+async fn terminate_when_blocked(admin: &PgPool, app: &str) {
+    for _ in 0..200 {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 \
+             AND wait_event_type = 'Lock' LIMIT 1",
+        )
+        .bind(app)
+        .fetch_optional(admin)
+        .await
+        .unwrap();
+        if let Some(pid) = pid {
+            let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .fetch_one(admin)
+                .await
+                .unwrap();
+            assert!(killed);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the store's statement never blocked on the lock");
+}
+
+#[tokio::test]
+async fn connection_killed_mid_consume_consumes_nothing() {
+    let url = need_postgres!("store_postgres::connection_killed_mid_consume_consumes_nothing");
+    let schema = Schema::create(&url).await;
+    let app = format!("{}_victim", schema.name);
+    let store = PostgresStore::new(schema.pool_named(&app).await);
+    store.migrate().await.unwrap();
+    common::enrolled(&store, "alice", 3).await;
+
+    // Hold the code's row lock so the store's DELETE waits; kill the store's backend there.
+    let mut blocker = schema.admin.begin().await.unwrap();
+    blocker
+        .execute(AssertSqlSafe(format!(
+            "SET LOCAL search_path TO {}",
+            schema.name
+        )))
+        .await
+        .unwrap();
+    sqlx::query("SELECT 1 FROM twofactor_backup_codes WHERE user_id = 'alice' FOR UPDATE")
+        .fetch_all(&mut *blocker)
+        .await
+        .unwrap();
+    let victim = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .consume_backup_code("alice", &common::hash(2))
+                .await
+        })
+    };
+    terminate_when_blocked(&schema.admin, &app).await;
+    blocker.rollback().await.unwrap();
+    let result = victim.await.unwrap();
+    assert!(result.is_err(), "a killed connection is an error");
+
+    // Nothing was consumed: the code still works, exactly once.
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 3);
+    assert_eq!(
+        store
+            .consume_backup_code("alice", &common::hash(2))
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn connection_killed_mid_activate_changes_nothing() {
+    let url = need_postgres!("store_postgres::connection_killed_mid_activate_changes_nothing");
+    let schema = Schema::create(&url).await;
+    let app = format!("{}_victim", schema.name);
+    let store = PostgresStore::new(schema.pool_named(&app).await);
+    store.migrate().await.unwrap();
+    assert!(
+        store
+            .put_pending("alice", &common::pending(b"s1"))
+            .await
+            .unwrap()
+    );
+
+    // An uncommitted row with the same key makes activate's INSERT of the codes wait, after
+    // its UPDATE already turned the credential on inside the transaction.
+    let mut blocker = schema.admin.begin().await.unwrap();
+    blocker
+        .execute(AssertSqlSafe(format!(
+            "SET LOCAL search_path TO {}",
+            schema.name
+        )))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO twofactor_backup_codes (user_id, code_hash) VALUES ('alice', $1)")
+        .bind(&common::hash(5)[..])
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let victim = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .activate("alice", b"s1", 42, 0, &[common::hash(5), common::hash(6)])
+                .await
+        })
+    };
+    terminate_when_blocked(&schema.admin, &app).await;
+    blocker.rollback().await.unwrap();
+    assert!(victim.await.unwrap().is_err());
+
+    // All or nothing: still pending, no codes, and activation still possible.
+    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    assert!(!cred.enabled);
+    assert_eq!(cred.last_step, None);
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 0);
+    assert!(!store.advance_step("alice", 43, 0).await.unwrap());
+    assert!(
+        store
+            .activate("alice", b"s1", 42, 0, &[common::hash(5)])
+            .await
+            .unwrap()
+    );
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn out_of_range_values_are_refused() {
+    let url = need_postgres!("store_postgres::out_of_range_values_are_refused");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    let mut rec = common::pending(b"s");
+    rec.created_at = u64::MAX;
+    assert!(store.put_pending("alice", &rec).await.is_err());
+    assert_eq!(store.get_credential("alice").await.unwrap(), None);
+    schema.drop(&[&store]).await;
+}

@@ -1,0 +1,243 @@
+//! `SqliteStore` against a real SQLite file (embedded: these tests always run).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use twofactor::store::{
+    ChallengeRecord, CredentialStore, EphemeralStore, LimiterState, SqlStoreError, SqliteStore,
+};
+
+/// A fresh database file, deleted (with its WAL files) on drop.
+struct TempDb {
+    path: PathBuf,
+}
+
+impl TempDb {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("{}.db", common::unique("twofactor_test")));
+        Self { path }
+    }
+
+    async fn pool(&self) -> SqlitePool {
+        SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(SqliteStore::recommended_options(&self.path))
+            .await
+            .unwrap()
+    }
+
+    async fn store(&self) -> SqliteStore {
+        let store = SqliteStore::new(self.pool().await);
+        store.migrate().await.unwrap();
+        store
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[tokio::test]
+async fn credential_contract() {
+    let db = TempDb::new();
+    common::credential_contract(&db.store().await).await;
+}
+
+#[tokio::test]
+async fn ephemeral_contract() {
+    let db = TempDb::new();
+    common::ephemeral_contract(&db.store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn races_on_one_pool() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    common::credential_races(&store, &store).await;
+    common::ephemeral_races(&store, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn races_on_two_pools_over_one_file() {
+    let db = TempDb::new();
+    let a = db.store().await;
+    let b = SqliteStore::new(db.pool().await);
+    common::credential_races(&a, &b).await;
+    common::ephemeral_races(&a, &b).await;
+}
+
+#[tokio::test]
+async fn in_memory_database_on_one_connection() {
+    // `sqlite::memory:` is private to each connection, so an in-memory store needs a pool of
+    // exactly one connection that never closes.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    twofactor::store::sqlite::migrate(&pool).await.unwrap();
+    let store = SqliteStore::new(pool);
+    common::credential_contract(&store).await;
+    common::ephemeral_contract(&store).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
+    let db = TempDb::new();
+    let pool = db.pool().await;
+    sqlx::query("CREATE TABLE users (id TEXT PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users VALUES ('alice')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    twofactor::store::sqlite::migrate(&pool).await.unwrap();
+    let store = SqliteStore::new(pool.clone());
+    common::enrolled(&store, "alice", 2).await;
+    twofactor::store::sqlite::migrate(&pool).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 2);
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'users' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "twofactor_backup_codes",
+            "twofactor_challenges",
+            "twofactor_credentials",
+            "twofactor_limiter",
+            "twofactor_recovery"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn custom_prefix_keeps_stores_apart() {
+    let db = TempDb::new();
+    let pool = db.pool().await;
+    let a = SqliteStore::new(pool.clone());
+    let b = SqliteStore::with_prefix(pool.clone(), "tenant2_tf_").unwrap();
+    a.migrate().await.unwrap();
+    b.migrate().await.unwrap();
+    common::enrolled(&a, "alice", 3).await;
+    assert_eq!(b.get_credential("alice").await.unwrap(), None);
+    common::credential_contract(&b).await;
+    for bad in ["", "x; DROP TABLE users; --", "Upper", "9lives", "a-b"] {
+        assert!(matches!(
+            SqliteStore::with_prefix(pool.clone(), bad),
+            Err(SqlStoreError::InvalidPrefix)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn missing_tables_are_an_error_not_a_panic() {
+    let db = TempDb::new();
+    let store = SqliteStore::new(db.pool().await);
+    common::all_fail(&store).await;
+}
+
+#[tokio::test]
+async fn unreachable_database_fails_closed() {
+    let dir = std::env::temp_dir().join(common::unique("twofactor_no_such_dir"));
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("db.sqlite"))
+        .create_if_missing(false);
+    let pool = SqlitePoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_lazy_with(options);
+    let store = SqliteStore::new(pool);
+    assert!(store.migrate().await.is_err());
+    common::all_fail(&store).await;
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_errors() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    common::enrolled(&store, "mallory", 1).await;
+    sqlx::query("UPDATE twofactor_credentials SET algorithm = 'MD5' WHERE user_id = 'mallory'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_credential("mallory").await,
+        Err(SqlStoreError::UnknownAlgorithm)
+    ));
+    sqlx::query("UPDATE twofactor_credentials SET algorithm = 'SHA1', last_step = -5")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_credential("mallory").await,
+        Err(SqlStoreError::OutOfRange { field: "last_step" })
+    ));
+    // A refused value changes nothing.
+    let too_big = ChallengeRecord {
+        user_id: "mallory".into(),
+        expires_at: u64::MAX,
+    };
+    assert!(store.put_challenge(&common::hash(1), &too_big).await.is_err());
+    assert_eq!(store.get_challenge(&common::hash(1), 0).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn purge_drops_only_expired_rows() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    for (n, expires_at) in [(1, 100), (2, 200)] {
+        let rec = ChallengeRecord {
+            user_id: "u".into(),
+            expires_at,
+        };
+        store.put_challenge(&common::hash(n), &rec).await.unwrap();
+    }
+    store
+        .update_limiter("old", 100, |s| LimiterState {
+            attempts: s.attempts + 1,
+            ..s
+        })
+        .await
+        .unwrap();
+    store
+        .update_limiter("new", 300, |s| LimiterState {
+            attempts: s.attempts + 1,
+            ..s
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(150).await.unwrap(), 2);
+    assert_eq!(store.get_challenge(&common::hash(1), 0).await.unwrap(), None);
+    assert!(
+        store
+            .get_challenge(&common::hash(2), 0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.get_limiter("old").await.unwrap().attempts, 0);
+    assert_eq!(store.get_limiter("new").await.unwrap().attempts, 1);
+}
