@@ -219,9 +219,17 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     // Replay: the same code on a fresh challenge is refused.
     let ch = challenge(&http, email).await;
     let r = http
-        .post("/api/login/2fa", None, json!({"challenge": ch, "code": code}))
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "replayed code accepted: {r:?}");
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "replayed code accepted: {r:?}"
+    );
     assert!(!r.error().is_empty());
     // A made-up challenge is refused like a wrong code.
     let r = http
@@ -255,9 +263,17 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(me(&http, &token3).await["backupCodesRemaining"], json!(7));
     let ch = challenge(&http, email).await;
     let r = http
-        .post("/api/login/2fa", None, json!({"challenge": ch, "code": backup}))
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": backup}),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "backup code reused: {r:?}");
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "backup code reused: {r:?}"
+    );
 
     // /api/login with totpCode in one go (next step's code, still in the window).
     let next = totp_at(&secret, now + 30);
@@ -618,15 +634,27 @@ async fn rate_limit_applies_even_to_a_valid_code() {
     let (secret, codes) = enrol(&http, &token).await;
     let ch = challenge(&http, email).await;
     let valid = totp_at(&secret, unix_now());
-    let wrong = if valid == "000000" { "111111" } else { "000000" };
+    let wrong = if valid == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for i in 0..5 {
         let r = http
-            .post("/api/login/2fa", None, json!({"challenge": ch, "code": wrong}))
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": wrong}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {r:?}");
     }
     let r = http
-        .post("/api/login/2fa", None, json!({"challenge": ch, "code": valid}))
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": valid}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     let wait = r.retry_after().expect("Retry-After header");
@@ -655,12 +683,24 @@ async fn rate_limit_applies_even_to_a_valid_code() {
     assert!(!codes.contains(&fake.to_owned()));
     for i in 0..5 {
         let r = http
-            .post("/api/login/2fa", None, json!({"challenge": ch, "code": fake}))
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": fake}),
+            )
             .await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "backup attempt {i}: {r:?}");
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "backup attempt {i}: {r:?}"
+        );
     }
     let r = http
-        .post("/api/login/2fa", None, json!({"challenge": ch, "code": codes[0]}))
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     assert!(r.retry_after().is_some());

@@ -67,10 +67,7 @@ impl Schema {
             s.pool().close().await;
         }
         self.admin
-            .execute(AssertSqlSafe(format!(
-                "DROP SCHEMA {} CASCADE",
-                self.name
-            )))
+            .execute(AssertSqlSafe(format!("DROP SCHEMA {} CASCADE", self.name)))
             .await
             .unwrap();
         self.admin.close().await;
@@ -258,11 +255,7 @@ async fn connection_killed_mid_consume_consumes_nothing() {
         .unwrap();
     let victim = {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .consume_backup_code("alice", &common::hash(2))
-                .await
-        })
+        tokio::spawn(async move { store.consume_backup_code("alice", &common::hash(2)).await })
     };
     terminate_when_blocked(&schema.admin, &app).await;
     blocker.rollback().await.unwrap();

@@ -200,8 +200,16 @@ async fn corrupt_rows_are_errors() {
         user_id: "mallory".into(),
         expires_at: u64::MAX,
     };
-    assert!(store.put_challenge(&common::hash(1), &too_big).await.is_err());
-    assert_eq!(store.get_challenge(&common::hash(1), 0).await.unwrap(), None);
+    assert!(
+        store
+            .put_challenge(&common::hash(1), &too_big)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.get_challenge(&common::hash(1), 0).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -230,7 +238,10 @@ async fn purge_drops_only_expired_rows() {
         .await
         .unwrap();
     assert_eq!(store.purge_expired(150).await.unwrap(), 2);
-    assert_eq!(store.get_challenge(&common::hash(1), 0).await.unwrap(), None);
+    assert_eq!(
+        store.get_challenge(&common::hash(1), 0).await.unwrap(),
+        None
+    );
     assert!(
         store
             .get_challenge(&common::hash(2), 0)

@@ -307,9 +307,6 @@ async fn login(
                 "challenge": challenge.as_str(),
             }))
             .into_response()),
-            LoginStart::RateLimited { retry_after } => {
-                Err(ApiError::TooManyRequests { retry_after })
-            }
             // 2FA was switched off between the status read and now: the password suffices.
             LoginStart::NotEnrolled => session_response(&state, &user.id).await,
         },
@@ -374,7 +371,7 @@ async fn setup(
     Ok(axum::Json(serde_json::json!({
         "secret": enrolment.secret.as_str(),
         "otpauthUri": enrolment.otpauth_uri.as_str(),
-        "qrSvg": enrolment.qr_svg,
+        "qrSvg": enrolment.qr_svg.as_str(),
     }))
     .into_response())
 }

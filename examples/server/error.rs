@@ -43,7 +43,14 @@ impl ApiError {
     /// Logs an infrastructure failure (its `Display`, which for sqlx and this crate carries no
     /// secret) and turns it into a detail-free 503.
     pub fn infra(context: &'static str, err: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %err, "{context}");
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "{context}");
         Self::Unavailable
     }
 }

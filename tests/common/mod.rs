@@ -116,7 +116,12 @@ pub fn pending(secret: &[u8]) -> CredentialRecord {
 
 /// An enabled credential for `user` with backup codes `hash(1..=codes)`.
 pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
-    assert!(store.put_pending(user, &pending(b"secret-v1")).await.unwrap());
+    assert!(
+        store
+            .put_pending(user, &pending(b"secret-v1"))
+            .await
+            .unwrap()
+    );
     let hashes: Vec<_> = (1..=codes).map(hash).collect();
     assert!(
         store
@@ -137,21 +142,34 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     assert!(s.put_pending(u, &pending(b"secret-v1")).await.unwrap());
     let got = s.get_credential(u).await.unwrap().unwrap();
     assert_eq!(got, pending(b"secret-v1"));
-    assert!(!s.advance_step(u, 5, 0).await.unwrap(), "pending cannot advance");
+    assert!(
+        !s.advance_step(u, 5, 0).await.unwrap(),
+        "pending cannot advance"
+    );
     assert!(!s.replace_backup_codes(u, &[hash(9)]).await.unwrap());
 
     // Activation needs the current pending secret.
-    assert!(!s.activate(u, b"secret-v0", 100, 1, &[hash(1)]).await.unwrap());
+    assert!(
+        !s.activate(u, b"secret-v0", 100, 1, &[hash(1)])
+            .await
+            .unwrap()
+    );
     assert!(
         s.activate(u, b"secret-v1", 100, -1, &[hash(1), hash(2), hash(3)])
             .await
             .unwrap()
     );
-    assert!(!s.activate(u, b"secret-v1", 100, -1, &[]).await.unwrap(), "already active");
+    assert!(
+        !s.activate(u, b"secret-v1", 100, -1, &[]).await.unwrap(),
+        "already active"
+    );
     let got = s.get_credential(u).await.unwrap().unwrap();
     assert!(got.enabled);
     assert_eq!((got.last_step, got.drift), (Some(100), -1));
-    assert!(!s.put_pending(u, &pending(b"evil")).await.unwrap(), "enabled is kept");
+    assert!(
+        !s.put_pending(u, &pending(b"evil")).await.unwrap(),
+        "enabled is kept"
+    );
     assert_eq!(
         s.get_credential(u).await.unwrap().unwrap().encrypted_secret,
         b"secret-v1"
@@ -165,8 +183,16 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     assert_eq!((got.last_step, got.drift), (Some(101), 2));
 
     // Lazy key rotation is a compare-and-set.
-    assert!(!s.rewrite_secret(u, b"secret-v0", b"secret-v2").await.unwrap());
-    assert!(s.rewrite_secret(u, b"secret-v1", b"secret-v2").await.unwrap());
+    assert!(
+        !s.rewrite_secret(u, b"secret-v0", b"secret-v2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.rewrite_secret(u, b"secret-v1", b"secret-v2")
+            .await
+            .unwrap()
+    );
     assert_eq!(
         s.get_credential(u).await.unwrap().unwrap().encrypted_secret,
         b"secret-v2"
@@ -177,8 +203,16 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     assert_eq!(s.consume_backup_code(u, &hash(2)).await.unwrap(), Some(2));
     assert_eq!(s.consume_backup_code(u, &hash(2)).await.unwrap(), None);
     assert_eq!(s.consume_backup_code("bob", &hash(1)).await.unwrap(), None);
-    assert!(s.replace_backup_codes(u, &[hash(7), hash(8)]).await.unwrap());
-    assert_eq!(s.consume_backup_code(u, &hash(1)).await.unwrap(), None, "old set void");
+    assert!(
+        s.replace_backup_codes(u, &[hash(7), hash(8)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.consume_backup_code(u, &hash(1)).await.unwrap(),
+        None,
+        "old set void"
+    );
     assert_eq!(s.consume_backup_code(u, &hash(8)).await.unwrap(), Some(1));
     assert_eq!(s.backup_codes_remaining(u).await.unwrap(), 1);
 
@@ -195,12 +229,18 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     assert!(!s.complete_recovery(u, 1999).await.unwrap(), "too early");
     assert!(s.cancel_recovery(u).await.unwrap());
     assert!(!s.cancel_recovery(u).await.unwrap());
-    assert!(!s.complete_recovery(u, 5000).await.unwrap(), "cancelled never completes");
+    assert!(
+        !s.complete_recovery(u, 5000).await.unwrap(),
+        "cancelled never completes"
+    );
     assert!(s.get_credential(u).await.unwrap().is_some());
     s.put_recovery(u, &rec).await.unwrap();
     assert!(s.approve_recovery(u).await.unwrap());
     assert!(s.get_recovery(u).await.unwrap().unwrap().approved);
-    assert!(s.complete_recovery(u, 1001).await.unwrap(), "approved completes at once");
+    assert!(
+        s.complete_recovery(u, 1001).await.unwrap(),
+        "approved completes at once"
+    );
     assert_eq!(s.get_credential(u).await.unwrap(), None);
     assert_eq!(s.backup_codes_remaining(u).await.unwrap(), 0);
     assert_eq!(s.get_recovery(u).await.unwrap(), None);
@@ -239,11 +279,26 @@ pub async fn ephemeral_contract<E: EphemeralStore>(e: &E) {
         assert_eq!(e.get_challenge(&h, base).await.unwrap(), None);
         e.put_challenge(&h, &rec).await.unwrap();
         assert_eq!(e.get_challenge(&h, base).await.unwrap(), Some(rec.clone()));
-        assert_eq!(e.get_challenge(&h, base + 300).await.unwrap(), None, "expired");
-        assert_eq!(e.take_challenge(&h, base + 299).await.unwrap(), Some(rec.clone()));
-        assert_eq!(e.take_challenge(&h, base + 1).await.unwrap(), None, "single use");
+        assert_eq!(
+            e.get_challenge(&h, base + 300).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            e.take_challenge(&h, base + 299).await.unwrap(),
+            Some(rec.clone())
+        );
+        assert_eq!(
+            e.take_challenge(&h, base + 1).await.unwrap(),
+            None,
+            "single use"
+        );
         e.put_challenge(&h, &rec).await.unwrap();
-        assert_eq!(e.take_challenge(&h, base + 300).await.unwrap(), None, "expired");
+        assert_eq!(
+            e.take_challenge(&h, base + 300).await.unwrap(),
+            None,
+            "expired"
+        );
     }
 
     let key = "limiter:dave";
@@ -333,7 +388,11 @@ where
     })
     .await;
     assert!(won.iter().flatten().count() <= 1);
-    assert_eq!(b.backup_codes_remaining(u).await.unwrap(), 2, "one whole set");
+    assert_eq!(
+        b.backup_codes_remaining(u).await.unwrap(),
+        2,
+        "one whole set"
+    );
 
     // Recovery completes once.
     a.put_recovery(
