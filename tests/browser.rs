@@ -242,5 +242,32 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     let notice = text(c, "message").await;
     assert!(notice.contains("Logged in"), "{notice}");
     save_screenshot(c, "browser-screenshot.png").await;
+
+    // Too many wrong codes: the page says how long to wait (from Retry-After) and disables the
+    // form's buttons meanwhile.
+    let now = unix_now();
+    let current = totp_at(&secret, now);
+    let wrong = if current == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        fill(c, "manage-code", wrong).await;
+        click(c, "regenerate-codes").await;
+        wait_text(c, "message", |t| t.contains("not accepted")).await;
+        c.execute("document.getElementById('message').textContent = ''", vec![])
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    fill(c, "manage-code", wrong).await;
+    click(c, "regenerate-codes").await;
+    let waiting = wait_text(c, "message", |t| t.contains("Too many attempts")).await;
+    assert!(waiting.contains(" s "), "no wait shown: {waiting}");
+    let enabled = c
+        .find(Locator::Id("regenerate-codes"))
+        .await
+        .map_err(|e| e.to_string())?
+        .is_enabled()
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(!enabled, "buttons stay enabled during the wait");
+    save_screenshot(c, "browser-screenshot-wait.png").await;
     Ok(())
 }
