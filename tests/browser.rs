@@ -247,14 +247,21 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     // form's buttons meanwhile.
     let now = unix_now();
     let current = totp_at(&secret, now);
-    let wrong = if current == "000000" { "111111" } else { "000000" };
+    let wrong = if current == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..5 {
         fill(c, "manage-code", wrong).await;
         click(c, "regenerate-codes").await;
         wait_text(c, "message", |t| t.contains("not accepted")).await;
-        c.execute("document.getElementById('message').textContent = ''", vec![])
-            .await
-            .map_err(|e| e.to_string())?;
+        c.execute(
+            "document.getElementById('message').textContent = ''",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     }
     fill(c, "manage-code", wrong).await;
     click(c, "regenerate-codes").await;
