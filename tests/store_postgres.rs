@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
-use twofactor::store::{CredentialStore, PostgresStore};
+use twofactor::store::{CredentialStore, PostgresStore, conformance};
 
 /// A private schema on the test database; pools built from it see only that schema.
 struct Schema {
@@ -39,10 +39,15 @@ impl Schema {
     /// A pool whose connections use this schema, tagged with `application_name` so a test can
     /// find its backends in `pg_stat_activity`.
     async fn pool_named(&self, app: &str) -> PgPool {
+        self.pool_with_timeout(app, Duration::from_secs(30)).await
+    }
+
+    async fn pool_with_timeout(&self, app: &str, acquire_timeout: Duration) -> PgPool {
         let schema = self.name.clone();
         let options: PgConnectOptions = self.url.parse().unwrap();
         PgPoolOptions::new()
             .max_connections(6)
+            .acquire_timeout(acquire_timeout)
             .after_connect(move |conn, _meta| {
                 let schema = schema.clone();
                 Box::pin(async move {
@@ -81,6 +86,27 @@ macro_rules! need_postgres {
             None => return,
         }
     };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance() {
+    let url = need_postgres!("store_postgres::conformance");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    conformance::credential_store(store.clone()).await;
+    conformance::ephemeral_store(store.clone()).await;
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_two_pools_over_one_database() {
+    let url = need_postgres!("store_postgres::conformance_two_pools_over_one_database");
+    let schema = Schema::create(&url).await;
+    let a = schema.store().await;
+    let b = PostgresStore::new(schema.pool_named("second-app-server").await);
+    conformance::credential_store_pair(a.clone(), b.clone()).await;
+    conformance::ephemeral_store_pair(a.clone(), b.clone()).await;
+    schema.drop(&[&a, &b]).await;
 }
 
 #[tokio::test]
@@ -162,7 +188,7 @@ async fn unreachable_database_fails_closed() {
     let url = need_postgres!("store_postgres::unreachable_database_fails_closed");
     let _ = url;
     let pool = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_millis(500))
         .connect_lazy("postgres://postgres@127.0.0.1:1/test")
         .unwrap();
     let store = PostgresStore::new(pool);
@@ -196,7 +222,9 @@ async fn server_gone_mid_life_fails_closed() {
         name: schema.name.clone(),
         admin: schema.admin.clone(),
     };
-    let pool = via_proxy.pool_named("proxied").await;
+    let pool = via_proxy
+        .pool_with_timeout("proxied", Duration::from_millis(500))
+        .await;
     let store = PostgresStore::new(pool.clone());
     assert!(store.get_credential("alice").await.unwrap().is_some());
     proxy.cut();

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use twofactor::store::{
     ChallengeRecord, CredentialStore, EphemeralStore, LimiterState, SqlStoreError, SqliteStore,
+    conformance,
 };
 
 /// A fresh database file, deleted (with its WAL files) on drop.
@@ -44,6 +45,23 @@ impl Drop for TempDb {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    conformance::credential_store(store.clone()).await;
+    conformance::ephemeral_store(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_two_pools_over_one_file() {
+    let db = TempDb::new();
+    let a = db.store().await;
+    let b = SqliteStore::new(db.pool().await);
+    conformance::credential_store_pair(a.clone(), b.clone()).await;
+    conformance::ephemeral_store_pair(a, b).await;
 }
 
 #[tokio::test]
@@ -167,7 +185,7 @@ async fn unreachable_database_fails_closed() {
         .filename(dir.join("db.sqlite"))
         .create_if_missing(false);
     let pool = SqlitePoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_secs(2))
+        .acquire_timeout(std::time::Duration::from_millis(500))
         .connect_lazy_with(options);
     let store = SqliteStore::new(pool);
     assert!(store.migrate().await.is_err());

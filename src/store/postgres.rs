@@ -300,7 +300,7 @@ fn credential_from_row(row: &PgRow) -> Result<CredentialRecord, SqlStoreError> {
     Ok(CredentialRecord {
         encrypted_secret: row.try_get("encrypted_secret")?,
         algorithm: algorithm(row.try_get::<&str, _>("algorithm")?)?,
-        digits: to_u32(row.try_get("digits")?, "digits")?,
+        digits: to_u32(i64::from(row.try_get::<i32, _>("digits")?), "digits")?,
         period: to_u64(row.try_get("period")?, "period")?,
         enabled: row.try_get("enabled")?,
         last_step: row
@@ -380,7 +380,10 @@ impl CredentialStore for PostgresStore {
             .bind(user_id)
             .bind(&record.encrypted_secret[..])
             .bind(record.algorithm.as_str())
-            .bind(i64::from(record.digits))
+            .bind(
+                i32::try_from(record.digits)
+                    .map_err(|_| SqlStoreError::OutOfRange { field: "digits" })?,
+            )
             .bind(to_i64(record.period, "period")?)
             .bind(last_step)
             .bind(record.drift)
