@@ -64,8 +64,9 @@ pub const PEPPER_LABEL: &[u8] = b"twofactor backup-code pepper v1";
 ///
 /// Zeroized on drop; `Debug` prints `[REDACTED]`; there is no `Display`. Read it with
 /// [`BackupCode::as_str`] only to show it to its owner, then drop it. Store
-/// [`BackupCodeKey::hash`] instead.
-#[derive(Clone, PartialEq, Eq)]
+/// [`BackupCodeKey::hash`] instead. There is no `PartialEq`: compare hashes, in constant time,
+/// with [`BackupCodeKey::verify`].
+#[derive(Clone)]
 pub struct BackupCode {
     /// Display form `XXXXX-XXXXX`.
     display: Zeroizing<String>,
@@ -131,11 +132,17 @@ pub fn generate_with_rng<R: CryptoRng + ?Sized>(count: usize, rng: &mut R) -> Ve
         if !has_letter {
             continue;
         }
-        match seen.binary_search(&value) {
-            Ok(_) => continue,
-            Err(at) => seen.insert(at, value),
-        }
+        let duplicate = match seen.binary_search(&value) {
+            Ok(_) => true,
+            Err(at) => {
+                seen.insert(at, value);
+                false
+            }
+        };
         value.zeroize();
+        if duplicate {
+            continue;
+        }
         codes.push(BackupCode::from_symbols(&symbols));
     }
     codes

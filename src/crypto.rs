@@ -422,6 +422,27 @@ impl SecretCipher for Keyring {
     }
 }
 
+/// Shared ciphers (`Arc<Keyring>` in application state) work wherever a cipher is expected.
+impl<T: SecretCipher + ?Sized> SecretCipher for std::sync::Arc<T> {
+    type Error = T::Error;
+
+    fn encrypt(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, T::Error>> + Send {
+        (**self).encrypt(plaintext, aad)
+    }
+
+    fn decrypt(
+        &self,
+        blob: &[u8],
+        aad: &[u8],
+    ) -> impl Future<Output = Result<Decrypted, T::Error>> + Send {
+        (**self).decrypt(blob, aad)
+    }
+}
+
 impl RingKey {
     fn new(id: u32, key: &mut Zeroizing<[u8; 32]>) -> Self {
         let cipher = Aes256Gcm::new(&(**key).into());
