@@ -337,6 +337,7 @@ pub struct PgTestDb {
     name: String,
     /// URL of the fresh database.
     pub url: String,
+    dropped: bool,
 }
 
 impl PgTestDb {
@@ -366,19 +367,44 @@ impl PgTestDb {
             admin_url: admin_url.to_owned(),
             name,
             url,
+            dropped: false,
         }
     }
 
-    pub async fn drop_db(self) {
-        use sqlx::Connection as _;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
+    /// Drops the database now (also done on drop, even when the test failed).
+    pub async fn drop_db(mut self) {
+        drop_database(&self.admin_url, &self.name).await;
+        self.dropped = true;
+    }
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
         }
+        // Not in an async context: a short-lived runtime on its own thread.
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&admin, &name));
+            }
+        })
+        .join();
     }
 }
 
