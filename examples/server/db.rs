@@ -224,6 +224,14 @@ impl Db {
         Ok(())
     }
 
+    /// Closes every connection, waiting for each to finish cleanly.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Drops expired sessions (housekeeping at start).
     pub async fn purge_expired_sessions(&self, now: u64) -> Result<u64, sqlx::Error> {
         const SQL: &str = "DELETE FROM demo_sessions WHERE expires_at <= $1";

@@ -74,6 +74,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     .await
     .map_err(|_| "cannot hash the dummy password")?;
 
+    let pool = db.clone();
     let state = Arc::new(api::AppState {
         db,
         twofa,
@@ -94,6 +95,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Close the pool: connections finish cleanly (SQLite checkpoints its WAL) before exit.
+    pool.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
