@@ -313,7 +313,8 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
         .post(
             "/api/2fa/backup-codes",
             Some(&token),
-            json!({"code": codes[1]}),
+            // Without the hyphen.
+            json!({"code": codes[1].replace('-', "")}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -563,7 +564,22 @@ async fn bad_input_gets_4xx_json() {
         let r = http.raw(Method::POST, path, None, ct, body).await;
         assert_eq!(r.status, expected, "{name}: {r:?}");
         assert!(!r.error().is_empty(), "{name}: no error text");
+        assert!(
+            !r.error().contains("struct "),
+            "{name}: Rust type names leak: {r:?}"
+        );
     }
+    // Messages say what is wrong.
+    let r = http
+        .post("/api/signup", None, json!({"email": "x@y.z"}))
+        .await;
+    assert_eq!(r.error(), "missing field `password`");
+    let r = http.post("/api/signup", None, json!("text")).await;
+    assert_eq!(r.error(), "the body must be a JSON object");
+    let r = http
+        .post("/api/login", None, json!({"email": 5, "password": "x"}))
+        .await;
+    assert_eq!(r.error(), "wrong type: expected a string");
     // Authenticated endpoints too, and values are never echoed back.
     let r = http
         .raw(
@@ -823,6 +839,70 @@ fn demo_key_file_is_created_once() {
     assert!(!stderr.contains("generated a NEW"), "{stderr}");
     assert!(stderr.contains("using the demo key"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+}
+
+/// Runs the example with `env` until it exits (it must fail at start-up); returns its stderr.
+fn start_failure(env: &[(&str, &str)]) -> String {
+    let dir = TempDir::new("server-config");
+    let mut cmd = std::process::Command::new(server_common::server_binary());
+    cmd.current_dir(dir.path())
+        .env("TWOFACTOR_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", sqlite_url(&dir))
+        .env_remove("TWOFACTOR_KEY")
+        .env_remove("TWOFACTOR_BACKUP_PEPPER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "started with {env:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Bad configuration stops the server at start with a message in words that never repeats a
+/// key; the key ring format works with a separate pepper.
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_are_clear_and_key_rings_work() {
+    let key = server_common::TEST_KEY;
+    let ring = format!("1:{},2:{};current=2", "11".repeat(32), "22".repeat(32));
+    let err = start_failure(&[("TWOFACTOR_KEY", &ring)]);
+    assert!(err.contains("TWOFACTOR_BACKUP_PEPPER"), "{err}");
+    let bad_hex = format!("{}zz", "ab".repeat(31));
+    let err = start_failure(&[("TWOFACTOR_KEY", &bad_hex)]);
+    assert!(err.contains("TWOFACTOR_KEY"), "{err}");
+    assert!(!err.contains(&bad_hex), "the key was printed: {err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", "1:short")]);
+    assert!(err.contains("TWOFACTOR_KEY"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("TWOFACTOR_BACKUP_PEPPER", "xyz")]);
+    assert!(err.contains("TWOFACTOR_BACKUP_PEPPER"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("DATABASE_URL", "mysql://x")]);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("TWOFACTOR_ADDR", "nonsense")]);
+    assert!(err.contains("TWOFACTOR_ADDR"), "{err}");
+
+    // A key ring with a pepper: enrolment and login work.
+    let dir = TempDir::new("server-ring");
+    let pepper = "33".repeat(32);
+    let server = Server::start_with(
+        dir.path(),
+        &sqlite_url(&dir),
+        &[
+            ("TWOFACTOR_KEY", &ring),
+            ("TWOFACTOR_BACKUP_PEPPER", &pepper),
+        ],
+    );
+    let http = Http::new(&server.base);
+    let email = "ivan@example.com";
+    let token = signup_and_login(&http, email).await;
+    let (_, codes) = enrol(&http, &token).await;
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
 
 /// Two server processes on one PostgreSQL database behave as one.

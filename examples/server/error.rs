@@ -162,7 +162,11 @@ fn describe(e: &serde_json::Error) -> ApiError {
             let message = if let Some(field) = text.strip_prefix("missing field ") {
                 format!("missing field {field}")
             } else if let Some((_, expected)) = text.split_once(", expected ") {
-                format!("wrong type: expected {expected}")
+                if expected.starts_with("struct ") {
+                    "the body must be a JSON object".into()
+                } else {
+                    format!("wrong type: expected {expected}")
+                }
             } else if text.starts_with("invalid type") {
                 "wrong type in the JSON body".into()
             } else {
