@@ -52,6 +52,7 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::from_env()?;
     let db = db::Db::connect(&config.database)
         .await
@@ -93,7 +94,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{local}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     // Close the pool: connections finish cleanly (SQLite checkpoints its WAL) before exit.
     pool.close().await;
@@ -122,26 +123,30 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the process exits.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Installs the Ctrl-C and SIGTERM handlers now (so a signal that arrives while the server is
+/// starting is not lost to the default action) and returns a future that resolves on either;
+/// in-flight requests then finish before the process exits.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("Ctrl-C: shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    {
+        Ok(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+            } else {
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }
