@@ -63,10 +63,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let twofa = twofa::TwoFa::new(&db, &config)
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
-    let purged = db.purge_expired_sessions(api::now()).await?;
-    if purged > 0 {
-        tracing::info!(purged, "removed expired sessions");
-    }
     let mut random_password = Zeroizing::new([0u8; 32]);
     random::fill(&mut random_password[..])?;
     let dummy_hash = api::hash_password(Zeroizing::new(
@@ -81,6 +77,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         twofa,
         dummy_hash,
     });
+    tokio::spawn(housekeeping(Arc::clone(&state)));
     let app = api::router(state).layer(axum::middleware::from_fn(log_request));
 
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -100,6 +97,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     pool.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Every five minutes (and at start): delete expired sessions, challenges and limiter rows.
+/// Failures are logged and retried next time; expired rows are never honoured anyway.
+async fn housekeeping(state: Arc<api::AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = api::now();
+        match state.db.purge_expired_sessions(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "removed expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+        }
+        match state.twofa.purge_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "removed expired challenges and limiter rows"),
+            Err(e) => tracing::warn!(error = %e, "purging challenges failed"),
+        }
+    }
 }
 
 /// Logs method, path and status only: bodies, headers and query strings can carry passwords,

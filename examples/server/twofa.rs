@@ -143,6 +143,12 @@ impl TwoFa {
         })
     }
 
+    /// Deletes expired challenges and stale limiter rows (housekeeping; expired rows are never
+    /// honoured, they only take space).
+    pub async fn purge_expired(&self, now: u64) -> Result<u64, twofactor::store::SqlStoreError> {
+        on_service!(self, svc => svc.ephemeral_store().purge_expired(now).await)
+    }
+
     /// Whether 2FA is on, and how many backup codes are left.
     pub async fn status(&self, user_id: &str) -> Result<Status, ApiError> {
         let s = on_service!(self, svc => svc.status(user_id).await).map_err(|e| unavailable(&e))?;
