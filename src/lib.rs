@@ -20,6 +20,7 @@ pub mod service;
 pub mod store;
 pub mod uri;
 
+pub use audit::{AuditEvent, AuditSink};
 pub use backup_codes::{BackupCode, BackupCodeKey};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{Decrypted, Keyring, SecretCipher};
@@ -31,6 +32,7 @@ pub use otp::{
 };
 #[cfg(feature = "qr")]
 pub use qr::Qr;
+pub use rate_limit::RateLimitPolicy;
 pub use secret::Secret;
 pub use service::{
     ChallengeToken, Config, ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart,

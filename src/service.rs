@@ -13,9 +13,12 @@
 //!   [`advance_step`](CredentialStore::advance_step). A backup code is consumed by one atomic
 //!   delete-and-return, a challenge by one atomic take. The service never reads and then writes.
 //! - **Indistinguishable rejections.** A wrong code, a replayed code, an unknown or expired
-//!   challenge, a user without 2FA and an unknown user all give `Rejected`, and cost the same
-//!   work: a user without an enabled credential gets a dummy secret decrypted and a dummy code
-//!   check. The reason goes to the [audit trail](crate::audit) only.
+//!   challenge, a user without 2FA and an unknown user all give `Rejected`. A user without an
+//!   enabled credential costs the same work as a wrong code (a dummy secret is decrypted and the
+//!   code checked against it), so timing does not reveal who has 2FA. An unknown or expired
+//!   challenge is answered without evaluating the code: it reveals nothing its holder does not
+//!   know, and guessing a live one means guessing 256 random bits. The reason goes to the
+//!   [audit trail](crate::audit) only.
 //! - **Rate limited before evaluation.** Every code check first takes an attempt from the user's
 //!   limiter (see [`crate::rate_limit`]), so concurrent guesses cannot exceed the budget; TOTP
 //!   and backup codes have separate limiters, so TOTP lockouts never block backup codes.
@@ -130,13 +133,13 @@ enum Checked {
     RateLimited(u64),
 }
 
-/// The limiter keys of a user.
+/// The limiter key of a user for one factor (the keys stores see: `2fa:totp:<user id>`,
+/// `2fa:backup:<user id>`).
 fn limiter_key(factor: Factor, user_id: &str) -> String {
     let mut key = String::with_capacity(12 + user_id.len());
     key.push_str(match factor {
         Factor::Totp => "2fa:totp:",
         Factor::BackupCode => "2fa:backup:",
-        // Factor is non_exhaustive only for callers; every variant is listed above.
     });
     key.push_str(user_id);
     key
@@ -278,7 +281,15 @@ where
         &self.clock
     }
 
-    fn emit(&self, now: u64, event: AuditEvent) {
+    /// Emits an audit event, built only if someone listens (a sink, or a `tracing` subscriber
+    /// interested in warnings), so the hot path does not allocate for nothing.
+    fn emit(&self, now: u64, event: impl FnOnce() -> AuditEvent) {
+        if self.audit.is_none()
+            && !tracing::enabled!(target: "twofactor::audit", tracing::Level::WARN)
+        {
+            return;
+        }
+        let event = event();
         audit::trace(now, &event);
         if let Some(sink) = &self.audit {
             sink.record(now, &event);
@@ -347,12 +358,9 @@ where
         {
             return Ok(EnrolmentStart::AlreadyEnabled);
         }
-        self.emit(
-            now,
-            AuditEvent::EnrolmentStarted {
-                user_id: user_id.to_owned(),
-            },
-        );
+        self.emit(now, || AuditEvent::EnrolmentStarted {
+            user_id: user_id.to_owned(),
+        });
         Ok(EnrolmentStart::Started(Enrolment { uri }))
     }
 
@@ -447,25 +455,19 @@ where
         if !activated {
             // Replaced by a newer enrolment (or confirmed) between our read and the activation.
             self.release(&key, policy, now).await;
-            self.emit(
-                now,
-                AuditEvent::VerificationFailed {
-                    user_id: Some(user_id.to_owned()),
-                    factor: Factor::Totp,
-                    reason: FailureReason::Superseded,
-                },
-            );
+            self.emit(now, || AuditEvent::VerificationFailed {
+                user_id: Some(user_id.to_owned()),
+                factor: Factor::Totp,
+                reason: FailureReason::Superseded,
+            });
             return Ok(ConfirmOutcome::Rejected);
         }
         self.succeed(&key, policy, now).await;
-        self.emit(
-            now,
-            AuditEvent::EnrolmentConfirmed {
-                user_id: user_id.to_owned(),
-                drift: m.drift,
-                backup_codes: u32::try_from(codes.len()).unwrap_or(u32::MAX),
-            },
-        );
+        self.emit(now, || AuditEvent::EnrolmentConfirmed {
+            user_id: user_id.to_owned(),
+            drift: m.drift,
+            backup_codes: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+        });
         Ok(ConfirmOutcome::Confirmed {
             backup_codes: codes,
         })
@@ -538,14 +540,11 @@ where
             None => None,
         };
         let (Some(hash), Some(record)) = (hash, record) else {
-            self.emit(
-                now,
-                AuditEvent::VerificationFailed {
-                    user_id: None,
-                    factor: factor_of(code),
-                    reason: FailureReason::UnknownChallenge,
-                },
-            );
+            self.emit(now, || AuditEvent::VerificationFailed {
+                user_id: None,
+                factor: factor_of(code),
+                reason: FailureReason::UnknownChallenge,
+            });
             return Ok(VerifyOutcome::Rejected);
         };
         let user_id = record.user_id;
@@ -559,14 +558,11 @@ where
                     .await
                     .map_err(ephemeral_err)?;
                 if taken.is_none_or(|t| t.user_id != user_id) {
-                    self.emit(
-                        now,
-                        AuditEvent::VerificationFailed {
-                            user_id: Some(user_id),
-                            factor: factor_of(code),
-                            reason: FailureReason::UnknownChallenge,
-                        },
-                    );
+                    self.emit(now, || AuditEvent::VerificationFailed {
+                        user_id: Some(user_id),
+                        factor: factor_of(code),
+                        reason: FailureReason::UnknownChallenge,
+                    });
                     return Ok(VerifyOutcome::Rejected);
                 }
                 Ok(VerifyOutcome::Success { user_id, method })
@@ -622,12 +618,9 @@ where
                 {
                     return Ok(DisableOutcome::Rejected);
                 }
-                self.emit(
-                    now,
-                    AuditEvent::Disabled {
-                        user_id: user_id.to_owned(),
-                    },
-                );
+                self.emit(now, || AuditEvent::Disabled {
+                    user_id: user_id.to_owned(),
+                });
                 Ok(DisableOutcome::Disabled)
             }
             Checked::Rejected => Ok(DisableOutcome::Rejected),
@@ -664,13 +657,10 @@ where
                 {
                     return Ok(RegenerateOutcome::Rejected);
                 }
-                self.emit(
-                    now,
-                    AuditEvent::BackupCodesRegenerated {
-                        user_id: user_id.to_owned(),
-                        count: u32::try_from(codes.len()).unwrap_or(u32::MAX),
-                    },
-                );
+                self.emit(now, || AuditEvent::BackupCodesRegenerated {
+                    user_id: user_id.to_owned(),
+                    count: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+                });
                 Ok(RegenerateOutcome::Regenerated {
                     backup_codes: codes,
                 })
@@ -751,13 +741,10 @@ where
             )
             .await
             .map_err(credential_err)?;
-        self.emit(
-            now,
-            AuditEvent::RecoveryRequested {
-                user_id: user_id.to_owned(),
-                not_before,
-            },
-        );
+        self.emit(now, || AuditEvent::RecoveryRequested {
+            user_id: user_id.to_owned(),
+            not_before,
+        });
         Ok(RecoveryRequest::Requested { not_before })
     }
 
@@ -775,12 +762,9 @@ where
             .await
             .map_err(credential_err)?;
         if approved {
-            self.emit(
-                now,
-                AuditEvent::RecoveryApproved {
-                    user_id: user_id.to_owned(),
-                },
-            );
+            self.emit(now, || AuditEvent::RecoveryApproved {
+                user_id: user_id.to_owned(),
+            });
         }
         Ok(approved)
     }
@@ -800,13 +784,10 @@ where
             .await
             .map_err(credential_err)?;
         if cancelled {
-            self.emit(
-                now,
-                AuditEvent::RecoveryCancelled {
-                    user_id: user_id.to_owned(),
-                    by: CancelledBy::Request,
-                },
-            );
+            self.emit(now, || AuditEvent::RecoveryCancelled {
+                user_id: user_id.to_owned(),
+                by: CancelledBy::Request,
+            });
         }
         Ok(cancelled)
     }
@@ -829,12 +810,9 @@ where
             .map_err(credential_err)?
         {
             self.reset_limiters(user_id, now).await;
-            self.emit(
-                now,
-                AuditEvent::RecoveryCompleted {
-                    user_id: user_id.to_owned(),
-                },
-            );
+            self.emit(now, || AuditEvent::RecoveryCompleted {
+                user_id: user_id.to_owned(),
+            });
             return Ok(RecoveryCompletion::Completed);
         }
         Ok(
@@ -866,13 +844,10 @@ where
             .await
             .map_err(credential_err)?;
         self.reset_limiters(user_id, now).await;
-        self.emit(
-            now,
-            AuditEvent::AdminReset {
-                user_id: user_id.to_owned(),
-                existed,
-            },
-        );
+        self.emit(now, || AuditEvent::AdminReset {
+            user_id: user_id.to_owned(),
+            existed,
+        });
         Ok(existed)
     }
 
@@ -979,12 +954,9 @@ where
                 })
                 .await
                 .map_err(ephemeral_err)?;
-            self.emit(
-                now,
-                AuditEvent::ReplayRejected {
-                    user_id: user_id.to_owned(),
-                },
-            );
+            self.emit(now, || AuditEvent::ReplayRejected {
+                user_id: user_id.to_owned(),
+            });
             self.note_lockout(&state, user_id, Factor::Totp, now);
             return Ok(Checked::Rejected);
         }
@@ -1000,14 +972,11 @@ where
             )
             .await;
         }
-        self.emit(
-            now,
-            AuditEvent::VerificationSucceeded {
-                user_id: user_id.to_owned(),
-                factor: Factor::Totp,
-                drift: m.drift,
-            },
-        );
+        self.emit(now, || AuditEvent::VerificationSucceeded {
+            user_id: user_id.to_owned(),
+            factor: Factor::Totp,
+            drift: m.drift,
+        });
         Ok(Checked::Success(Method::Totp { drift: m.drift }))
     }
 
@@ -1064,21 +1033,15 @@ where
         self.succeed(&limiter_key(Factor::Totp, user_id), totp_policy, now)
             .await;
         self.after_second_factor(user_id, now).await?;
-        self.emit(
-            now,
-            AuditEvent::BackupCodeUsed {
-                user_id: user_id.to_owned(),
-                remaining,
-            },
-        );
-        self.emit(
-            now,
-            AuditEvent::VerificationSucceeded {
-                user_id: user_id.to_owned(),
-                factor: Factor::BackupCode,
-                drift: 0,
-            },
-        );
+        self.emit(now, || AuditEvent::BackupCodeUsed {
+            user_id: user_id.to_owned(),
+            remaining,
+        });
+        self.emit(now, || AuditEvent::VerificationSucceeded {
+            user_id: user_id.to_owned(),
+            factor: Factor::BackupCode,
+            drift: 0,
+        });
         Ok(Checked::Success(Method::BackupCode { remaining }))
     }
 
@@ -1104,7 +1067,9 @@ where
             0
         };
         match totp.verify_shifted_at(&clean, now, shift) {
-            Ok(TotpOutcome::Valid(m)) => Ok(Some(m)),
+            Ok(TotpOutcome::Valid(m)) => {
+                Ok(Some(later_match(&totp, record, &clean, m, now, shift)))
+            }
             Ok(TotpOutcome::Invalid) => Ok(None),
             // Wrong length or not digits: an ordinary wrong code.
             Err(crate::OtpError::CodeLength { .. } | crate::OtpError::CodeNotDigits) => Ok(None),
@@ -1159,14 +1124,11 @@ where
         match policy.decision(&state, now) {
             Decision::Allowed => Ok(None),
             Decision::Refused { retry_after_secs } => {
-                self.emit(
-                    now,
-                    AuditEvent::RateLimited {
-                        user_id: user_id.to_owned(),
-                        factor,
-                        retry_after_secs,
-                    },
-                );
+                self.emit(now, || AuditEvent::RateLimited {
+                    user_id: user_id.to_owned(),
+                    factor,
+                    retry_after_secs,
+                });
                 Ok(Some(retry_after_secs))
             }
         }
@@ -1189,29 +1151,23 @@ where
             })
             .await
             .map_err(ephemeral_err)?;
-        self.emit(
-            now,
-            AuditEvent::VerificationFailed {
-                user_id: Some(user_id.to_owned()),
-                factor,
-                reason,
-            },
-        );
+        self.emit(now, || AuditEvent::VerificationFailed {
+            user_id: Some(user_id.to_owned()),
+            factor,
+            reason,
+        });
         self.note_lockout(&state, user_id, factor, now);
         Ok(())
     }
 
     fn note_lockout(&self, state: &LimiterState, user_id: &str, factor: Factor, now: u64) {
         if state.locked_until > now {
-            self.emit(
-                now,
-                AuditEvent::LockedOut {
-                    user_id: user_id.to_owned(),
-                    factor,
-                    consecutive_failures: state.consecutive_failures,
-                    until: state.locked_until,
-                },
-            );
+            self.emit(now, || AuditEvent::LockedOut {
+                user_id: user_id.to_owned(),
+                factor,
+                consecutive_failures: state.consecutive_failures,
+                until: state.locked_until,
+            });
         }
     }
 
@@ -1273,13 +1229,10 @@ where
             .await
             .map_err(credential_err)?
         {
-            self.emit(
-                now,
-                AuditEvent::RecoveryCancelled {
-                    user_id: user_id.to_owned(),
-                    by: CancelledBy::SecondFactorLogin,
-                },
-            );
+            self.emit(now, || AuditEvent::RecoveryCancelled {
+                user_id: user_id.to_owned(),
+                by: CancelledBy::SecondFactorLogin,
+            });
         }
         Ok(())
     }
@@ -1294,18 +1247,56 @@ where
             }
         };
         match self.credentials.rewrite_secret(user_id, old, &new).await {
-            Ok(true) => self.emit(
-                now,
-                AuditEvent::SecretReencrypted {
-                    user_id: user_id.to_owned(),
-                },
-            ),
+            Ok(true) => self.emit(now, || AuditEvent::SecretReencrypted {
+                user_id: user_id.to_owned(),
+            }),
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(target: "twofactor::service", error = %e, "could not store a re-encrypted secret");
             }
         }
     }
+}
+
+/// Codes repeat: two steps of one window share a code once in 10^digits pairs. When the code
+/// matched a step already used, look for a later step of the window it also matches before the
+/// atomic advance calls it a replay; otherwise the owner's fresh code would be refused. The
+/// stored `last_step` only picks the candidate: `advance_step` still decides.
+fn later_match(
+    totp: &Totp,
+    record: &CredentialRecord,
+    code: &str,
+    m: crate::TotpMatch,
+    now: u64,
+    shift: i64,
+) -> crate::TotpMatch {
+    use subtle::ConstantTimeEq;
+    let Some(last) = record.last_step.filter(|&l| m.step <= l) else {
+        return m;
+    };
+    let Ok(current) = totp.step_at(now) else {
+        return m;
+    };
+    let Some(end) = current
+        .checked_add_signed(shift)
+        .and_then(|c| c.checked_add(u64::from(totp.window().future())))
+    else {
+        return m;
+    };
+    let mut found = m;
+    for step in last.saturating_add(1)..=end {
+        let hit: bool = totp
+            .generate_step(step)
+            .as_str()
+            .as_bytes()
+            .ct_eq(code.as_bytes())
+            .into();
+        if hit && found.step <= last {
+            let drift = i64::try_from(i128::from(step) - i128::from(current)).unwrap_or(0);
+            found = crate::TotpMatch { step, drift };
+        }
+    }
+    found
 }
 
 /// The factor a typed code is routed to, by shape.

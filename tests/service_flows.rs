@@ -571,3 +571,42 @@ async fn stale_keys_are_rotated_lazily() {
             .is_err()
     );
 }
+
+/// Codes repeat: with this secret, steps 57,093,232 and 57,093,233 share the code 991153
+/// (found by exhaustive search). After the first is used, the owner's fresh code for the second
+/// must be accepted, not taken for a replay of the first.
+#[tokio::test]
+async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
+    let (svc, store, clock, _events) = service();
+    let secret = b"twofactor-collide-test!!";
+    let blob = Keyring::single(1, KEY1)
+        .encrypt_sync(secret, &twofactor::crypto::secret_aad("zed"))
+        .unwrap();
+    let record = twofactor::store::CredentialRecord {
+        encrypted_secret: blob.clone(),
+        algorithm: twofactor::Algorithm::Sha1,
+        digits: 6,
+        period: 30,
+        enabled: false,
+        last_step: None,
+        drift: 0,
+        created_at: T0,
+    };
+    assert!(store.put_pending("zed", &record).await.unwrap());
+    assert!(
+        store
+            .activate("zed", &blob, 57_093_232, 0, &[])
+            .await
+            .unwrap()
+    );
+    clock.set(57_093_233 * 30 + 5);
+    assert_eq!(
+        svc.verify("zed", "991153").await.unwrap(),
+        success("zed", Method::Totp { drift: 0 })
+    );
+    // Now both steps are used.
+    assert_eq!(
+        svc.verify("zed", "991153").await.unwrap(),
+        VerifyOutcome::Rejected
+    );
+}
