@@ -1,0 +1,280 @@
+//! The demo page in headless Chromium through WebDriver (fantoccini + chromedriver): sign up,
+//! turn on 2FA (the secret read from the page, the code computed with the crate), log out, log
+//! in with a code, log out, log in with a backup code. Runs when `TWOFACTOR_BROWSER=1`.
+//! Screenshots go to `target/browser-screenshot*.png`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod server_common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use server_common::{Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver as a child process, killed on drop.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `target/` (honours CARGO_TARGET_DIR: this test binary lives in target/<profile>/deps).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+async fn connect(port: u16, profile: &TempDir) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--window-size=1000,1300",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot start a Chromium session through chromedriver: {last:?}");
+}
+
+async fn text(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let e = c.find(Locator::Id(id)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the element is displayed (or fails with the page's message).
+async fn wait_visible(c: &Client, id: &str) {
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Id(id)).await
+            && e.is_displayed().await.unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = text(c, "message").await;
+    panic!("#{id} never became visible; the page says: {message:?}");
+}
+
+/// Waits until `#id`'s text satisfies `pred`; returns it.
+async fn wait_text(c: &Client, id: &str, pred: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = text(c, id).await;
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = text(c, "message").await;
+    panic!("#{id} text stayed {last:?}; the page says: {message:?}");
+}
+
+async fn log_in(c: &Client, email: &str, password: &str) {
+    fill(c, "login-email", email).await;
+    fill(c, "login-password", password).await;
+    click(c, "login-submit").await;
+}
+
+async fn log_out(c: &Client) {
+    click(c, "logout").await;
+    wait_visible(c, "login-form").await;
+}
+
+async fn save_screenshot(c: &Client, name: &str) -> PathBuf {
+    let png = c.screenshot().await.unwrap();
+    let path = target_dir().join(name);
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_up_enable_2fa_and_log_in_with_code_and_backup_code() {
+    if !switch_on("TWOFACTOR_BROWSER", "browser test") {
+        return;
+    }
+    for tool in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "TWOFACTOR_BROWSER is set but {tool} is missing (apt-get install chromium chromium-driver)"
+        );
+    }
+    let dir = TempDir::new("browser");
+    let profile = TempDir::new("browser-profile");
+    let server = Server::start(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("demo.db").display()),
+    );
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start chromedriver"),
+    );
+    let c = connect(port, &profile).await;
+    let result = drive(&c, &server).await;
+    let _ = c.close().await;
+    result.unwrap();
+}
+
+async fn drive(c: &Client, server: &Server) -> Result<(), String> {
+    let email = "grace@example.com";
+    let password = "a long browser password";
+    c.goto(&server.base).await.map_err(|e| e.to_string())?;
+
+    // Sign up: the page logs in right after.
+    fill(c, "signup-email", email).await;
+    fill(c, "signup-password", password).await;
+    click(c, "signup-submit").await;
+    wait_visible(c, "account").await;
+    assert_eq!(text(c, "account-email").await, email);
+    assert_eq!(text(c, "twofa-state").await, "off");
+
+    // Turn on 2FA: QR code and secret on the page; a wrong code first, shown in words.
+    click(c, "setup-start").await;
+    wait_visible(c, "setup").await;
+    let secret = wait_text(c, "setup-secret", |t| !t.is_empty()).await;
+    let svg = c
+        .find(Locator::Css("#qr svg"))
+        .await
+        .map_err(|e| format!("no QR SVG: {e}"))?;
+    assert!(svg.is_displayed().await.unwrap());
+    save_screenshot(c, "browser-screenshot-setup.png").await;
+    wait_for_step_room(10);
+    let now = unix_now();
+    let good = totp_at(&secret, now);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    fill(c, "setup-code", wrong).await;
+    click(c, "setup-confirm").await;
+    let error = wait_text(c, "message", |t| t.contains("not accepted")).await;
+    assert!(error.contains("clock"), "no clock-drift hint: {error}");
+    fill(c, "setup-code", &good).await;
+    click(c, "setup-confirm").await;
+    wait_visible(c, "backup-panel").await;
+    let codes: Vec<String> = {
+        let items = c
+            .find_all(Locator::Css("#backup-codes li"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut v = Vec::new();
+        for li in items {
+            v.push(li.text().await.unwrap());
+        }
+        v
+    };
+    assert_eq!(codes.len(), 8, "{codes:?}");
+    wait_text(c, "twofa-state", |t| t == "on").await;
+    save_screenshot(c, "browser-screenshot-codes.png").await;
+    click(c, "codes-saved").await;
+    wait_visible(c, "manage").await;
+    assert_eq!(text(c, "backup-remaining").await, "8");
+
+    // Log out; log in with a TOTP code (the next step's: the current one is used up).
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "second-factor").await;
+    fill(c, "login-code", &totp_at(&secret, now + 30)).await;
+    click(c, "login-code-submit").await;
+    wait_visible(c, "account").await;
+    wait_text(c, "twofa-state", |t| t == "on").await;
+
+    // Log out; log in with a backup code, typed in lower case.
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "second-factor").await;
+    fill(c, "login-code", &codes[0].to_lowercase()).await;
+    click(c, "login-code-submit").await;
+    wait_visible(c, "account").await;
+    wait_text(c, "backup-remaining", |t| t == "7").await;
+    let notice = text(c, "message").await;
+    assert!(notice.contains("Logged in"), "{notice}");
+    save_screenshot(c, "browser-screenshot.png").await;
+
+    // Too many wrong codes: the page says how long to wait (from Retry-After) and disables the
+    // form's buttons meanwhile.
+    let now = unix_now();
+    let current = totp_at(&secret, now);
+    let wrong = if current == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        fill(c, "manage-code", wrong).await;
+        click(c, "regenerate-codes").await;
+        wait_text(c, "message", |t| t.contains("not accepted")).await;
+        c.execute(
+            "document.getElementById('message').textContent = ''",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    fill(c, "manage-code", wrong).await;
+    click(c, "regenerate-codes").await;
+    let waiting = wait_text(c, "message", |t| t.contains("Too many attempts")).await;
+    assert!(waiting.contains(" s "), "no wait shown: {waiting}");
+    let enabled = c
+        .find(Locator::Id("regenerate-codes"))
+        .await
+        .map_err(|e| e.to_string())?
+        .is_enabled()
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(!enabled, "buttons stay enabled during the wait");
+    save_screenshot(c, "browser-screenshot-wait.png").await;
+    Ok(())
+}

@@ -1,0 +1,1013 @@
+//! The server example over HTTP: the compiled binary is started on a free port with a temp
+//! SQLite file (always) or a fresh PostgreSQL database (when `TWOFACTOR_TEST_POSTGRES_URL` is
+//! set) and driven through the whole issue-8 API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod server_common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use server_common::{
+    Http, PgTestDb, Resp, Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room,
+};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("demo.db").display())
+}
+
+/// Signs up and logs in a fresh user without 2FA; returns the session token.
+async fn signup_and_login(http: &Http, email: &str) -> String {
+    let r = http
+        .post(
+            "/api/signup",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.str("token")
+}
+
+/// Enrols the logged-in user; returns (secret, backup codes). Uses the code of the previous
+/// step (within the ±1 window), so the current and next steps stay free for the test.
+async fn enrol(http: &Http, token: &str) -> (String, Vec<String>) {
+    let r = http.post("/api/2fa/setup", Some(token), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let secret = r.str("secret");
+    wait_for_step_room(8);
+    let code = totp_at(&secret, unix_now() - 30);
+    let r = http
+        .post("/api/2fa/verify-setup", Some(token), json!({"code": code}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let codes = backup_codes(&r);
+    (secret, codes)
+}
+
+fn backup_codes(r: &Resp) -> Vec<String> {
+    let codes: Vec<String> = r.json["backupCodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backupCodes in {r:?}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 8);
+    assert_eq!(
+        codes.iter().collect::<HashSet<_>>().len(),
+        8,
+        "codes repeat"
+    );
+    codes
+}
+
+/// Password step of a 2FA login: returns the challenge.
+async fn challenge(http: &Http, email: &str) -> String {
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["requiresTwoFactor"], json!(true), "{r:?}");
+    assert!(r.json.get("token").is_none(), "a token before the 2FA step");
+    r.str("challenge")
+}
+
+async fn me(http: &Http, token: &str) -> Value {
+    let r = http.get("/api/me", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.json
+}
+
+/// The whole flow on one database; `restart` starts a second server process on the same
+/// database to check that state survives.
+async fn full_flow(database_url: &str, dir: &TempDir) {
+    let mut server = Server::start(dir.path(), database_url);
+    let http = Http::new(&server.base);
+    let email = "Alice@Example.com";
+    let mut secrets_seen: Vec<String> = vec![PASSWORD.to_owned()];
+
+    // Sign-up; the email is normalised, so a different case is a duplicate.
+    let token = signup_and_login(&http, email).await;
+    secrets_seen.push(token.clone());
+    let r = http
+        .post(
+            "/api/signup",
+            None,
+            json!({"email": "alice@example.COM", "password": "another password"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(!r.error().is_empty());
+    let m = me(&http, &token).await;
+    assert_eq!(
+        m,
+        json!({"email": "alice@example.com", "twoFactorEnabled": false, "backupCodesRemaining": 0})
+    );
+
+    // Unknown email and wrong password look the same.
+    let unknown = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let wrong = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": "wrong password"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.text, wrong.text);
+
+    // Setup twice: the second secret replaces the first; 2FA stays off until confirmed.
+    let first = http.post("/api/2fa/setup", Some(&token), json!({})).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let first_secret = first.str("secret");
+    assert!(first.str("otpauthUri").starts_with("otpauth://totp/"));
+    assert!(first.str("qrSvg").contains("<svg"));
+    assert!(
+        !me(&http, &token).await["twoFactorEnabled"]
+            .as_bool()
+            .unwrap()
+    );
+    let second = http.post("/api/2fa/setup", Some(&token), json!({})).await;
+    assert_eq!(second.status, StatusCode::OK, "{second:?}");
+    let secret = second.str("secret");
+    assert_ne!(first_secret, secret);
+    secrets_seen.push(secret.clone());
+    wait_for_step_room(10);
+    let now = unix_now();
+    // The replaced secret's code no longer confirms (unless it collides, one in a million).
+    let stale = totp_at(&first_secret, now);
+    if stale != totp_at(&secret, now) {
+        let r = http
+            .post(
+                "/api/2fa/verify-setup",
+                Some(&token),
+                json!({"code": stale}),
+            )
+            .await;
+        assert!(r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNAUTHORIZED);
+        assert!(!r.error().is_empty());
+    }
+    assert!(
+        !me(&http, &token).await["twoFactorEnabled"]
+            .as_bool()
+            .unwrap()
+    );
+    // Confirm with the previous step's code (inside the ±1 window).
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret, now - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let codes = backup_codes(&r);
+    secrets_seen.extend(codes.iter().cloned());
+    let m = me(&http, &token).await;
+    assert_eq!(m["twoFactorEnabled"], json!(true));
+    assert_eq!(m["backupCodesRemaining"], json!(8));
+    // Setup while enabled is refused: a pending secret never replaces the active one.
+    let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+
+    // Login now asks for the second factor; the current step's code completes it.
+    let ch = challenge(&http, email).await;
+    let code = totp_at(&secret, now);
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let token2 = r.str("token");
+    secrets_seen.push(token2.clone());
+    assert_eq!(me(&http, &token2).await["twoFactorEnabled"], json!(true));
+    // The used challenge is gone.
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    // Replay: the same code on a fresh challenge is refused.
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "replayed code accepted: {r:?}"
+    );
+    assert!(!r.error().is_empty());
+    // A made-up challenge is refused like a wrong code.
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": "not-a-challenge", "code": totp_at(&secret, now + 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+
+    // The failed attempt did not use the challenge up (the service's choice: a typo must not
+    // send the user back to the password step; the rate limit bounds guesses). A backup code in
+    // lower case with spaces completes it, once.
+    let backup = &codes[0];
+    let mangled: String = backup
+        .to_lowercase()
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| if i == 4 { vec![' ', c] } else { vec![c] })
+        .collect();
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": format!(" {mangled} ")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "backup code refused: {r:?}");
+    let token3 = r.str("token");
+    assert_eq!(me(&http, &token3).await["backupCodesRemaining"], json!(7));
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": backup}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "backup code reused: {r:?}"
+    );
+
+    // /api/login with totpCode in one go (next step's code, still in the window).
+    let next = totp_at(&secret, now + 30);
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD, "totpCode": next}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(r.json.get("token").is_some());
+
+    // /api/me without or with a bad token.
+    assert_eq!(
+        http.get("/api/me", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = http.get("/api/me", Some("bogus")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(!r.error().is_empty());
+
+    // New backup codes need a valid code; a wrong one changes nothing.
+    let r = http
+        .post(
+            "/api/2fa/backup-codes",
+            Some(&token),
+            json!({"code": "000000"}),
+        )
+        .await;
+    assert!(
+        r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNAUTHORIZED,
+        "{r:?}"
+    );
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(7));
+    let r = http
+        .post(
+            "/api/2fa/backup-codes",
+            Some(&token),
+            // Without the hyphen.
+            json!({"code": codes[1].replace('-', "")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let new_codes = backup_codes(&r);
+    secrets_seen.extend(new_codes.iter().cloned());
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(8));
+    // The old set is void.
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[2]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "old backup code still works: {r:?}"
+    );
+
+    // Restart on the same database: session and 2FA state survive.
+    let status = server.terminate(Duration::from_secs(10)).expect("no exit");
+    assert!(status.success(), "{status:?}");
+    let log1 = server.log_text();
+    drop(server);
+    let server = Server::start(dir.path(), database_url);
+    let http = Http::new(&server.base);
+    let m = me(&http, &token).await;
+    assert_eq!(m["twoFactorEnabled"], json!(true));
+    assert_eq!(m["backupCodesRemaining"], json!(8));
+    // The code used before the restart is still refused (replay state is durable).
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    // A new backup code logs in after the restart.
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": new_codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // Disable needs a valid code.
+    let r = http
+        .post("/api/2fa/disable", Some(&token), json!({"code": "123"}))
+        .await;
+    assert!(r.status.is_client_error(), "{r:?}");
+    assert_eq!(me(&http, &token).await["twoFactorEnabled"], json!(true));
+    let r = http
+        .post(
+            "/api/2fa/disable",
+            Some(&token),
+            json!({"code": new_codes[1]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let m = me(&http, &token).await;
+    assert_eq!(m["twoFactorEnabled"], json!(false));
+    assert_eq!(m["backupCodesRemaining"], json!(0));
+    // Password alone logs in again.
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(r.json.get("token").is_some());
+
+    // Log out: the token stops working.
+    let r = http
+        .raw(Method::POST, "/api/logout", Some(&token), None, Vec::new())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        http.get("/api/me", Some(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Nothing secret reached the logs (which run at debug level here).
+    let log2 = server.log_text();
+    for log in [&log1, &log2] {
+        assert!(
+            log.contains("/api/login/2fa"),
+            "request log missing:\n{log}"
+        );
+        for s in &secrets_seen {
+            assert!(!log.contains(s.as_str()), "a secret value is in the log");
+        }
+        assert!(!log.contains(&code), "a TOTP code is in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_flow_on_sqlite() {
+    let dir = TempDir::new("server-flow");
+    full_flow(&sqlite_url(&dir), &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_flow_on_postgres() {
+    if !switch_on("TWOFACTOR_TEST_POSTGRES_URL", "server test on PostgreSQL") {
+        return;
+    }
+    let admin = std::env::var("TWOFACTOR_TEST_POSTGRES_URL").unwrap();
+    let db = PgTestDb::create(&admin, "flow").await;
+    let dir = TempDir::new("server-pg-flow");
+    full_flow(&db.url, &dir).await;
+    db.drop_db().await;
+}
+
+/// Every kind of bad input gets a 4xx with a JSON `{error}`, never a 5xx.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_4xx_json() {
+    let dir = TempDir::new("server-bad-input");
+    let server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    let token = signup_and_login(&http, "bob@example.com").await;
+
+    let json_ct = Some("application/json");
+    // (name, path, content type, body, expected status)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, StatusCode);
+    let cases: Vec<Case> = vec![
+        (
+            "malformed",
+            "/api/login",
+            json_ct,
+            b"{\"email\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not json",
+            "/api/signup",
+            json_ct,
+            b"email=a&password=b".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "trailing junk",
+            "/api/login",
+            json_ct,
+            b"{\"email\":\"a@b\",\"password\":\"x\"} x".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong type",
+            "/api/login",
+            json_ct,
+            br#"{"email": 5, "password": "x"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong type code",
+            "/api/login/2fa",
+            json_ct,
+            br#"{"challenge": "x", "code": 123456}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "array body",
+            "/api/signup",
+            json_ct,
+            b"[]".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "null body",
+            "/api/signup",
+            json_ct,
+            b"null".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing field",
+            "/api/signup",
+            json_ct,
+            br#"{"email": "x@y.z"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing code",
+            "/api/login/2fa",
+            json_ct,
+            br#"{"challenge": "x"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "empty body",
+            "/api/login",
+            json_ct,
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "no content type",
+            "/api/login",
+            None,
+            br#"{"email":"a@b","password":"x"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "invalid utf-8",
+            "/api/login",
+            json_ct,
+            b"{\"email\": \"\xff\xfe\", \"password\": \"x\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad email",
+            "/api/signup",
+            json_ct,
+            br#"{"email": "no-at-sign", "password": "long enough"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "short password",
+            "/api/signup",
+            json_ct,
+            br#"{"email": "c@d.e", "password": "short"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "oversized",
+            "/api/signup",
+            json_ct,
+            {
+                let mut b = br#"{"email": "big@example.com", "password": ""#.to_vec();
+                b.extend(std::iter::repeat_n(b'a', 70 * 1024));
+                b.extend(br#""}"#);
+                b
+            },
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (name, path, ct, body, expected) in cases {
+        let r = http.raw(Method::POST, path, None, ct, body).await;
+        assert_eq!(r.status, expected, "{name}: {r:?}");
+        assert!(!r.error().is_empty(), "{name}: no error text");
+        assert!(
+            !r.error().contains("struct "),
+            "{name}: Rust type names leak: {r:?}"
+        );
+    }
+    // Messages say what is wrong.
+    let r = http
+        .post("/api/signup", None, json!({"email": "x@y.z"}))
+        .await;
+    assert_eq!(r.error(), "missing field `password`");
+    let r = http.post("/api/signup", None, json!("text")).await;
+    assert_eq!(r.error(), "the body must be a JSON object");
+    let r = http
+        .post("/api/login", None, json!({"email": 5, "password": "x"}))
+        .await;
+    assert_eq!(r.error(), "wrong type: expected a string");
+    // Authenticated endpoints too, and values are never echoed back.
+    let r = http
+        .raw(
+            Method::POST,
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json_ct,
+            br#"{"code": 987654}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    assert!(
+        !r.text.contains("987654"),
+        "the value was echoed: {}",
+        r.text
+    );
+    let r = http
+        .raw(
+            Method::POST,
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json_ct,
+            br#"{"code": "123456"}"#.to_vec(),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "verify-setup with no pending setup: {r:?}"
+    );
+    assert!(!r.error().is_empty());
+    // Unknown route and wrong method.
+    let r = http.get("/api/nope", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.error().is_empty());
+    let r = http.get("/api/login", None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!r.error().is_empty());
+    // Malformed Authorization headers.
+    for header in [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic abc",
+        "bearer x y",
+        &token[1..],
+    ] {
+        let r = http.get_with_authorization("/api/me", header).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{header:?}");
+    }
+    // The page itself.
+    let r = http.get("/", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("id=\"signup-form\""));
+    // Still alive and well.
+    assert_eq!(me(&http, &token).await["email"], json!("bob@example.com"));
+}
+
+/// Five wrong codes, then even a valid code gets 429 with Retry-After, on every path that
+/// checks a code. Backup codes have their own limiter (the service's design: an attacker
+/// hammering TOTP codes cannot lock the owner out of the backup codes), with the same rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_applies_even_to_a_valid_code() {
+    let dir = TempDir::new("server-limit");
+    let server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    let email = "carol@example.com";
+    let token = signup_and_login(&http, email).await;
+    let (secret, codes) = enrol(&http, &token).await;
+    let ch = challenge(&http, email).await;
+    let valid = totp_at(&secret, unix_now());
+    let wrong = if valid == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for i in 0..5 {
+        let r = http
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": wrong}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {r:?}");
+    }
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    let wait = r.retry_after().expect("Retry-After header");
+    assert!(wait > 0 && wait <= 600, "Retry-After {wait}");
+    assert_eq!(r.json["retryAfter"], json!(wait));
+    assert!(!r.error().is_empty());
+    // The one-step login and the authenticated endpoints share the limit.
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD, "totpCode": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    assert!(r.retry_after().is_some());
+    for path in ["/api/2fa/disable", "/api/2fa/backup-codes"] {
+        let r = http.post(path, Some(&token), json!({"code": valid})).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {r:?}");
+        assert!(r.retry_after().is_some());
+    }
+    assert_eq!(me(&http, &token).await["twoFactorEnabled"], json!(true));
+
+    // Backup codes: five wrong ones, then a valid one is refused with 429 too.
+    let fake = "ZZZZZ-ZZZZZ";
+    assert!(!codes.contains(&fake.to_owned()));
+    for i in 0..5 {
+        let r = http
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": fake}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "backup attempt {i}: {r:?}"
+        );
+    }
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    assert!(r.retry_after().is_some());
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(8));
+}
+
+/// Five parallel requests with one valid code: exactly one 200, on one challenge and on five.
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_logins_with_one_code_let_exactly_one_in() {
+    let dir = TempDir::new("server-race");
+    let server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    for (n, same_challenge) in [(0, false), (1, true)] {
+        let email = format!("dave{n}@example.com");
+        let token = signup_and_login(&http, &email).await;
+        let (secret, _) = enrol(&http, &token).await;
+        let code = totp_at(&secret, unix_now());
+        let mut chs = Vec::new();
+        for _ in 0..5 {
+            chs.push(challenge(&http, &email).await);
+        }
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let http = http.clone();
+                let ch = if same_challenge {
+                    chs[0].clone()
+                } else {
+                    chs[i].clone()
+                };
+                let code = code.clone();
+                tokio::spawn(async move {
+                    http.post(
+                        "/api/login/2fa",
+                        None,
+                        json!({"challenge": ch, "code": code}),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            let r = t.await.unwrap();
+            match r.status {
+                StatusCode::OK => ok += 1,
+                StatusCode::UNAUTHORIZED => {}
+                other => panic!("unexpected {other}: {r:?}"),
+            }
+        }
+        assert_eq!(ok, 1, "same_challenge={same_challenge}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_zero_promptly() {
+    let dir = TempDir::new("server-sigterm");
+    let mut server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    assert_eq!(http.get("/", None).await.status, StatusCode::OK);
+    let started = Instant::now();
+    let status = server
+        .terminate(Duration::from_secs(10))
+        .expect("still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(server.log_text().contains("shut down cleanly"));
+}
+
+/// Starts the example without `TWOFACTOR_KEY` (stdout and stderr piped).
+fn spawn_without_key(dir: &std::path::Path, url: &str) -> std::process::Child {
+    std::process::Command::new(server_common::server_binary())
+        .current_dir(dir)
+        .env("TWOFACTOR_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", url)
+        .env_remove("TWOFACTOR_KEY")
+        .env_remove("TWOFACTOR_BACKUP_PEPPER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs the example without a key until it listens, then stops it; returns its stderr.
+fn run_until_listening(dir: &std::path::Path, url: &str) -> String {
+    use std::io::BufRead as _;
+    let mut child = spawn_without_key(dir, url);
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line:?}");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Without TWOFACTOR_KEY the demo creates a key file (0600) once, says so, and reuses it.
+#[test]
+fn demo_key_file_is_created_once() {
+    let dir = TempDir::new("server-keyfile");
+    let url = sqlite_url(&dir);
+    let key_path = dir.path().join("twofactor-demo.key");
+    let stderr = run_until_listening(dir.path(), &url);
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(stderr.contains("TWOFACTOR_KEY is not set"), "{stderr}");
+    assert!(
+        stderr.contains("generated a NEW encryption key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(key.trim()), "the key was printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let stderr = run_until_listening(dir.path(), &url);
+    assert!(!stderr.contains("generated a NEW"), "{stderr}");
+    assert!(stderr.contains("using the demo key"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+}
+
+/// Runs the example with `env` until it exits (it must fail at start-up); returns its stderr.
+fn start_failure(env: &[(&str, &str)]) -> String {
+    let dir = TempDir::new("server-config");
+    let mut cmd = std::process::Command::new(server_common::server_binary());
+    cmd.current_dir(dir.path())
+        .env("TWOFACTOR_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", sqlite_url(&dir))
+        .env_remove("TWOFACTOR_KEY")
+        .env_remove("TWOFACTOR_BACKUP_PEPPER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "started with {env:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Bad configuration stops the server at start with a message in words that never repeats a
+/// key; the key ring format works with a separate pepper.
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_are_clear_and_key_rings_work() {
+    let key = server_common::TEST_KEY;
+    let ring = format!("1:{},2:{};current=2", "11".repeat(32), "22".repeat(32));
+    let err = start_failure(&[("TWOFACTOR_KEY", &ring)]);
+    assert!(err.contains("TWOFACTOR_BACKUP_PEPPER"), "{err}");
+    let bad_hex = format!("{}zz", "ab".repeat(31));
+    let err = start_failure(&[("TWOFACTOR_KEY", &bad_hex)]);
+    assert!(err.contains("TWOFACTOR_KEY"), "{err}");
+    assert!(!err.contains(&bad_hex), "the key was printed: {err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", "1:short")]);
+    assert!(err.contains("TWOFACTOR_KEY"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("TWOFACTOR_BACKUP_PEPPER", "xyz")]);
+    assert!(err.contains("TWOFACTOR_BACKUP_PEPPER"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("DATABASE_URL", "mysql://x")]);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    let err = start_failure(&[("TWOFACTOR_KEY", key), ("TWOFACTOR_ADDR", "nonsense")]);
+    assert!(err.contains("TWOFACTOR_ADDR"), "{err}");
+
+    // A key ring with a pepper: enrolment and login work.
+    let dir = TempDir::new("server-ring");
+    let pepper = "33".repeat(32);
+    let server = Server::start_with(
+        dir.path(),
+        &sqlite_url(&dir),
+        &[
+            ("TWOFACTOR_KEY", &ring),
+            ("TWOFACTOR_BACKUP_PEPPER", &pepper),
+        ],
+    );
+    let http = Http::new(&server.base);
+    let email = "ivan@example.com";
+    let token = signup_and_login(&http, email).await;
+    let (_, codes) = enrol(&http, &token).await;
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+/// Two server processes on one PostgreSQL database behave as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_on_one_postgres_behave_as_one() {
+    if !switch_on("TWOFACTOR_TEST_POSTGRES_URL", "two-server PostgreSQL test") {
+        return;
+    }
+    let admin = std::env::var("TWOFACTOR_TEST_POSTGRES_URL").unwrap();
+    let db = PgTestDb::create(&admin, "two").await;
+    let dir = TempDir::new("server-pg-two");
+    let a = Server::start(dir.path(), &db.url);
+    let b = Server::start(dir.path(), &db.url);
+    let (ha, hb) = (Http::new(&a.base), Http::new(&b.base));
+    let email = "erin@example.com";
+    let token = signup_and_login(&ha, email).await;
+    // A session made by A works on B.
+    assert_eq!(me(&hb, &token).await["email"], json!(email));
+    let (secret, codes) = enrol(&ha, &token).await;
+
+    // A code accepted by A is refused by B; a challenge from A works on B.
+    let code = totp_at(&secret, unix_now());
+    let ch = challenge(&ha, email).await;
+    let r = hb
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let ch = challenge(&hb, email).await;
+    let r = ha
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "replay across servers: {r:?}"
+    );
+    // A backup code used on B is gone on A.
+    let ch = challenge(&hb, email).await;
+    let r = hb
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let ch = challenge(&ha, email).await;
+    let r = ha
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+
+    // Limits count across both: failures alternate between A and B, then both say 429.
+    let email2 = "frank@example.com";
+    let token2 = signup_and_login(&ha, email2).await;
+    let (secret2, _) = enrol(&hb, &token2).await;
+    let mut chs = Vec::new();
+    for i in 0..6 {
+        chs.push(challenge(if i % 2 == 0 { &ha } else { &hb }, email2).await);
+    }
+    let valid = totp_at(&secret2, unix_now());
+    let wrong = if valid == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for (i, ch) in chs.iter().take(5).enumerate() {
+        let h = if i % 2 == 0 { &ha } else { &hb };
+        let r = h
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": wrong}),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{r:?}");
+    }
+    let r = ha
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": chs[5], "code": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    let r = hb
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email2, "password": PASSWORD, "totpCode": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    drop((a, b));
+    db.drop_db().await;
+}
