@@ -407,32 +407,10 @@ where
             .await?;
             return Ok(ConfirmOutcome::Rejected);
         };
-        let decrypted = match self
-            .cipher
-            .decrypt(&record.encrypted_secret, &secret_aad(user_id))
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, cipher_err(e))
-                    .await);
-            }
-        };
-        let matched = match self.check_totp(&decrypted.plaintext, &record, code, now) {
-            Ok(m) => m,
-            Err(e) => return Err(self.release_on_error(&key, policy, now, e).await),
-        };
-        let Some(m) = matched else {
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::Totp,
-                FailureReason::WrongCode,
-                now,
-            )
-            .await?;
+        let Some((_, m)) = self
+            .decrypt_and_match(&key, policy, user_id, &record, code, now)
+            .await?
+        else {
             return Ok(ConfirmOutcome::Rejected);
         };
         let codes = backup_codes::generate(self.config.backup_code_count);
@@ -908,29 +886,10 @@ where
             .await?;
             return Ok(Checked::Rejected);
         };
-        let aad = secret_aad(user_id);
-        let decrypted = match self.cipher.decrypt(&record.encrypted_secret, &aad).await {
-            Ok(d) => d,
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, cipher_err(e))
-                    .await);
-            }
-        };
-        let matched = match self.check_totp(&decrypted.plaintext, &record, code, now) {
-            Ok(m) => m,
-            Err(e) => return Err(self.release_on_error(&key, policy, now, e).await),
-        };
-        let Some(m) = matched else {
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::Totp,
-                FailureReason::WrongCode,
-                now,
-            )
-            .await?;
+        let Some((decrypted, m)) = self
+            .decrypt_and_match(&key, policy, user_id, &record, code, now)
+            .await?
+        else {
             return Ok(Checked::Rejected);
         };
         let advanced = match self
@@ -967,7 +926,7 @@ where
                 user_id,
                 &record.encrypted_secret,
                 &decrypted.plaintext,
-                &aad,
+                &secret_aad(user_id),
                 now,
             )
             .await;
@@ -1047,6 +1006,46 @@ where
 
     /// Verifies `code` against a decrypted secret. `Ok(None)` for a wrong or malformed code;
     /// `Err` only when the stored record is unusable.
+    /// Decrypts the user's secret and checks `code` against it. A wrong code is counted as a
+    /// failure and gives `Ok(None)`; an infrastructure error gives the limiter attempt back.
+    async fn decrypt_and_match(
+        &self,
+        key: &str,
+        policy: RateLimitPolicy,
+        user_id: &str,
+        record: &CredentialRecord,
+        code: &str,
+        now: u64,
+    ) -> Result<Option<(crate::crypto::Decrypted, crate::TotpMatch)>, ServiceError> {
+        let decrypted = match self
+            .cipher
+            .decrypt(&record.encrypted_secret, &secret_aad(user_id))
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                return Err(self.release_on_error(key, policy, now, cipher_err(e)).await);
+            }
+        };
+        let matched = match self.check_totp(&decrypted.plaintext, record, code, now) {
+            Ok(m) => m,
+            Err(e) => return Err(self.release_on_error(key, policy, now, e).await),
+        };
+        let Some(m) = matched else {
+            self.fail(
+                key,
+                policy,
+                user_id,
+                Factor::Totp,
+                FailureReason::WrongCode,
+                now,
+            )
+            .await?;
+            return Ok(None);
+        };
+        Ok(Some((decrypted, m)))
+    }
+
     fn check_totp(
         &self,
         plaintext: &[u8],
