@@ -313,3 +313,33 @@ fn bad_input_is_a_one_line_error_with_exit_2() {
     );
     assert_usage_error(&["new", "--algorithm", "sha3"], "--algorithm");
 }
+
+#[test]
+fn backup_codes_prints_a_fresh_normalisable_set() {
+    let o = otp(&["backup-codes", "--count", "5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let codes: Vec<&str> = out.lines().collect();
+    assert_eq!(codes.len(), 5, "{out}");
+    for code in &codes {
+        assert_eq!(code.len(), 11, "{code}");
+        assert_eq!(&code[5..6], "-", "{code}");
+        assert!(
+            twofactor::backup_codes::looks_like_backup_code(code),
+            "{code}"
+        );
+    }
+    let mut unique = codes.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "codes repeat: {out}");
+    // The default is a set of 8, and two runs never print the same set.
+    let again = stdout(&otp(&["backup-codes"]));
+    assert_eq!(again.lines().count(), 8);
+    assert!(again.lines().all(|c| !codes.contains(&c)));
+
+    assert_usage_error(&["backup-codes", "--count", "0"], "--count");
+    assert_usage_error(&["backup-codes", "--count", "101"], "--count");
+    assert_usage_error(&["backup-codes", "--count", "x"], "--count");
+    assert_usage_error(&["backup-codes", "--bogus"], "--bogus");
+}
