@@ -386,25 +386,10 @@ where
         {
             return Ok(ConfirmOutcome::RateLimited { retry_after_secs });
         }
-        let record = match self.credentials.get_credential(user_id).await {
-            Ok(r) => r.filter(|r| !r.enabled),
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, credential_err(e))
-                    .await);
-            }
-        };
-        let Some(record) = record else {
-            self.dummy_check(code, now).await?;
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::Totp,
-                FailureReason::NoPendingEnrolment,
-                now,
-            )
-            .await?;
+        let Some(record) = self
+            .load_for_check(&key, policy, user_id, code, now, false)
+            .await?
+        else {
             return Ok(ConfirmOutcome::Rejected);
         };
         let Some((_, m)) = self
@@ -862,28 +847,10 @@ where
         {
             return Ok(Checked::RateLimited(retry));
         }
-        let record = match self.credentials.get_credential(user_id).await {
-            Ok(r) => r.filter(|r| r.enabled),
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, credential_err(e))
-                    .await);
-            }
-        };
-        let Some(record) = record else {
-            // Same work as a wrong code for an enrolled user: decrypt a blob, check a code.
-            if let Err(e) = self.dummy_check(code, now).await {
-                return Err(self.release_on_error(&key, policy, now, e).await);
-            }
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::Totp,
-                FailureReason::NotEnrolled,
-                now,
-            )
-            .await?;
+        let Some(record) = self
+            .load_for_check(&key, policy, user_id, code, now, true)
+            .await?
+        else {
             return Ok(Checked::Rejected);
         };
         let Some((decrypted, m)) = self
@@ -1006,6 +973,42 @@ where
 
     /// Verifies `code` against a decrypted secret. `Ok(None)` for a wrong or malformed code;
     /// `Err` only when the stored record is unusable.
+    /// Loads the user's credential for a code check: the enabled one (`enabled`) or the pending
+    /// one (`!enabled`). Without one, does the same work as a wrong code for an enrolled user
+    /// (decrypt a blob, check a code), counts a failure and gives `Ok(None)`. Infrastructure
+    /// errors give the limiter attempt back.
+    async fn load_for_check(
+        &self,
+        key: &str,
+        policy: RateLimitPolicy,
+        user_id: &str,
+        code: &str,
+        now: u64,
+        enabled: bool,
+    ) -> Result<Option<CredentialRecord>, ServiceError> {
+        let record = match self.credentials.get_credential(user_id).await {
+            Ok(r) => r.filter(|r| r.enabled == enabled),
+            Err(e) => {
+                return Err(self
+                    .release_on_error(key, policy, now, credential_err(e))
+                    .await);
+            }
+        };
+        if record.is_none() {
+            if let Err(e) = self.dummy_check(code, now).await {
+                return Err(self.release_on_error(key, policy, now, e).await);
+            }
+            let reason = if enabled {
+                FailureReason::NotEnrolled
+            } else {
+                FailureReason::NoPendingEnrolment
+            };
+            self.fail(key, policy, user_id, Factor::Totp, reason, now)
+                .await?;
+        }
+        Ok(record)
+    }
+
     /// Decrypts the user's secret and checks `code` against it. A wrong code is counted as a
     /// failure and gives `Ok(None)`; an infrastructure error gives the limiter attempt back.
     async fn decrypt_and_match(
