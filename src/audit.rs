@@ -50,6 +50,8 @@ pub enum FailureReason {
     UnknownChallenge,
     /// The state changed under the request (e.g. enrolment replaced, 2FA disabled concurrently).
     Superseded,
+    /// A valid TOTP code for a step already used (or for a credential replaced since).
+    Replayed,
 }
 
 impl FailureReason {
@@ -63,6 +65,7 @@ impl FailureReason {
             Self::NoPendingEnrolment => "no_pending_enrolment",
             Self::UnknownChallenge => "unknown_challenge",
             Self::Superseded => "superseded",
+            Self::Replayed => "replayed",
         }
     }
 }
@@ -75,6 +78,10 @@ pub enum CancelledBy {
     Request,
     /// The owner logged in with a second factor, proving they still have it.
     SecondFactorLogin,
+    /// The single-use cancel token sent to the owner out of band.
+    Token,
+    /// The application reported a password change.
+    PasswordChange,
 }
 
 /// Something the service did or refused. See the [module docs](self).
@@ -132,12 +139,38 @@ pub enum AuditEvent {
     LockedOut {
         /// The user.
         user_id: String,
-        /// Which limiter locked.
+        /// The factor of the attempt that locked.
         factor: Factor,
-        /// Consecutive failures so far.
-        consecutive_failures: u32,
+        /// Failures counted by the limiter (forgiven slowly, not reset by a success).
+        failures: u32,
         /// Unix time the lockout ends.
         until: u64,
+    },
+    /// The password was right (a challenge or a session exists) but the second factor failed on
+    /// the user's shared budget. Tell the owner when it keeps happening: someone may have the
+    /// password.
+    SecondFactorFailed {
+        /// The user.
+        user_id: String,
+        /// Failed attempts since the last successful login, this one included.
+        failures_since_login: u32,
+    },
+    /// A device token was issued to a browser that completed a login.
+    DeviceRemembered {
+        /// The user.
+        user_id: String,
+    },
+    /// Device tokens were revoked.
+    DevicesForgotten {
+        /// The user.
+        user_id: String,
+        /// How many.
+        count: u64,
+    },
+    /// The application reported a password change: the lockout and any recovery request ended.
+    PasswordChanged {
+        /// The user.
+        user_id: String,
     },
     /// A backup code was used.
     BackupCodeUsed {
@@ -172,6 +205,8 @@ pub enum AuditEvent {
         user_id: String,
         /// Unix time the request takes effect without an operator's approval.
         not_before: u64,
+        /// Whether only an operator's approval can complete it.
+        needs_approval: bool,
     },
     /// An operator approved a recovery request.
     RecoveryApproved {
@@ -209,6 +244,10 @@ impl AuditEvent {
             Self::ReplayRejected { .. } => "replay_rejected",
             Self::RateLimited { .. } => "rate_limited",
             Self::LockedOut { .. } => "locked_out",
+            Self::SecondFactorFailed { .. } => "second_factor_failed",
+            Self::DeviceRemembered { .. } => "device_remembered",
+            Self::DevicesForgotten { .. } => "devices_forgotten",
+            Self::PasswordChanged { .. } => "password_changed",
             Self::BackupCodeUsed { .. } => "backup_code_used",
             Self::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
             Self::Disabled { .. } => "disabled",
@@ -232,6 +271,10 @@ impl AuditEvent {
             | Self::ReplayRejected { user_id }
             | Self::RateLimited { user_id, .. }
             | Self::LockedOut { user_id, .. }
+            | Self::SecondFactorFailed { user_id, .. }
+            | Self::DeviceRemembered { user_id }
+            | Self::DevicesForgotten { user_id, .. }
+            | Self::PasswordChanged { user_id }
             | Self::BackupCodeUsed { user_id, .. }
             | Self::BackupCodesRegenerated { user_id, .. }
             | Self::Disabled { user_id }
@@ -254,6 +297,7 @@ impl AuditEvent {
                 | Self::ReplayRejected { .. }
                 | Self::RateLimited { .. }
                 | Self::LockedOut { .. }
+                | Self::SecondFactorFailed { .. }
                 | Self::AdminReset { .. }
                 | Self::RecoveryRequested { .. }
                 | Self::RecoveryCompleted { .. }

@@ -1,50 +1,64 @@
-//! Rate limiting and lockout: a policy and pure decision functions.
+//! Rate limiting and lockout: a policy, its state, and pure decision functions.
 //!
 //! Nothing here reads a clock or touches storage. The service runs these functions inside
 //! [`EphemeralStore::update_limiter`](crate::store::EphemeralStore::update_limiter), which makes
 //! each read-modify-write atomic, so several application instances sharing one store share one
 //! budget.
 //!
+//! # The adversary this is built against
+//!
+//! The attacker knows the user id and the password (credential stuffing); sends requests at any
+//! rate and concurrency, through any number of application instances; the owner keeps logging in
+//! (as often as hourly) with TOTP codes and sometimes a backup code; any store write may fail (at
+//! any rate below 1); the clock is right. The attacker does not have the owner's phone, backup
+//! codes or a device token of the owner's browser.
+//!
 //! # How an attempt is counted
 //!
-//! 1. [`RateLimitPolicy::acquire`] runs **before** a code is evaluated. It takes one attempt from
-//!    the current window's budget or refuses. Because the attempt is taken before the code is
-//!    looked at, N concurrent guesses cannot exceed the budget: the store serialises the N
-//!    acquisitions and only the first `max_failures` get through.
-//! 2. After the code was evaluated, [`RateLimitPolicy::record_failure`] or
-//!    [`RateLimitPolicy::record_success`] settles it. A success resets everything (the owner has
-//!    proved possession of the factor); a failure counts towards the lockout.
-//!
-//! Whether an acquisition was granted is read from the state it returned, with
-//! [`RateLimitPolicy::decision`]: `Allowed` unless the state is locked at `now`.
+//! 1. [`RateLimitPolicy::acquire`] runs **before** a code is evaluated, in one atomic store
+//!    operation. It either refuses, or grants the attempt **and counts it as a failure** in the
+//!    same write. Nothing evaluated is ever uncounted: if a later write is lost, the attempt stays
+//!    counted (a lost write can only over-count), and N concurrent guesses cannot exceed the
+//!    budget because the store serialises the N acquisitions.
+//! 2. A code that was accepted gives its own attempt back with [`RateLimitPolicy::succeed`]. A
+//!    success never clears failures that other requests caused, so the owner logging in does not
+//!    refill an attacker's budget.
+//! 3. An attempt that was never evaluated (an infrastructure error came first) is given back with
+//!    [`RateLimitPolicy::release`].
 //!
 //! # The default policy and its arithmetic
 //!
-//! [`RateLimitPolicy::totp_default`] allows 5 failed attempts per 10-minute window (the seed's
-//! policy); after the 5th, every attempt, even with a valid code, is refused until the window
-//! passes. On top of that it escalates: every 5 *consecutive* failures (across windows, until a
-//! success) start lockout number *k*, which lasts `600 s × 2^(k-1)` (the first one: until the
-//! window ends), with no upper cap.
+//! [`RateLimitPolicy::totp_default`] allows 5 failures per 10-minute window. Every 5th counted
+//! failure starts lockout number *k* = failures / 5, which lasts `600 s × 2^(k-1)` (the first one:
+//! until the window ends), with no upper cap. One failure is forgiven every
+//! [`forgive_secs`](RateLimitPolicy::forgive_secs) (30 days), so an owner's occasional typos do
+//! not add up over the years.
 //!
-//! An attacker who never stops, at the maximum rate allowed, gets 5 guesses, waits 10 min, gets 5,
-//! waits 20 min, 40 min, ... Lockout *k* begins after `600 × (2^(k-1) − 1)` seconds, so in one
-//! year (31,536,000 s) lockouts 1..=16 begin (the 16th at 19,660,200 s ≈ 228 days; the 17th would
-//! begin at 39,321,000 s ≈ 455 days). That is **16 × 5 = 80 guesses evaluated per year**
-//! ([`RateLimitPolicy::max_guesses_per_year`] computes it), at most 4 more if the attacker keeps
-//! requests in flight across a lockout. Against a ±1 window (3 valid codes out of 10⁶), the chance
-//! of success is at most `1 − (1 − 3×10⁻⁶)^84 ≈ 2.5×10⁻⁴` a year, within NIST SP 800-63B's limit
-//! of 100 consecutive failures.
+//! An attacker at the maximum rate gets 5 guesses, waits 10 min, gets 5, waits 20 min, 40 min,
+//! ... Reaching failure 5k takes at least `600 × (2^(k-1) − 1)` seconds, so in any 365 days at
+//! most 16 × 5 = 80 failures are added; forgiveness takes back at most 365 / 30 ≈ 12 more. That is
+//! **at most 92 guesses evaluated in any 365 days**
+//! ([`RateLimitPolicy::max_guesses_per_year`] computes it), whatever the owner does and however
+//! many requests are in flight. Against a ±1 window (3 valid codes out of 10⁶), the chance of
+//! success is at most `1 − (1 − 3×10⁻⁶)^92 ≈ 2.8×10⁻⁴` a year, within NIST SP 800-63B's limit of
+//! 100 failures.
 //!
-//! The seed's policy alone (no escalation, [`RateLimitPolicy::seed`]) allows 5 guesses per 600 s:
-//! `31,536,000 / 600 × 5 = 262,800` guesses a year, and `1 − (1 − 3×10⁻⁶)^262,800 ≈ 55 %` chance to
-//! get in.
+//! A fixed window alone ([`RateLimitPolicy::fixed_window`], the policy of most tutorials) allows
+//! 5 guesses per 600 s: `31,536,000 / 600 × 5 = 262,800` guesses a year, a `≈ 55 %` chance.
 //!
-//! Escalation locks the real user's TOTP out too while an attacker keeps guessing. The owner keeps
-//! a way in: backup codes have their own limiter ([`RateLimitPolicy::backup_code_default`], the
-//! seed's 5 per 10 minutes without escalation), and a successful backup-code login resets the TOTP
-//! limiter. Guessing backup codes is hopeless: a code carries 50 random bits and a user holds at
-//! most 8, so each guess hits with probability `8 / 2^50 ≈ 7.1×10⁻¹⁵`; 262,800 guesses a year give
-//! `≈ 1.9×10⁻⁹` a year. An operator's admin reset is the last resort.
+//! # The owner's way in
+//!
+//! Any budget that the attacker and the owner share, the attacker can exhaust: under attack, the
+//! per-user budget stays locked, for TOTP and backup codes alike. The owner therefore gets budgets
+//! of their own: a browser that has completed a login before presents a device token (see
+//! [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)), and
+//! its attempts count against that device's own budget ([`Config::device_rate_limit`]), which
+//! failures from other clients never touch. On a **new** device under attack the owner shares the
+//! locked budget with the attacker: they log in from a known device, or an operator approves a
+//! recovery, or (after logging in elsewhere) they change the password, which ends the lockout
+//! ([`TwoFactor::password_changed`](crate::TwoFactor::password_changed)).
+//!
+//! [`Config::device_rate_limit`]: crate::service::Config::device_rate_limit
 //!
 //! # Memory
 //!
@@ -53,12 +67,57 @@
 //! refused or not, renews it, so an attacker who keeps trying never escapes escalation, and one who
 //! stops for a year before starting again has spent that year without a single guess.
 
-use crate::store::LimiterState;
-
 /// Seconds in a (non-leap) year, the period of [`RateLimitPolicy::max_guesses_per_year`].
 pub const YEAR_SECS: u64 = 365 * 24 * 3600;
 
-/// How many attempts a user gets, and how lockouts grow.
+/// Rate-limiter state for one key, as stored. Stores only keep it and update it atomically; its
+/// meaning belongs to [`RateLimitPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LimiterState {
+    /// Start of the current counting window (Unix seconds).
+    pub window_start: u64,
+    /// Attempts counted in the current window.
+    pub attempts: u32,
+    /// Counted failures (every granted attempt, less those given back): drives escalation. Not
+    /// reset by a success; one is forgiven every [`RateLimitPolicy::forgive_secs`].
+    pub failures: u32,
+    /// Locked until this Unix time (0 = not locked).
+    pub locked_until: u64,
+    /// Forgiveness runs from this Unix time.
+    pub forgiven_at: u64,
+    /// Failed attempts since the last success (what the owner is told about).
+    pub since_success: u32,
+    /// The last success (Unix seconds, 0 = never).
+    pub last_success_at: u64,
+}
+
+impl LimiterState {
+    /// A state with every field given, for stores that read one back from storage.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn from_parts(
+        window_start: u64,
+        attempts: u32,
+        failures: u32,
+        locked_until: u64,
+        forgiven_at: u64,
+        since_success: u32,
+        last_success_at: u64,
+    ) -> Self {
+        Self {
+            window_start,
+            attempts,
+            failures,
+            locked_until,
+            forgiven_at,
+            since_success,
+            last_success_at,
+        }
+    }
+}
+
+/// How many attempts a key gets, how lockouts grow, and how failures are forgiven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RateLimitPolicy {
@@ -68,14 +127,16 @@ pub struct RateLimitPolicy {
     /// Length of the counting window in seconds; also the first lockout's length and the base of
     /// escalation. At least 1 (0 is treated as 1).
     pub window_secs: u64,
-    /// Double the lockout for every further `max_failures` consecutive failures. Without it, the
-    /// policy is the plain fixed window (see [`RateLimitPolicy::seed`]).
+    /// Double the lockout for every further `max_failures` failures. Without it, the policy is the
+    /// plain fixed window (see [`RateLimitPolicy::fixed_window`]).
     pub escalate: bool,
     /// Upper bound on one lockout in seconds (`u64::MAX`: no cap, the default). A cap `C` lets a
     /// patient attacker make about `max_failures × YEAR_SECS / C` guesses a year once lockouts
-    /// reach it, on top of the ramp: check a capped policy with
-    /// [`RateLimitPolicy::max_guesses_per_year`] (a 90-day cap keeps the default under 100).
+    /// reach it: check a capped policy with [`RateLimitPolicy::max_guesses_per_year`].
     pub max_lockout_secs: u64,
+    /// One counted failure is forgiven every this many seconds (`u64::MAX`: never). Each
+    /// forgiven failure is one more guess an attacker may make in a year.
+    pub forgive_secs: u64,
     /// How long after the last attempt the store may forget the state.
     pub memory_secs: u64,
 }
@@ -84,7 +145,7 @@ pub struct RateLimitPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[must_use]
 pub enum Decision {
-    /// Evaluate the code.
+    /// Evaluate the code: the attempt is already counted as a failure.
     Allowed,
     /// Refuse without evaluating the code; try again after this many seconds.
     Refused {
@@ -94,8 +155,9 @@ pub enum Decision {
 }
 
 impl RateLimitPolicy {
-    /// The default for TOTP codes: 5 failures per 10 minutes, then escalating lockouts without a
-    /// cap (at most 80 guesses evaluated per year; see the [module docs](self)).
+    /// The default per-user budget (TOTP and backup codes together): 5 failures per 10 minutes,
+    /// escalating lockouts without a cap, one failure forgiven every 30 days (at most 92 guesses
+    /// evaluated in any 365 days; see the [module docs](self)).
     #[must_use]
     pub const fn totp_default() -> Self {
         Self {
@@ -103,25 +165,19 @@ impl RateLimitPolicy {
             window_secs: 600,
             escalate: true,
             max_lockout_secs: u64::MAX,
+            forgive_secs: 30 * 24 * 3600,
             memory_secs: YEAR_SECS,
         }
     }
 
-    /// The default for backup codes: 5 failures per 10 minutes, no escalation, so an attacker
-    /// hammering TOTP codes cannot lock the owner out of their backup codes.
+    /// A plain fixed window: 5 attempts per 10 minutes and nothing more (262,800 guesses a
+    /// year). For comparison; do not use it for codes.
     #[must_use]
-    pub const fn backup_code_default() -> Self {
+    pub const fn fixed_window() -> Self {
         Self {
             escalate: false,
             ..Self::totp_default()
         }
-    }
-
-    /// The seed tutorial's policy: 5 attempts per 10 minutes and nothing more (262,800 guesses a
-    /// year). For comparison; do not use it for TOTP codes.
-    #[must_use]
-    pub const fn seed() -> Self {
-        Self::backup_code_default()
     }
 
     fn max(&self) -> u32 {
@@ -132,77 +188,109 @@ impl RateLimitPolicy {
         self.window_secs.max(1)
     }
 
-    /// Takes one attempt from the budget at `now`, before a code is evaluated. Pure: run it inside
-    /// `update_limiter` and read the result with [`RateLimitPolicy::decision`].
-    ///
-    /// A locked state is returned unchanged. A window that has passed is restarted. When the
-    /// window's budget is already taken (by failures or by attempts still in flight), the state is
-    /// locked until the window ends.
-    #[must_use]
-    pub fn acquire(&self, state: LimiterState, now: u64) -> LimiterState {
-        let mut s = state;
-        if s.locked_until > now {
+    /// Forgives one failure per elapsed [`RateLimitPolicy::forgive_secs`].
+    fn forgive(&self, mut s: LimiterState, now: u64) -> LimiterState {
+        let period = self.forgive_secs.max(1);
+        if s.failures == 0 || s.forgiven_at > now {
+            s.forgiven_at = now;
             return s;
+        }
+        let periods = (now - s.forgiven_at) / period;
+        if periods > 0 {
+            let forgiven = u32::try_from(periods).unwrap_or(u32::MAX).min(s.failures);
+            s.failures -= forgiven;
+            s.forgiven_at = if s.failures == 0 {
+                now
+            } else {
+                s.forgiven_at.saturating_add(periods.saturating_mul(period))
+            };
+        }
+        s
+    }
+
+    /// Takes one attempt at `now`, before a code is evaluated, and counts it as a failure in the
+    /// same state. Pure: run it inside `update_limiter`. The [`Decision`] says whether the attempt
+    /// was granted; it is also what [`RateLimitPolicy::decide`] computes from the state before.
+    ///
+    /// A locked state stays locked. A window that has passed is restarted. When the window's
+    /// budget is already taken, the state is locked until the window ends. Every
+    /// `max_failures`-th counted failure starts a lockout (see [`RateLimitPolicy::lockout_secs`])
+    /// for the attempts after this one.
+    pub fn acquire(&self, state: LimiterState, now: u64) -> (LimiterState, Decision) {
+        let mut s = self.forgive(state, now);
+        if s.locked_until > now {
+            let retry_after_secs = s.locked_until - now;
+            return (s, Decision::Refused { retry_after_secs });
         }
         if now >= s.window_start.saturating_add(self.window()) || s.window_start > now {
             s.window_start = now;
             s.attempts = 0;
         }
+        let window_end = s.window_start.saturating_add(self.window());
         if s.attempts >= self.max() {
-            s.locked_until = s.window_start.saturating_add(self.window());
-            return s;
+            s.locked_until = window_end;
+            let retry_after_secs = (window_end - now).max(1);
+            return (s, Decision::Refused { retry_after_secs });
         }
         s.attempts += 1;
-        s
-    }
-
-    /// Whether the state returned by [`RateLimitPolicy::acquire`] at `now` granted the attempt.
-    pub fn decision(&self, state: &LimiterState, now: u64) -> Decision {
-        if state.locked_until > now {
-            Decision::Refused {
-                retry_after_secs: state.locked_until - now,
-            }
-        } else {
-            Decision::Allowed
-        }
-    }
-
-    /// Settles an acquired attempt whose code was wrong (or replayed, or malformed). Every
-    /// `max_failures`-th consecutive failure starts a lockout (see [`RateLimitPolicy::lockout_secs`]).
-    #[must_use]
-    pub fn record_failure(&self, state: LimiterState, now: u64) -> LimiterState {
-        let mut s = state;
-        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-        let window_end = s.window_start.saturating_add(self.window());
-        if s.consecutive_failures.is_multiple_of(self.max()) {
-            let level = s.consecutive_failures / self.max();
-            let until = if level <= 1 || !self.escalate {
+        s.failures = s.failures.saturating_add(1);
+        s.since_success = s.since_success.saturating_add(1);
+        if s.failures.is_multiple_of(self.max()) {
+            let level = s.failures / self.max();
+            s.locked_until = if level <= 1 || !self.escalate {
                 window_end.max(now.saturating_add(1))
             } else {
                 now.saturating_add(self.lockout_secs(level))
             };
-            s.locked_until = s.locked_until.max(until);
-        } else if s.attempts >= self.max() {
-            // The window's budget is spent even though the consecutive count is not at a
-            // multiple (a success earlier in the window reset it): hold until the window ends.
-            s.locked_until = s.locked_until.max(window_end);
         }
+        (s, Decision::Allowed)
+    }
+
+    /// Whether [`RateLimitPolicy::acquire`] at `now` grants an attempt on the state `before`
+    /// (the state a store read before applying it).
+    pub fn decide(&self, before: LimiterState, now: u64) -> Decision {
+        self.acquire(before, now).1
+    }
+
+    /// Gives back a granted attempt whose code was accepted: one failure, one attempt, and the
+    /// lockout that this very attempt started (if it was the one that reached a multiple of
+    /// `max_failures`). Failures counted for other requests stay. Records the success.
+    #[must_use]
+    pub fn succeed(&self, state: LimiterState, now: u64) -> LimiterState {
+        let mut s = self.give_back(state, now);
+        s.since_success = 0;
+        s.last_success_at = now;
         s
     }
 
-    /// Settles an acquired attempt whose code was accepted: the owner proved possession of the
-    /// factor, so the count, the escalation and any lock are cleared.
+    /// Gives back a granted attempt that was never evaluated (an infrastructure error came
+    /// first), so an outage does not lock users out.
     #[must_use]
-    pub fn record_success(&self, _state: LimiterState, _now: u64) -> LimiterState {
-        LimiterState::default()
+    pub fn release(&self, state: LimiterState, now: u64) -> LimiterState {
+        let mut s = self.give_back(state, now);
+        s.since_success = s.since_success.saturating_sub(1);
+        s
     }
 
-    /// Gives back an acquired attempt that was never evaluated (an infrastructure error happened
-    /// in between), so an outage does not lock users out.
+    /// Records a success proved on another key (the owner's device) without touching this key's
+    /// budget: the failures since the last success start again from 0 for the owner's notice.
     #[must_use]
-    pub fn release(&self, state: LimiterState, _now: u64) -> LimiterState {
+    pub fn note_success(&self, state: LimiterState, now: u64) -> LimiterState {
         let mut s = state;
+        s.since_success = 0;
+        s.last_success_at = now;
+        s
+    }
+
+    fn give_back(&self, state: LimiterState, now: u64) -> LimiterState {
+        let mut s = state;
+        let started_lock = s.failures > 0 && s.failures.is_multiple_of(self.max());
+        s.failures = s.failures.saturating_sub(1);
         s.attempts = s.attempts.saturating_sub(1);
+        if started_lock && s.locked_until > now {
+            // No other attempt can have been granted since this one started the lock.
+            s.locked_until = 0;
+        }
         s
     }
 
@@ -227,18 +315,18 @@ impl RateLimitPolicy {
         now.saturating_add(self.memory_secs.max(self.window()))
     }
 
-    /// The most guesses an attacker who never stops, starting from a clean state and always
-    /// trying again the moment it is allowed, gets evaluated in one year (excluding the at most
-    /// `max_failures - 1` requests it may keep in flight across a lockout). 80 for
-    /// [`RateLimitPolicy::totp_default`], 262,800 for [`RateLimitPolicy::seed`].
+    /// An upper bound on the guesses an attacker gets evaluated in any 365 days, however fast
+    /// and concurrent, whatever the owner does: the escalation ramp from a clean state plus the
+    /// failures forgiven in a year. 92 for [`RateLimitPolicy::totp_default`], 262,800 for
+    /// [`RateLimitPolicy::fixed_window`].
     #[must_use]
     pub fn max_guesses_per_year(&self) -> u64 {
-        // Batch k of `max` guesses happens at `t`, then lockout k. Closed form for the
-        // non-escalating case (one batch per window); a loop otherwise (at most ~64 iterations
-        // before the lockout saturates past a year).
+        let forgiven = YEAR_SECS / self.forgive_secs.max(1);
         if !self.escalate || self.max_lockout_secs <= self.window() {
-            return YEAR_SECS.div_ceil(self.window()) * u64::from(self.max());
+            return YEAR_SECS.div_ceil(self.window()) * u64::from(self.max()) + forgiven;
         }
+        // Batch k of `max` guesses happens at `t`, then lockout k (at most ~64 iterations before
+        // the lockout saturates past a year).
         let mut t: u64 = 0;
         let mut guesses: u64 = 0;
         let mut level: u32 = 0;
@@ -252,7 +340,7 @@ impl RateLimitPolicy {
             };
             t = t.saturating_add(lock);
         }
-        guesses
+        guesses + forgiven
     }
 }
 
@@ -269,22 +357,17 @@ mod tests {
 
     const T0: u64 = 1_700_000_000;
 
+    /// One attempt: acquire, then settle as a success or leave the failure counted.
     fn attempt(
         p: &RateLimitPolicy,
         s: LimiterState,
         now: u64,
         ok: bool,
     ) -> (LimiterState, Decision) {
-        let s = p.acquire(s, now);
-        let d = p.decision(&s, now);
-        if d != Decision::Allowed {
-            return (s, d);
+        let (s, d) = p.acquire(s, now);
+        if d == Decision::Allowed && ok {
+            return (p.succeed(s, now), d);
         }
-        let s = if ok {
-            p.record_success(s, now)
-        } else {
-            p.record_failure(s, now)
-        };
         (s, d)
     }
 
@@ -297,6 +380,7 @@ mod tests {
             assert_eq!(d, Decision::Allowed, "attempt {i}");
             s = n;
         }
+        assert_eq!(s.failures, 5);
         // Even a valid code is refused now; retry-after runs to the end of the window.
         let (n, d) = attempt(&p, s, T0 + 100, true);
         assert_eq!(
@@ -315,26 +399,40 @@ mod tests {
         );
         let (n, d) = attempt(&p, s, T0 + 600, true);
         assert_eq!(d, Decision::Allowed);
-        assert_eq!(n, LimiterState::default(), "success resets");
+        assert_eq!(n.failures, 5, "a success gives back only its own attempt");
+        assert_eq!(n.since_success, 0);
+        assert_eq!(n.last_success_at, T0 + 600);
     }
 
     #[test]
-    fn success_resets_the_count() {
+    fn owner_success_does_not_refill_the_attackers_budget() {
         let p = RateLimitPolicy::totp_default();
         let mut s = LimiterState::default();
         for i in 0..4 {
             s = attempt(&p, s, T0 + i, false).0;
         }
         s = attempt(&p, s, T0 + 5, true).0;
-        for i in 0..5 {
-            let (n, d) = attempt(&p, s, T0 + 10 + i, false);
-            assert_eq!(d, Decision::Allowed);
-            s = n;
+        assert_eq!(s.failures, 4);
+        let (n, d) = attempt(&p, s, T0 + 6, false);
+        assert_eq!(d, Decision::Allowed);
+        assert!(
+            matches!(attempt(&p, n, T0 + 7, true).1, Decision::Refused { .. }),
+            "the attacker's fifth failure locks, owner login or not"
+        );
+    }
+
+    #[test]
+    fn the_owners_own_attempt_does_not_leave_a_lock_behind() {
+        let p = RateLimitPolicy::totp_default();
+        let mut s = LimiterState::default();
+        for i in 0..4 {
+            s = attempt(&p, s, T0 + i, false).0;
         }
-        assert!(matches!(
-            attempt(&p, s, T0 + 20, true).1,
-            Decision::Refused { .. }
-        ));
+        // The owner's attempt is the fifth counted: it locks while in flight, then gives back.
+        let (n, d) = attempt(&p, s, T0 + 10, true);
+        assert_eq!(d, Decision::Allowed);
+        assert_eq!(n.locked_until, 0);
+        assert_eq!(n.failures, 4);
     }
 
     #[test]
@@ -342,14 +440,29 @@ mod tests {
         let p = RateLimitPolicy::totp_default();
         let mut s = LimiterState::default();
         let mut granted = 0;
-        // 32 concurrent acquisitions before any settles.
-        for _ in 0..32 {
-            s = p.acquire(s, T0);
-            if p.decision(&s, T0) == Decision::Allowed {
+        // 64 concurrent acquisitions before any settles.
+        for _ in 0..64 {
+            let (n, d) = p.acquire(s, T0);
+            if d == Decision::Allowed {
                 granted += 1;
             }
+            s = n;
         }
         assert_eq!(granted, 5);
+        assert_eq!(s.failures, 5);
+    }
+
+    #[test]
+    fn decide_agrees_with_acquire() {
+        let p = RateLimitPolicy::totp_default();
+        let mut s = LimiterState::default();
+        for i in 0..40 {
+            let now = T0 + i * 97;
+            let before = s;
+            let (n, d) = p.acquire(s, now);
+            assert_eq!(p.decide(before, now), d);
+            s = n;
+        }
     }
 
     #[test]
@@ -359,7 +472,7 @@ mod tests {
         assert_eq!(p.lockout_secs(2), 1200);
         assert_eq!(p.lockout_secs(17), 600 << 16);
         assert_eq!(p.lockout_secs(200), u64::MAX);
-        // One guess every 150 s never fills a window, but consecutive failures still lock.
+        // One guess every 150 s never fills a window, but counted failures still lock.
         let mut s = LimiterState::default();
         let mut now = T0;
         let mut evaluated = 0u32;
@@ -371,27 +484,74 @@ mod tests {
             s = n;
             now += 150;
         }
-        // 30 days = 2,592,000 s: lockouts 1..=12 begin (the 12th after 600 × 2047 s).
-        assert!(evaluated <= 65, "evaluated {evaluated}");
-        assert!(evaluated >= 55, "evaluated {evaluated}");
+        assert!((55..=66).contains(&evaluated), "evaluated {evaluated}");
+    }
+
+    #[test]
+    fn failures_are_forgiven_slowly() {
+        let p = RateLimitPolicy::totp_default();
+        let mut s = LimiterState::default();
+        for i in 0..3 {
+            s = attempt(&p, s, T0 + i, false).0;
+        }
+        s = p.acquire(s, T0 + p.forgive_secs + 10).0;
+        // Three counted, one forgiven, one more counted.
+        assert_eq!(s.failures, 3);
+        s = p.acquire(s, T0 + 10 * p.forgive_secs).0;
+        assert_eq!(s.failures, 1, "everything forgiven, then this attempt");
+        assert_eq!(s.since_success, 5, "the owner's notice is not forgiven");
     }
 
     #[test]
     fn yearly_bounds() {
-        assert_eq!(RateLimitPolicy::totp_default().max_guesses_per_year(), 80);
-        assert_eq!(RateLimitPolicy::seed().max_guesses_per_year(), 262_800);
+        assert_eq!(RateLimitPolicy::totp_default().max_guesses_per_year(), 92);
+        assert_eq!(
+            RateLimitPolicy::fixed_window().max_guesses_per_year(),
+            262_800 + 12
+        );
         let capped = RateLimitPolicy {
             max_lockout_secs: 90 * 86_400,
             ..RateLimitPolicy::totp_default()
         };
-        assert!(capped.max_guesses_per_year() <= 100);
+        assert!(capped.max_guesses_per_year() <= 110);
+    }
+
+    /// The attacker at the fastest rate allowed for a year, the owner succeeding every hour in
+    /// between: the attacker's evaluations are counted here, not asked of the policy.
+    #[test]
+    fn a_year_of_attack_with_the_owner_logging_in_hourly() {
+        let p = RateLimitPolicy::totp_default();
+        let mut s = LimiterState::default();
+        let mut attacker = 0u64;
+        let mut next_owner = T0;
+        let mut now = T0;
+        while now < T0 + YEAR_SECS {
+            if now >= next_owner {
+                s = attempt(&p, s, now, true).0;
+                next_owner += 3600;
+            }
+            let (n, d) = p.acquire(s, now);
+            s = n;
+            match d {
+                Decision::Allowed => {
+                    attacker += 1;
+                    now += 1;
+                }
+                Decision::Refused { retry_after_secs } => {
+                    now += retry_after_secs.min(next_owner.saturating_sub(now).max(1));
+                }
+            }
+        }
+        assert!(attacker <= 100, "attacker evaluated {attacker}");
+        assert!(attacker >= 80, "attacker evaluated {attacker}");
     }
 
     #[test]
     fn release_gives_the_attempt_back() {
         let p = RateLimitPolicy::totp_default();
-        let s = p.acquire(LimiterState::default(), T0);
-        assert_eq!(s.attempts, 1);
-        assert_eq!(p.release(s, T0).attempts, 0);
+        let (s, _) = p.acquire(LimiterState::default(), T0);
+        assert_eq!((s.attempts, s.failures, s.since_success), (1, 1, 1));
+        let s = p.release(s, T0);
+        assert_eq!((s.attempts, s.failures, s.since_success), (0, 0, 0));
     }
 }

@@ -62,14 +62,15 @@ mod types;
 
 use std::sync::{Arc, OnceLock};
 
-use data_encoding::BASE64URL_NOPAD;
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use rand::CryptoRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use types::{
-    ChallengeToken, Config, ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart,
-    Method, RecoveryCompletion, RecoveryRequest, RegenerateOutcome, Status, VerifyOutcome,
+    ChallengeToken, Config, ConfirmOutcome, DeviceToken, DisableOutcome, Enrolment, EnrolmentStart,
+    LoginStart, Method, RecoveryCancelToken, RecoveryCompletion, RecoveryRequest, RecoveryStatus,
+    RegenerateOutcome, Status, VerifyOutcome,
 };
 
 use crate::audit::{self, AuditEvent, AuditSink, CancelledBy, Factor, FailureReason};
@@ -82,7 +83,7 @@ use crate::rate_limit::{Decision, RateLimitPolicy};
 use crate::secret::Secret;
 use crate::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    EphemeralStore, LimiterState, RecoveryRecord,
+    DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord, TokenHash,
 };
 use crate::uri::OtpAuthUri;
 
@@ -93,8 +94,10 @@ pub const MAX_USER_ID_LEN: usize = 256;
 const MAX_CHALLENGE_LEN: usize = 128;
 /// Longest code input looked at; longer input is rejected as malformed.
 const MAX_CODE_INPUT: usize = 64;
-/// Random bytes in a challenge token (256 bits).
-const CHALLENGE_BYTES: usize = 32;
+/// Random bytes in a challenge, device or cancel token (256 bits).
+const TOKEN_BYTES: usize = 32;
+/// Longest device or cancel token accepted; longer input is ignored before hashing.
+const MAX_TOKEN_LEN: usize = 128;
 
 /// Two-factor authentication for an application: TOTP with backup codes, rate limits, replay
 /// protection, encrypted secrets and recovery.
@@ -133,20 +136,53 @@ enum Checked {
     RateLimited(u64),
 }
 
-/// The limiter key of a user for one factor (the keys stores see: `2fa:totp:<user id>`,
-/// `2fa:backup:<user id>`).
-fn limiter_key(factor: Factor, user_id: &str) -> String {
-    let mut key = String::with_capacity(12 + user_id.len());
-    key.push_str(match factor {
-        Factor::Totp => "2fa:totp:",
-        Factor::BackupCode => "2fa:backup:",
-    });
+/// Whose attempt budget a code check draws on.
+#[derive(Clone, Copy)]
+enum Budget {
+    /// The user's budget, shared by every client without a device token.
+    User,
+    /// The budget of one known device (the hash of its token).
+    Device(TokenHash),
+}
+
+/// A granted attempt, already counted as a failure by the atomic acquisition. Settle it exactly
+/// once: `succeed` (the code was accepted: give it back), `fail`/`counted` (it stays counted) or
+/// `release_on_error` (never evaluated: give it back). Each consumes it.
+#[must_use = "settle the attempt: succeed, fail, counted or release_on_error"]
+struct Attempt {
+    key: String,
+    policy: RateLimitPolicy,
+    device: bool,
+    factor: Factor,
+    now: u64,
+    /// The state stored by the acquisition.
+    counted: LimiterState,
+}
+
+/// The limiter key of a user's shared budget: `2fa:user:<user id>`.
+fn user_key(user_id: &str) -> String {
+    let mut key = String::with_capacity(9 + user_id.len());
+    key.push_str("2fa:user:");
     key.push_str(user_id);
     key
 }
 
 fn challenge_hash(token: &str) -> ChallengeHash {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// The stored hash of a device or cancel token; `None` for input too long to be one.
+fn token_hash(token: &str) -> Option<TokenHash> {
+    (token.len() <= MAX_TOKEN_LEN).then(|| Sha256::digest(token.as_bytes()).into())
+}
+
+/// A fresh 256-bit token, base64url, and its hash.
+fn new_token() -> (Zeroizing<String>, TokenHash) {
+    let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
+    fill(&mut crate::rng::os_rng(), raw.as_mut_slice());
+    let token = Zeroizing::new(BASE64URL_NOPAD.encode(raw.as_slice()));
+    let hash = Sha256::digest(token.as_bytes()).into();
+    (token, hash)
 }
 
 fn fill<R: CryptoRng + ?Sized>(rng: &mut R, buf: &mut [u8]) {
@@ -367,7 +403,7 @@ where
     /// Confirms a pending enrolment with a code from the authenticator app: 2FA is on, the code's
     /// step counts as used, and the backup codes are returned, once.
     ///
-    /// Rate limited like a login (the same TOTP limiter).
+    /// Rate limited like a login (the user's budget).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays off).
@@ -378,22 +414,19 @@ where
     ) -> Result<ConfirmOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let policy = self.config.totp_rate_limit;
-        let key = limiter_key(Factor::Totp, user_id);
-        if let Some(retry_after_secs) = self
-            .acquire(&key, policy, user_id, Factor::Totp, now)
+        let attempt = match self
+            .acquire(user_id, Budget::User, Factor::Totp, now)
             .await?
         {
-            return Ok(ConfirmOutcome::RateLimited { retry_after_secs });
-        }
-        let Some(record) = self
-            .load_for_check(&key, policy, user_id, code, now, false)
-            .await?
+            Ok(attempt) => attempt,
+            Err(retry_after_secs) => return Ok(ConfirmOutcome::RateLimited { retry_after_secs }),
+        };
+        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, false).await?
         else {
             return Ok(ConfirmOutcome::Rejected);
         };
-        let Some((_, m)) = self
-            .decrypt_and_match(&key, policy, user_id, &record, code, now)
+        let Some((_, m, attempt)) = self
+            .decrypt_and_match(attempt, user_id, &record, code)
             .await?
         else {
             return Ok(ConfirmOutcome::Rejected);
@@ -403,29 +436,18 @@ where
             .iter()
             .map(|c| self.backup_key.hash(user_id, c))
             .collect();
-        let activated = match self
+        // The code was evaluated: a store error leaves the attempt counted.
+        let activated = self
             .credentials
             .activate(user_id, &record.encrypted_secret, m.step, m.drift, &hashes)
             .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, credential_err(e))
-                    .await);
-            }
-        };
+            .map_err(credential_err)?;
         if !activated {
             // Replaced by a newer enrolment (or confirmed) between our read and the activation.
-            self.release(&key, policy, now).await;
-            self.emit(now, || AuditEvent::VerificationFailed {
-                user_id: Some(user_id.to_owned()),
-                factor: Factor::Totp,
-                reason: FailureReason::Superseded,
-            });
+            self.fail(attempt, user_id, FailureReason::Superseded);
             return Ok(ConfirmOutcome::Rejected);
         }
-        self.succeed(&key, policy, now).await;
+        self.succeed(attempt, user_id).await;
         self.emit(now, || AuditEvent::EnrolmentConfirmed {
             user_id: user_id.to_owned(),
             drift: m.drift,
@@ -459,9 +481,7 @@ where
         if !enabled {
             return Ok(LoginStart::NotRequired);
         }
-        let mut raw = Zeroizing::new([0u8; CHALLENGE_BYTES]);
-        fill(&mut crate::rng::os_rng(), raw.as_mut_slice());
-        let token = Zeroizing::new(BASE64URL_NOPAD.encode(raw.as_slice()));
+        let (token, _) = new_token();
         let expires_at = now.saturating_add(self.config.challenge_ttl_secs);
         self.ephemeral
             .put_challenge(
@@ -485,12 +505,52 @@ where
     /// the challenge; a failure leaves the challenge usable until it expires (see the
     /// [module docs](self#login-challenges)).
     ///
+    /// The attempt draws on the user's budget, which an attacker who has the password shares:
+    /// prefer [`TwoFactor::complete_login_with_device`], which gives the owner's browsers their
+    /// own.
+    ///
     /// # Errors
     /// Store and cipher failures: nobody is let in, the challenge is not consumed.
     pub async fn complete_login(
         &self,
         challenge: &str,
         code: &str,
+    ) -> Result<VerifyOutcome, ServiceError> {
+        self.complete_login_inner(challenge, code, None, false)
+            .await
+    }
+
+    /// [`TwoFactor::complete_login`] for a browser that may hold a device token from an earlier
+    /// login of this user (pass `None` when it has none).
+    ///
+    /// A valid token for this user (not expired, not revoked) makes the attempt count against
+    /// that device's own budget ([`Config::device_rate_limit`]), which failures from other
+    /// clients never consume: an attacker who has the password and keeps the user's budget
+    /// locked cannot lock the owner out of their own browser. An invalid, expired or foreign
+    /// token is ignored (the user's budget applies); it is not an error.
+    ///
+    /// On success without a valid token, the outcome carries a new [`DeviceToken`] to store on
+    /// the client. The token does not skip the second factor.
+    ///
+    /// # Errors
+    /// Store and cipher failures: nobody is let in, the challenge is not consumed. Failing to
+    /// store a new device token is logged, not returned (the login succeeded).
+    pub async fn complete_login_with_device(
+        &self,
+        challenge: &str,
+        code: &str,
+        device_token: Option<&str>,
+    ) -> Result<VerifyOutcome, ServiceError> {
+        self.complete_login_inner(challenge, code, device_token, true)
+            .await
+    }
+
+    async fn complete_login_inner(
+        &self,
+        challenge: &str,
+        code: &str,
+        device_token: Option<&str>,
+        remember: bool,
     ) -> Result<VerifyOutcome, ServiceError> {
         let now = self.clock.now();
         let hash = (challenge.len() <= MAX_CHALLENGE_LEN).then(|| challenge_hash(challenge));
@@ -511,7 +571,9 @@ where
             return Ok(VerifyOutcome::Rejected);
         };
         let user_id = record.user_id;
-        match self.check_code(&user_id, code, now).await? {
+        let device = self.known_device(&user_id, device_token, now).await?;
+        let budget = device.map_or(Budget::User, Budget::Device);
+        match self.check_code(&user_id, code, now, budget).await? {
             Checked::Success(method) => {
                 // The code is used up; the challenge must be too, atomically. Losing this race
                 // means another request completed this login first.
@@ -528,11 +590,60 @@ where
                     });
                     return Ok(VerifyOutcome::Rejected);
                 }
-                Ok(VerifyOutcome::Success { user_id, method })
+                let device_token = if remember && device.is_none() {
+                    self.remember_device(&user_id, now).await
+                } else {
+                    None
+                };
+                Ok(VerifyOutcome::Success {
+                    user_id,
+                    method,
+                    device_token,
+                })
             }
             Checked::Rejected => Ok(VerifyOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 Ok(VerifyOutcome::RateLimited { retry_after_secs })
+            }
+        }
+    }
+
+    /// The hash of `device_token` if it is a live device token of `user_id`.
+    async fn known_device(
+        &self,
+        user_id: &str,
+        device_token: Option<&str>,
+        now: u64,
+    ) -> Result<Option<TokenHash>, ServiceError> {
+        let Some(hash) = device_token.and_then(token_hash) else {
+            return Ok(None);
+        };
+        let record = self
+            .credentials
+            .get_device(&hash, now)
+            .await
+            .map_err(credential_err)?;
+        Ok(record.filter(|d| d.user_id == user_id).map(|_| hash))
+    }
+
+    /// Issues and stores a device token (best effort: `None` if the store fails).
+    async fn remember_device(&self, user_id: &str, now: u64) -> Option<DeviceToken> {
+        let (token, hash) = new_token();
+        let record = DeviceRecord {
+            user_id: user_id.to_owned(),
+            created_at: now,
+            expires_at: now.saturating_add(self.config.device_ttl_secs),
+        };
+        match self.credentials.put_device(&hash, &record).await {
+            Ok(()) => {
+                self.emit(now, || AuditEvent::DeviceRemembered {
+                    user_id: user_id.to_owned(),
+                });
+                Some(DeviceToken(token))
+            }
+            Err(e) => {
+                tracing::warn!(target: "twofactor::service", error = %e, "could not store a device token");
+                None
             }
         }
     }
@@ -545,18 +656,86 @@ where
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (nobody is let in).
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<VerifyOutcome, ServiceError> {
+        self.verify_with_device(user_id, code, None).await
+    }
+
+    /// [`TwoFactor::verify`] from a browser that may hold a device token of this user: a valid
+    /// one draws on the device's own budget (see [`TwoFactor::complete_login_with_device`]). No
+    /// new token is issued.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (nobody is let in).
+    pub async fn verify_with_device(
+        &self,
+        user_id: &str,
+        code: &str,
+        device_token: Option<&str>,
+    ) -> Result<VerifyOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        Ok(match self.check_code(user_id, code, now).await? {
+        let device = self.known_device(user_id, device_token, now).await?;
+        let budget = device.map_or(Budget::User, Budget::Device);
+        Ok(match self.check_code(user_id, code, now, budget).await? {
             Checked::Success(method) => VerifyOutcome::Success {
                 user_id: user_id.to_owned(),
                 method,
+                device_token: None,
             },
             Checked::Rejected => VerifyOutcome::Rejected,
             Checked::RateLimited(retry_after_secs) => {
                 VerifyOutcome::RateLimited { retry_after_secs }
             }
         })
+    }
+
+    /// Revokes every device token of the user (a lost or stolen laptop, or "sign out
+    /// everywhere"); returns how many there were. The next successful login issues a new one.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn forget_devices(&self, user_id: &str) -> Result<u64, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let count = self
+            .credentials
+            .delete_devices(user_id)
+            .await
+            .map_err(credential_err)?;
+        if count > 0 {
+            self.emit(now, || AuditEvent::DevicesForgotten {
+                user_id: user_id.to_owned(),
+                count,
+            });
+        }
+        Ok(count)
+    }
+
+    /// Call after the user changed their password (which your application must allow only with
+    /// the second factor: the old password may be the attacker's). A new password cuts an
+    /// attacker who had the old one off, so this ends the user's lockout (the per-user budget
+    /// starts clean) and cancels a pending recovery request.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures (call it again).
+    pub async fn password_changed(&self, user_id: &str) -> Result<(), ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        self.reset_limiter(user_id, now).await?;
+        if self
+            .credentials
+            .cancel_recovery(user_id)
+            .await
+            .map_err(credential_err)?
+        {
+            self.emit(now, || AuditEvent::RecoveryCancelled {
+                user_id: user_id.to_owned(),
+                by: CancelledBy::PasswordChange,
+            });
+        }
+        self.emit(now, || AuditEvent::PasswordChanged {
+            user_id: user_id.to_owned(),
+        });
+        Ok(())
     }
 
     // ----------------------------------------------------------------------------------------
@@ -571,7 +750,7 @@ where
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<DisableOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        match self.check_code(user_id, code, now).await? {
+        match self.check_code(user_id, code, now, Budget::User).await? {
             Checked::Success(_) => {
                 if !self
                     .credentials
@@ -605,7 +784,7 @@ where
     ) -> Result<RegenerateOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        match self.check_code(user_id, code, now).await? {
+        match self.check_code(user_id, code, now, Budget::User).await? {
             Checked::Success(_) => {
                 let codes = backup_codes::generate(self.config.backup_code_count);
                 let hashes: Vec<BackupCodeHash> = codes
@@ -635,12 +814,14 @@ where
         }
     }
 
-    /// The user's 2FA state.
+    /// The user's 2FA state, with what the owner should be told: failed attempts since the last
+    /// login, a lockout, a recovery request.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
     pub async fn status(&self, user_id: &str) -> Result<Status, ServiceError> {
         check_user_id(user_id)?;
+        let now = self.clock.now();
         let record = self
             .credentials
             .get_credential(user_id)
@@ -660,12 +841,25 @@ where
             .get_recovery(user_id)
             .await
             .map_err(credential_err)?;
+        let limiter = self
+            .ephemeral
+            .get_limiter(&user_key(user_id))
+            .await
+            .map_err(ephemeral_err)?;
         Ok(Status {
             enabled,
             pending: record.as_ref().is_some_and(|r| !r.enabled),
             backup_codes_remaining,
             last_drift: record.filter(|r| r.enabled).map(|r| r.drift),
-            recovery,
+            failures_since_login: limiter.since_success,
+            last_login_at: (limiter.last_success_at > 0).then_some(limiter.last_success_at),
+            locked_until: (limiter.locked_until > now).then_some(limiter.locked_until),
+            recovery: recovery.map(|r| RecoveryStatus {
+                requested_at: r.requested_at,
+                not_before: r.not_before,
+                approved: r.approved,
+                needs_approval: approval_required(&r, &limiter, now),
+            }),
         })
     }
 
@@ -674,9 +868,17 @@ where
     // ----------------------------------------------------------------------------------------
 
     /// Records a request to remove the user's second factor (phone and backup codes lost),
-    /// replacing an earlier one. It completes after an operator's approval or after
-    /// [`Config::recovery_delay_secs`]; the owner is told through the audit sink and cancels it by
-    /// logging in with a second factor. Call it only after the password was verified.
+    /// replacing an earlier one. Call it only after the password was verified.
+    ///
+    /// The request completes after [`Config::recovery_delay_secs`] only if the account is quiet:
+    /// if it is locked, or saw a failed second factor since the last successful login, or sees
+    /// one while the request waits, only an operator's approval completes it
+    /// ([`TwoFactor::approve_recovery`]), never waiting. So the password alone never removes
+    /// the second factor of an account under attack.
+    ///
+    /// Send the returned cancel token to the owner out of band (with the news of the request):
+    /// [`TwoFactor::cancel_recovery_with_token`] cancels with it once, without a second factor.
+    /// Any successful second-factor login cancels too.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (nothing recorded).
@@ -692,7 +894,24 @@ where
         if !enabled {
             return Ok(RecoveryRequest::NotEnrolled);
         }
+        let limiter = self
+            .ephemeral
+            .get_limiter(&user_key(user_id))
+            .await
+            .map_err(ephemeral_err)?;
+        let earlier = self
+            .credentials
+            .get_recovery(user_id)
+            .await
+            .map_err(credential_err)?;
+        // A request replacing one that needed approval needs it too.
+        let needs_approval = limiter.locked_until > now
+            || limiter.since_success > 0
+            || earlier
+                .as_ref()
+                .is_some_and(|r| approval_required(r, &limiter, now));
         let not_before = now.saturating_add(self.config.recovery_delay_secs);
+        let (token, cancel_hash) = new_token();
         self.credentials
             .put_recovery(
                 user_id,
@@ -700,6 +919,9 @@ where
                     requested_at: now,
                     not_before,
                     approved: false,
+                    needs_approval,
+                    failures_at_request: limiter.since_success,
+                    cancel_hash,
                 },
             )
             .await
@@ -707,8 +929,13 @@ where
         self.emit(now, || AuditEvent::RecoveryRequested {
             user_id: user_id.to_owned(),
             not_before,
+            needs_approval,
         });
-        Ok(RecoveryRequest::Requested { not_before })
+        Ok(RecoveryRequest::Requested {
+            not_before,
+            needs_approval,
+            cancel_token: RecoveryCancelToken(token),
+        })
     }
 
     /// Operator approval of a recovery request (after checking the user's identity out of band):
@@ -755,8 +982,39 @@ where
         Ok(cancelled)
     }
 
-    /// Completes a recovery request if an operator approved it or the waiting period has passed:
-    /// the second factor, backup codes and limiter state are removed.
+    /// Cancels the user's recovery request with the token [`TwoFactor::request_recovery`]
+    /// returned (the owner, from the link sent out of band; no second factor needed). Single
+    /// use. Returns whether it cancelled; a wrong, used or oversized token gives `false`.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn cancel_recovery_with_token(
+        &self,
+        user_id: &str,
+        token: &str,
+    ) -> Result<bool, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let Some(hash) = token_hash(token) else {
+            return Ok(false);
+        };
+        let cancelled = self
+            .credentials
+            .cancel_recovery_with_token(user_id, &hash)
+            .await
+            .map_err(credential_err)?;
+        if cancelled {
+            self.emit(now, || AuditEvent::RecoveryCancelled {
+                user_id: user_id.to_owned(),
+                by: CancelledBy::Token,
+            });
+        }
+        Ok(cancelled)
+    }
+
+    /// Completes a recovery request if an operator approved it, or if the waiting period has
+    /// passed and the account stayed quiet (see [`TwoFactor::request_recovery`]): the second
+    /// factor, backup codes, device tokens and limiter state are removed.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (nothing removed).
@@ -766,13 +1024,27 @@ where
     ) -> Result<RecoveryCompletion, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
+        let Some(request) = self
+            .credentials
+            .get_recovery(user_id)
+            .await
+            .map_err(credential_err)?
+        else {
+            return Ok(RecoveryCompletion::NoRequest);
+        };
+        let limiter = self
+            .ephemeral
+            .get_limiter(&user_key(user_id))
+            .await
+            .map_err(ephemeral_err)?;
+        let needs_approval = approval_required(&request, &limiter, now);
         if self
             .credentials
-            .complete_recovery(user_id, now)
+            .complete_recovery(user_id, now, needs_approval)
             .await
             .map_err(credential_err)?
         {
-            self.reset_limiters(user_id, now).await;
+            self.after_removal(user_id, now).await?;
             self.emit(now, || AuditEvent::RecoveryCompleted {
                 user_id: user_id.to_owned(),
             });
@@ -785,6 +1057,9 @@ where
                 .await
                 .map_err(credential_err)?
             {
+                Some(r) if !r.approved && (needs_approval || r.needs_approval) => {
+                    RecoveryCompletion::AwaitingApproval
+                }
                 Some(r) => RecoveryCompletion::Waiting {
                     retry_after_secs: r.not_before.saturating_sub(now).max(1),
                 },
@@ -794,7 +1069,8 @@ where
     }
 
     /// Operator action: removes the user's second factor (pending or enabled), backup codes,
-    /// recovery request and limiter state at once. Returns whether a credential existed.
+    /// recovery request, device tokens and limiter state at once. Returns whether a credential
+    /// existed.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
@@ -806,7 +1082,7 @@ where
             .delete_credential(user_id)
             .await
             .map_err(credential_err)?;
-        self.reset_limiters(user_id, now).await;
+        self.after_removal(user_id, now).await?;
         self.emit(now, || AuditEvent::AdminReset {
             user_id: user_id.to_owned(),
             existed,
@@ -814,22 +1090,45 @@ where
         Ok(existed)
     }
 
+    /// After the second factor was removed by recovery or an operator: the account may have been
+    /// in an attacker's hands, so device tokens go, and the budget starts clean.
+    async fn after_removal(&self, user_id: &str, now: u64) -> Result<(), ServiceError> {
+        let count = self
+            .credentials
+            .delete_devices(user_id)
+            .await
+            .map_err(credential_err)?;
+        if count > 0 {
+            self.emit(now, || AuditEvent::DevicesForgotten {
+                user_id: user_id.to_owned(),
+                count,
+            });
+        }
+        self.reset_limiter(user_id, now).await
+    }
+
     // ----------------------------------------------------------------------------------------
     // The checks
     // ----------------------------------------------------------------------------------------
 
-    /// Checks a TOTP or backup code for an enabled credential, with limits, single use, audit,
-    /// and the success side effects (limiter reset, recovery cancelled, lazy rotation).
+    /// Checks a TOTP or backup code for an enabled credential on `budget`, with limits, single
+    /// use, audit, and the success side effects (attempt given back, recovery cancelled, lazy
+    /// rotation).
     async fn check_code(
         &self,
         user_id: &str,
         code: &str,
         now: u64,
+        budget: Budget,
     ) -> Result<Checked, ServiceError> {
-        if code.len() <= MAX_CODE_INPUT && backup_codes::looks_like_backup_code(code) {
-            self.check_backup_code(user_id, code, now).await
-        } else {
-            self.check_totp_login(user_id, code, now).await
+        let factor = factor_of(code);
+        let attempt = match self.acquire(user_id, budget, factor, now).await? {
+            Ok(attempt) => attempt,
+            Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
+        };
+        match factor {
+            Factor::BackupCode => self.check_backup_code(user_id, code, attempt).await,
+            Factor::Totp => self.check_totp_login(user_id, code, attempt).await,
         }
     }
 
@@ -837,56 +1136,35 @@ where
         &self,
         user_id: &str,
         code: &str,
-        now: u64,
+        attempt: Attempt,
     ) -> Result<Checked, ServiceError> {
-        let policy = self.config.totp_rate_limit;
-        let key = limiter_key(Factor::Totp, user_id);
-        if let Some(retry) = self
-            .acquire(&key, policy, user_id, Factor::Totp, now)
-            .await?
-        {
-            return Ok(Checked::RateLimited(retry));
-        }
-        let Some(record) = self
-            .load_for_check(&key, policy, user_id, code, now, true)
+        let now = attempt.now;
+        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, true).await?
+        else {
+            return Ok(Checked::Rejected);
+        };
+        let Some((decrypted, m, attempt)) = self
+            .decrypt_and_match(attempt, user_id, &record, code)
             .await?
         else {
             return Ok(Checked::Rejected);
         };
-        let Some((decrypted, m)) = self
-            .decrypt_and_match(&key, policy, user_id, &record, code, now)
-            .await?
-        else {
-            return Ok(Checked::Rejected);
-        };
-        let advanced = match self
+        // The code was evaluated: from here on the attempt stays counted unless it succeeds.
+        let advanced = self
             .credentials
-            .advance_step(user_id, m.step, m.drift)
+            .advance_step(user_id, &record.encrypted_secret, m.step, m.drift)
             .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, credential_err(e))
-                    .await);
-            }
-        };
+            .map_err(credential_err)?;
         if !advanced {
-            // A valid code for a step already used (or 2FA disabled in between): never twice.
-            let state = self
-                .ephemeral
-                .update_limiter(&key, policy.expire_at(now), move |s| {
-                    policy.record_failure(s, now)
-                })
-                .await
-                .map_err(ephemeral_err)?;
+            // A valid code for a step already used, or for a credential replaced or disabled
+            // since it was read: never twice.
             self.emit(now, || AuditEvent::ReplayRejected {
                 user_id: user_id.to_owned(),
             });
-            self.note_lockout(&state, user_id, Factor::Totp, now);
+            self.counted(attempt, user_id);
             return Ok(Checked::Rejected);
         }
-        self.succeed(&key, policy, now).await;
+        self.succeed(attempt, user_id).await;
         self.after_second_factor(user_id, now).await?;
         if decrypted.stale_key {
             self.rotate(
@@ -910,54 +1188,25 @@ where
         &self,
         user_id: &str,
         code: &str,
-        now: u64,
+        attempt: Attempt,
     ) -> Result<Checked, ServiceError> {
-        let policy = self.config.backup_code_rate_limit;
-        let key = limiter_key(Factor::BackupCode, user_id);
-        if let Some(retry) = self
-            .acquire(&key, policy, user_id, Factor::BackupCode, now)
-            .await?
-        {
-            return Ok(Checked::RateLimited(retry));
-        }
+        let now = attempt.now;
         let Some(hash) = self.backup_key.hash_input(user_id, code) else {
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::BackupCode,
-                FailureReason::Malformed,
-                now,
-            )
-            .await?;
+            self.fail(attempt, user_id, FailureReason::Malformed);
             return Ok(Checked::Rejected);
         };
-        // One atomic delete-and-return: of concurrent uses of one code, exactly one gets here.
-        let remaining = match self.credentials.consume_backup_code(user_id, &hash).await {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(self
-                    .release_on_error(&key, policy, now, credential_err(e))
-                    .await);
-            }
-        };
+        // One atomic delete-and-return: of concurrent uses of one code, exactly one gets here. A
+        // store error leaves the attempt counted: the store may have compared the code.
+        let remaining = self
+            .credentials
+            .consume_backup_code(user_id, &hash)
+            .await
+            .map_err(credential_err)?;
         let Some(remaining) = remaining else {
-            self.fail(
-                &key,
-                policy,
-                user_id,
-                Factor::BackupCode,
-                FailureReason::WrongCode,
-                now,
-            )
-            .await?;
+            self.fail(attempt, user_id, FailureReason::WrongCode);
             return Ok(Checked::Rejected);
         };
-        // A backup code proves the owner: lift the TOTP lockout an attacker may have caused.
-        self.succeed(&key, policy, now).await;
-        let totp_policy = self.config.totp_rate_limit;
-        self.succeed(&limiter_key(Factor::Totp, user_id), totp_policy, now)
-            .await;
+        self.succeed(attempt, user_id).await;
         self.after_second_factor(user_id, now).await?;
         self.emit(now, || AuditEvent::BackupCodeUsed {
             user_id: user_id.to_owned(),
@@ -971,82 +1220,62 @@ where
         Ok(Checked::Success(Method::BackupCode { remaining }))
     }
 
-    /// Verifies `code` against a decrypted secret. `Ok(None)` for a wrong or malformed code;
-    /// `Err` only when the stored record is unusable.
     /// Loads the user's credential for a code check: the enabled one (`enabled`) or the pending
     /// one (`!enabled`). Without one, does the same work as a wrong code for an enrolled user
-    /// (decrypt a blob, check a code), counts a failure and gives `Ok(None)`. Infrastructure
-    /// errors give the limiter attempt back.
+    /// (decrypt a blob, check a code), leaves the attempt counted and gives `Ok(None)`. An
+    /// infrastructure error before the code was looked at gives the attempt back.
     async fn load_for_check(
         &self,
-        key: &str,
-        policy: RateLimitPolicy,
+        attempt: Attempt,
         user_id: &str,
         code: &str,
-        now: u64,
         enabled: bool,
-    ) -> Result<Option<CredentialRecord>, ServiceError> {
+    ) -> Result<Option<(CredentialRecord, Attempt)>, ServiceError> {
         let record = match self.credentials.get_credential(user_id).await {
             Ok(r) => r.filter(|r| r.enabled == enabled),
-            Err(e) => {
-                return Err(self
-                    .release_on_error(key, policy, now, credential_err(e))
-                    .await);
-            }
+            Err(e) => return Err(self.release_on_error(attempt, credential_err(e)).await),
         };
-        if record.is_none() {
-            if let Err(e) = self.dummy_check(code, now).await {
-                return Err(self.release_on_error(key, policy, now, e).await);
+        let Some(record) = record else {
+            if let Err(e) = self.dummy_check(user_id, code, attempt.now).await {
+                return Err(self.release_on_error(attempt, e).await);
             }
             let reason = if enabled {
                 FailureReason::NotEnrolled
             } else {
                 FailureReason::NoPendingEnrolment
             };
-            self.fail(key, policy, user_id, Factor::Totp, reason, now)
-                .await?;
-        }
-        Ok(record)
+            self.fail(attempt, user_id, reason);
+            return Ok(None);
+        };
+        Ok(Some((record, attempt)))
     }
 
-    /// Decrypts the user's secret and checks `code` against it. A wrong code is counted as a
-    /// failure and gives `Ok(None)`; an infrastructure error gives the limiter attempt back.
+    /// Decrypts the user's secret and checks `code` against it. A wrong code leaves the attempt
+    /// counted and gives `Ok(None)`; an infrastructure error before the check gives it back.
     async fn decrypt_and_match(
         &self,
-        key: &str,
-        policy: RateLimitPolicy,
+        attempt: Attempt,
         user_id: &str,
         record: &CredentialRecord,
         code: &str,
-        now: u64,
-    ) -> Result<Option<(crate::crypto::Decrypted, crate::TotpMatch)>, ServiceError> {
+    ) -> Result<Option<(crate::crypto::Decrypted, crate::TotpMatch, Attempt)>, ServiceError> {
         let decrypted = match self
             .cipher
             .decrypt(&record.encrypted_secret, &secret_aad(user_id))
             .await
         {
             Ok(d) => d,
-            Err(e) => {
-                return Err(self.release_on_error(key, policy, now, cipher_err(e)).await);
-            }
+            Err(e) => return Err(self.release_on_error(attempt, cipher_err(e)).await),
         };
-        let matched = match self.check_totp(&decrypted.plaintext, record, code, now) {
+        let matched = match self.check_totp(&decrypted.plaintext, record, code, attempt.now) {
             Ok(m) => m,
-            Err(e) => return Err(self.release_on_error(key, policy, now, e).await),
+            Err(e) => return Err(self.release_on_error(attempt, e).await),
         };
         let Some(m) = matched else {
-            self.fail(
-                key,
-                policy,
-                user_id,
-                Factor::Totp,
-                FailureReason::WrongCode,
-                now,
-            )
-            .await?;
+            self.fail(attempt, user_id, FailureReason::WrongCode);
             return Ok(None);
         };
-        Ok(Some((decrypted, m)))
+        Ok(Some((decrypted, m, attempt)))
     }
 
     fn check_totp(
@@ -1081,7 +1310,9 @@ where
 
     /// The work of a code check for a user without an enabled credential: decrypt a dummy blob
     /// and verify the code against the dummy secret. The result is thrown away.
-    async fn dummy_check(&self, code: &str, now: u64) -> Result<(), ServiceError> {
+    async fn dummy_check(&self, user_id: &str, code: &str, now: u64) -> Result<(), ServiceError> {
+        // The same associated-data construction as a real check, so its cost is the same too.
+        let _ = secret_aad(user_id);
         let aad = secret_aad("");
         let blob = match self.dummy_blob.get() {
             Some(b) => b,
@@ -1109,114 +1340,152 @@ where
         Ok(())
     }
 
-    /// Takes an attempt; `Some(retry_after)` when refused.
+    // ----------------------------------------------------------------------------------------
+    // The attempt budget
+    // ----------------------------------------------------------------------------------------
+
+    /// The limiter key and policy of a budget (the keys stores see: `2fa:user:<user id>`,
+    /// `2fa:device:<hex of the device token's hash>`).
+    fn budget(&self, user_id: &str, budget: Budget) -> (String, RateLimitPolicy) {
+        match budget {
+            Budget::User => (user_key(user_id), self.config.rate_limit),
+            Budget::Device(hash) => {
+                let mut key = String::with_capacity(11 + 64);
+                key.push_str("2fa:device:");
+                key.push_str(&HEXLOWER.encode(&hash));
+                (key, self.config.device_rate_limit)
+            }
+        }
+    }
+
+    /// Takes an attempt from `budget` and counts it as a failure, in one atomic store operation.
+    /// `Err(retry_after)` when refused: the code must not be evaluated.
     async fn acquire(
         &self,
-        key: &str,
-        policy: RateLimitPolicy,
         user_id: &str,
+        budget: Budget,
         factor: Factor,
         now: u64,
-    ) -> Result<Option<u64>, ServiceError> {
-        let state = self
+    ) -> Result<Result<Attempt, u64>, ServiceError> {
+        let (key, policy) = self.budget(user_id, budget);
+        let update = self
             .ephemeral
-            .update_limiter(key, policy.expire_at(now), move |s| policy.acquire(s, now))
+            .update_limiter(&key, policy.expire_at(now), move |s| {
+                policy.acquire(s, now).0
+            })
             .await
             .map_err(ephemeral_err)?;
-        match policy.decision(&state, now) {
-            Decision::Allowed => Ok(None),
+        match policy.decide(update.before, now) {
+            Decision::Allowed => Ok(Ok(Attempt {
+                key,
+                policy,
+                device: matches!(budget, Budget::Device(_)),
+                factor,
+                now,
+                counted: update.after,
+            })),
             Decision::Refused { retry_after_secs } => {
                 self.emit(now, || AuditEvent::RateLimited {
                     user_id: user_id.to_owned(),
                     factor,
                     retry_after_secs,
                 });
-                Ok(Some(retry_after_secs))
+                Ok(Err(retry_after_secs))
             }
         }
     }
 
-    /// Settles an acquired attempt as a failure and audits it.
-    async fn fail(
-        &self,
-        key: &str,
-        policy: RateLimitPolicy,
-        user_id: &str,
-        factor: Factor,
-        reason: FailureReason,
-        now: u64,
-    ) -> Result<(), ServiceError> {
-        let state = self
-            .ephemeral
-            .update_limiter(key, policy.expire_at(now), move |s| {
-                policy.record_failure(s, now)
-            })
-            .await
-            .map_err(ephemeral_err)?;
-        self.emit(now, || AuditEvent::VerificationFailed {
+    /// Settles an attempt whose code was wrong: it is already counted, so this only audits.
+    fn fail(&self, attempt: Attempt, user_id: &str, reason: FailureReason) {
+        self.emit(attempt.now, || AuditEvent::VerificationFailed {
             user_id: Some(user_id.to_owned()),
-            factor,
+            factor: attempt.factor,
             reason,
         });
-        self.note_lockout(&state, user_id, factor, now);
-        Ok(())
+        self.counted(attempt, user_id);
     }
 
-    fn note_lockout(&self, state: &LimiterState, user_id: &str, factor: Factor, now: u64) {
-        if state.locked_until > now {
+    /// Leaves an evaluated attempt counted as a failure and tells the owner's audit trail.
+    fn counted(&self, attempt: Attempt, user_id: &str) {
+        let Attempt {
+            device,
+            factor,
+            now,
+            counted,
+            ..
+        } = attempt;
+        if !device {
+            self.emit(now, || AuditEvent::SecondFactorFailed {
+                user_id: user_id.to_owned(),
+                failures_since_login: counted.since_success,
+            });
+        }
+        if counted.locked_until > now {
             self.emit(now, || AuditEvent::LockedOut {
                 user_id: user_id.to_owned(),
                 factor,
-                consecutive_failures: state.consecutive_failures,
-                until: state.locked_until,
+                failures: counted.failures,
+                until: counted.locked_until,
             });
         }
     }
 
-    /// Settles an acquired attempt as a success. The decision is already made (the code was
-    /// consumed atomically), so a store failure here is logged, not returned: it only leaves the
-    /// limiter stricter than it should be.
-    async fn succeed(&self, key: &str, policy: RateLimitPolicy, now: u64) {
-        if let Err(e) = self
-            .ephemeral
-            .update_limiter(key, policy.expire_at(now), move |s| {
-                policy.record_success(s, now)
+    /// Settles an attempt whose code was accepted: gives it back and records the login (on the
+    /// user's budget too, when it came from a device). The code is already consumed, so a store
+    /// failure here is logged, not returned: it only leaves the limiter stricter.
+    async fn succeed(&self, attempt: Attempt, user_id: &str) {
+        let Attempt {
+            key,
+            policy,
+            device,
+            now,
+            ..
+        } = attempt;
+        self.update_best_effort(&key, policy, now, move |s| policy.succeed(s, now))
+            .await;
+        if device {
+            let policy = self.config.rate_limit;
+            self.update_best_effort(&user_key(user_id), policy, now, move |s| {
+                policy.note_success(s, now)
             })
-            .await
-        {
-            tracing::warn!(target: "twofactor::service", error = %e, "could not reset the rate limiter after a success");
+            .await;
         }
     }
 
-    /// Gives an attempt back after an infrastructure error (best effort) and returns the error.
-    async fn release_on_error(
-        &self,
-        key: &str,
-        policy: RateLimitPolicy,
-        now: u64,
-        error: ServiceError,
-    ) -> ServiceError {
-        self.release(key, policy, now).await;
+    /// Gives an attempt back after an infrastructure error that came before its code was
+    /// evaluated (best effort) and returns the error.
+    async fn release_on_error(&self, attempt: Attempt, error: ServiceError) -> ServiceError {
+        let Attempt {
+            key, policy, now, ..
+        } = attempt;
+        self.update_best_effort(&key, policy, now, move |s| policy.release(s, now))
+            .await;
         error
     }
 
-    async fn release(&self, key: &str, policy: RateLimitPolicy, now: u64) {
+    async fn update_best_effort<F>(&self, key: &str, policy: RateLimitPolicy, now: u64, update: F)
+    where
+        F: Fn(LimiterState) -> LimiterState + Send + Sync,
+    {
         if let Err(e) = self
             .ephemeral
-            .update_limiter(key, policy.expire_at(now), move |s| policy.release(s, now))
+            .update_limiter(key, policy.expire_at(now), update)
             .await
         {
-            tracing::warn!(target: "twofactor::service", error = %e, "could not release a rate-limiter attempt");
+            tracing::warn!(target: "twofactor::service", error = %e, "could not update a rate limiter");
         }
     }
 
-    async fn reset_limiters(&self, user_id: &str, now: u64) {
-        let totp = self.config.totp_rate_limit;
-        let backup = self.config.backup_code_rate_limit;
-        self.succeed(&limiter_key(Factor::Totp, user_id), totp, now)
-            .await;
-        self.succeed(&limiter_key(Factor::BackupCode, user_id), backup, now)
-            .await;
+    /// Forgets the user's budget (recovery, admin reset, password change): a clean state.
+    async fn reset_limiter(&self, user_id: &str, now: u64) -> Result<(), ServiceError> {
+        let policy = self.config.rate_limit;
+        self.ephemeral
+            .update_limiter(&user_key(user_id), policy.expire_at(now), |_| {
+                LimiterState::default()
+            })
+            .await
+            .map_err(ephemeral_err)?;
+        Ok(())
     }
 
     /// A second factor was proved: a pending recovery request was not the owner's wish.
@@ -1238,7 +1507,6 @@ where
         }
         Ok(())
     }
-
     /// Lazy key rotation: re-encrypt under the current key, compare-and-set. Best effort.
     async fn rotate(&self, user_id: &str, old: &[u8], plaintext: &[u8], aad: &[u8], now: u64) {
         let new = match self.cipher.encrypt(plaintext, aad).await {
@@ -1299,6 +1567,14 @@ fn later_match(
         }
     }
     found
+}
+
+/// Whether a recovery request may complete only with an operator's approval: it was made under
+/// attack, or the account is locked, or more second factors failed since it was made.
+fn approval_required(request: &RecoveryRecord, limiter: &LimiterState, now: u64) -> bool {
+    request.needs_approval
+        || limiter.locked_until > now
+        || limiter.since_success > request.failures_at_request
 }
 
 /// The factor a typed code is routed to, by shape.

@@ -8,6 +8,10 @@
 //! - [`EphemeralStore`]: short-lived state (login challenges, rate-limit counters). Can live in
 //!   the same database or in Redis.
 //!
+//! Device tokens (which browser completed a login before; see
+//! [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)) live
+//! with the credentials: they must survive as long as the owner's trust in the device.
+//!
 //! # The contract
 //!
 //! Every operation that must happen at most once is a single method that the store makes atomic
@@ -78,29 +82,63 @@ pub struct ChallengeRecord {
     pub expires_at: u64,
 }
 
+/// A SHA-256 hash of a recovery cancel token or a device token. Stores never see the token.
+pub type TokenHash = [u8; 32];
+
 /// A request to remove a user's second factor when the phone and the backup codes are both lost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RecoveryRecord {
     /// When the request was made.
     pub requested_at: u64,
-    /// When it takes effect without an operator's approval.
+    /// When it takes effect without an operator's approval (unless `needs_approval`).
     pub not_before: u64,
     /// Whether an operator approved it (it may then complete at once).
     pub approved: bool,
+    /// Whether the request was made while the account was locked or had failed second factors
+    /// since the last login: it then completes only with an operator's approval, never by waiting.
+    pub needs_approval: bool,
+    /// The user's failed attempts since the last login when the request was made; more failures
+    /// during the wait make the request need approval.
+    pub failures_at_request: u32,
+    /// Hash of the single-use cancel token handed to the owner out of band.
+    pub cancel_hash: TokenHash,
 }
 
-/// Rate-limiter state for one key, as stored. Its meaning belongs to
-/// `crate::rate_limit`; stores only keep it and update it atomically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LimiterState {
-    /// Start of the current counting window (Unix seconds).
-    pub window_start: u64,
-    /// Attempts counted in the current window.
-    pub attempts: u32,
-    /// Consecutive failed attempts since the last success (drives escalation).
-    pub consecutive_failures: u32,
-    /// Locked until this Unix time (0 = not locked).
-    pub locked_until: u64,
+impl core::fmt::Debug for RecoveryRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RecoveryRecord")
+            .field("requested_at", &self.requested_at)
+            .field("not_before", &self.not_before)
+            .field("approved", &self.approved)
+            .field("needs_approval", &self.needs_approval)
+            .field("failures_at_request", &self.failures_at_request)
+            .field("cancel_hash", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A device token: a browser that completed a login for this user and may use its own attempt
+/// budget (see [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Whose device this is; a token presented for another user is ignored.
+    pub user_id: String,
+    /// When the token was issued.
+    pub created_at: u64,
+    /// Unix time after which the token is void.
+    pub expires_at: u64,
+}
+
+pub use crate::rate_limit::LimiterState;
+
+/// What [`EphemeralStore::update_limiter`] read and what it stored, so the caller can tell
+/// whether its update granted an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterUpdate {
+    /// The state before the update (the default when absent).
+    pub before: LimiterState,
+    /// The state stored.
+    pub after: LimiterState,
 }
 
 /// Durable credential storage. See the [module docs](self) for the atomicity contract.
@@ -138,12 +176,15 @@ pub trait CredentialStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Compare-and-set of the last accepted step. **Atomic:** sets `last_step = step` and
-    /// `drift = drift` only if the user has an enabled credential and `last_step` is unset or
-    /// strictly less than `step`; returns whether it did. Of N concurrent calls with the same
-    /// step exactly one returns `true`. This is what makes a TOTP code single use.
+    /// `drift = drift` only if the user has an enabled credential, its encrypted secret equals
+    /// `expected_secret` (the credential the code was checked against, not one enrolled since),
+    /// and `last_step` is unset or strictly less than `step`; returns whether it did. Of N
+    /// concurrent calls with the same step exactly one returns `true`. This is what makes a TOTP
+    /// code single use.
     fn advance_step(
         &self,
         user_id: &str,
+        expected_secret: &[u8],
         step: u64,
         drift: i64,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
@@ -214,14 +255,50 @@ pub trait CredentialStore: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// If the user's recovery request is approved or `not_before <= now`, deletes it together
-    /// with the credential and backup codes and returns `true`. **Atomic:** of concurrent calls
-    /// at most one returns `true`; a cancelled request never completes.
+    /// Deletes the user's recovery request only if its `cancel_hash` equals `cancel_hash`;
+    /// returns whether it did. **Atomic:** a token cancels at most once.
+    fn cancel_recovery_with_token(
+        &self,
+        user_id: &str,
+        cancel_hash: &TokenHash,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Completes the user's recovery request if it is approved, or if `approval_required` is
+    /// false, the request's `needs_approval` is false and `not_before <= now`: deletes it
+    /// together with the credential and backup codes and returns `true`. **Atomic:** of
+    /// concurrent calls at most one returns `true`; a cancelled request never completes.
     fn complete_recovery(
         &self,
         user_id: &str,
         now: u64,
+        approval_required: bool,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Stores a device token's record under the token's hash.
+    fn put_device(
+        &self,
+        hash: &TokenHash,
+        record: &DeviceRecord,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The device record under `hash`, if it exists and `now < expires_at`.
+    fn get_device(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send;
+
+    /// Deletes one device token; returns whether it existed.
+    fn delete_device(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes every device token of the user; returns how many there were.
+    fn delete_devices(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
 
 /// Short-lived state: login challenges and rate-limit counters. See the [module docs](self).
@@ -253,7 +330,7 @@ pub trait EphemeralStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<ChallengeRecord>, Self::Error>> + Send;
 
     /// Applies `update` to the limiter state under `key` (the default state when absent) and
-    /// stores the result, returning it. **Atomic read-modify-write:** concurrent calls on one key
+    /// stores the result, returning the state read and the state stored. **Atomic read-modify-write:** concurrent calls on one key
     /// are serialised, none lost (a transaction with a row lock, a compare-and-set retry loop, or
     /// `WATCH`/`MULTI`). `update` is a pure function and may be called more than once on retry.
     /// `expire_at` lets the store drop the state after that Unix time.
@@ -262,7 +339,7 @@ pub trait EphemeralStore: Send + Sync {
         key: &str,
         expire_at: u64,
         update: F,
-    ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send
+    ) -> impl Future<Output = Result<LimiterUpdate, Self::Error>> + Send
     where
         F: Fn(LimiterState) -> LimiterState + Send + Sync;
 

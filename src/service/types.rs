@@ -8,7 +8,6 @@ use crate::backup_codes::{self, BackupCode};
 use crate::otp::{Algorithm, Totp, Window};
 use crate::rate_limit::RateLimitPolicy;
 use crate::secret::Secret;
-use crate::store::RecoveryRecord;
 use crate::uri::OtpAuthUri;
 
 /// Service configuration. Start from [`Config::new`] and change the fields you need.
@@ -32,11 +31,17 @@ pub struct Config {
     pub challenge_ttl_secs: u64,
     /// Backup codes issued at confirmation and regeneration (default 8).
     pub backup_code_count: usize,
-    /// Limiter for TOTP codes (default [`RateLimitPolicy::totp_default`]).
-    pub totp_rate_limit: RateLimitPolicy,
-    /// Limiter for backup codes, kept apart so that TOTP lockouts never block them (default
-    /// [`RateLimitPolicy::backup_code_default`]).
-    pub backup_code_rate_limit: RateLimitPolicy,
+    /// The per-user budget for codes, TOTP and backup codes together, shared by every client
+    /// without a device token (default [`RateLimitPolicy::totp_default`]). Successes never
+    /// refill it; see [`crate::rate_limit`].
+    pub rate_limit: RateLimitPolicy,
+    /// The budget of each known device (a browser that presents a valid device token): its own,
+    /// which failures from other clients never consume (default
+    /// [`RateLimitPolicy::totp_default`]).
+    pub device_rate_limit: RateLimitPolicy,
+    /// How long a device token stays valid, in seconds (default 90 days). Expired tokens fall
+    /// back to the per-user budget, and the next successful login issues a new one.
+    pub device_ttl_secs: u64,
     /// How long a recovery request waits before it can complete without an operator's approval,
     /// in seconds (default 72 hours).
     pub recovery_delay_secs: u64,
@@ -55,8 +60,9 @@ impl Config {
             follow_drift: false,
             challenge_ttl_secs: 300,
             backup_code_count: backup_codes::DEFAULT_COUNT,
-            totp_rate_limit: RateLimitPolicy::totp_default(),
-            backup_code_rate_limit: RateLimitPolicy::backup_code_default(),
+            rate_limit: RateLimitPolicy::totp_default(),
+            device_rate_limit: RateLimitPolicy::totp_default(),
+            device_ttl_secs: 90 * 24 * 3600,
             recovery_delay_secs: 72 * 3600,
         }
     }
@@ -170,6 +176,51 @@ impl fmt::Debug for ChallengeToken {
     }
 }
 
+/// A device token: this browser completed a login for this user. Store it on the client (a
+/// long-lived, `Secure`, `HttpOnly` cookie per user) and pass it back to
+/// [`complete_login_with_device`](super::TwoFactor::complete_login_with_device), so the owner's
+/// attempts use the device's own budget and an attacker guessing elsewhere cannot lock them out.
+///
+/// 256 random bits, base64url (43 characters); only its SHA-256 hash is stored, bound to the
+/// user, expiring after [`Config::device_ttl_secs`], revocable
+/// ([`forget_devices`](super::TwoFactor::forget_devices)). It does **not** skip the second
+/// factor. Never log it (`Debug` is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceToken(pub(crate) Zeroizing<String>);
+
+impl DeviceToken {
+    /// The token text to hand to the client.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceToken([REDACTED])")
+    }
+}
+
+/// A single-use token that cancels a recovery request without a second factor. Send it to the
+/// owner out of band (e-mail, SMS) as a link; 256 random bits, only its hash is stored. Never log
+/// it (`Debug` is redacted).
+pub struct RecoveryCancelToken(pub(crate) Zeroizing<String>);
+
+impl RecoveryCancelToken {
+    /// The token text to send to the owner.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RecoveryCancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryCancelToken([REDACTED])")
+    }
+}
+
 /// The result of [`TwoFactor::start_login`](super::TwoFactor::start_login).
 #[derive(Debug)]
 #[must_use]
@@ -214,6 +265,9 @@ pub enum VerifyOutcome {
         user_id: String,
         /// TOTP (with drift) or backup code (with the number left).
         method: Method,
+        /// A new device token for this browser, when the login came without a valid one (only
+        /// from [`complete_login_with_device`](super::TwoFactor::complete_login_with_device)).
+        device_token: Option<DeviceToken>,
     },
     /// Refused. Wrong code, replayed code, unknown or expired challenge, user without 2FA: all
     /// look the same from outside on purpose. The reason is in the audit trail only.
@@ -281,20 +335,49 @@ pub struct Status {
     /// Drift in steps of the last accepted TOTP code (`None` if 2FA is off). A steady ±1 or more
     /// means the phone's clock is off: tell the user to turn on automatic time.
     pub last_drift: Option<i64>,
+    /// Failed second-factor attempts on the user's budget since the last successful login
+    /// (attempts from known devices not included). Tell the owner: "3 failed attempts since your
+    /// last login: if this wasn't you, change your password".
+    pub failures_since_login: u32,
+    /// The last successful second-factor login (Unix seconds), if the limiter remembers one.
+    pub last_login_at: Option<u64>,
+    /// Unix time until which the per-user budget refuses attempts, if it is locked now.
+    pub locked_until: Option<u64>,
     /// A recovery request in progress.
-    pub recovery: Option<RecoveryRecord>,
+    pub recovery: Option<RecoveryStatus>,
+}
+
+/// A recovery request in progress, as [`Status`] shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryStatus {
+    /// When the request was made.
+    pub requested_at: u64,
+    /// When it may complete without approval (unless `needs_approval`).
+    pub not_before: u64,
+    /// Whether an operator approved it.
+    pub approved: bool,
+    /// Whether it completes only with an operator's approval (the account saw failed second
+    /// factors or a lockout).
+    pub needs_approval: bool,
 }
 
 /// The result of [`TwoFactor::request_recovery`](super::TwoFactor::request_recovery).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 #[must_use]
 #[non_exhaustive]
 pub enum RecoveryRequest {
-    /// Recorded; it completes after an operator approves it or at `not_before`, unless the owner
-    /// cancels it (logging in with a second factor does).
+    /// Recorded; it completes after an operator approves it, or at `not_before` unless
+    /// `needs_approval`, unless the owner cancels it (logging in with a second factor does, and
+    /// so does the cancel token).
     Requested {
         /// Unix time the request may complete without approval.
         not_before: u64,
+        /// The account saw failed second factors or a lockout: only an operator can approve it.
+        needs_approval: bool,
+        /// Send this to the owner out of band; it cancels the request once
+        /// ([`cancel_recovery_with_token`](super::TwoFactor::cancel_recovery_with_token)).
+        cancel_token: RecoveryCancelToken,
     },
     /// The user has no enabled second factor: nothing to recover.
     NotEnrolled,
@@ -312,6 +395,9 @@ pub enum RecoveryCompletion {
         /// Seconds until it may complete.
         retry_after_secs: u64,
     },
+    /// The account saw failed second factors or a lockout while the request was open (or before
+    /// it): it completes only with an operator's approval, never by waiting.
+    AwaitingApproval,
     /// No recovery request (never made, cancelled, or already completed).
     NoRequest,
 }

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    EphemeralStore, LimiterState, RecoveryRecord,
+    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 
 /// After this many `take_challenge` calls, expired challenges and limiter states are swept, so
@@ -48,6 +48,7 @@ struct Inner {
     backup_codes: HashMap<String, Vec<BackupCodeHash>>,
     recovery: HashMap<String, RecoveryRecord>,
     challenges: HashMap<ChallengeHash, ChallengeRecord>,
+    devices: HashMap<TokenHash, DeviceRecord>,
     limiters: HashMap<String, (LimiterState, u64)>,
     takes_since_sweep: u32,
 }
@@ -59,6 +60,7 @@ impl Inner {
 
     fn sweep(&mut self, now: u64) {
         self.challenges.retain(|_, c| now < c.expires_at);
+        self.devices.retain(|_, d| now < d.expires_at);
         self.limiters.retain(|_, (_, expire_at)| now <= *expire_at);
         self.takes_since_sweep = 0;
     }
@@ -71,7 +73,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Drops challenges with `expires_at <= now` and limiter states whose `expire_at` is before
+    /// Drops challenges and device tokens with `expires_at <= now` and limiter states whose `expire_at` is before
     /// `now`. Optional: the store also sweeps on its own (see [Expiry](Self#expiry)).
     pub fn purge_expired(&self, now: u64) {
         self.lock().sweep(now);
@@ -163,6 +165,7 @@ impl CredentialStore for MemoryStore {
     fn advance_step(
         &self,
         user_id: &str,
+        expected_secret: &[u8],
         step: u64,
         drift: i64,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
@@ -170,7 +173,10 @@ impl CredentialStore for MemoryStore {
         let Some(record) = inner.credentials.get_mut(user_id) else {
             return done(false);
         };
-        if !record.enabled || record.last_step.is_some_and(|last| last >= step) {
+        if !record.enabled
+            || !ct_eq(&record.encrypted_secret, expected_secret)
+            || record.last_step.is_some_and(|last| last >= step)
+        {
             return done(false);
         }
         record.last_step = Some(step);
@@ -290,16 +296,32 @@ impl CredentialStore for MemoryStore {
         done(self.lock().recovery.remove(user_id).is_some())
     }
 
+    fn cancel_recovery_with_token(
+        &self,
+        user_id: &str,
+        cancel_hash: &TokenHash,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let matches = inner
+            .recovery
+            .get(user_id)
+            .is_some_and(|r| bool::from(r.cancel_hash.ct_eq(cancel_hash)));
+        if matches {
+            inner.recovery.remove(user_id);
+        }
+        done(matches)
+    }
+
     fn complete_recovery(
         &self,
         user_id: &str,
         now: u64,
+        approval_required: bool,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let mut inner = self.lock();
-        let due = inner
-            .recovery
-            .get(user_id)
-            .is_some_and(|r| r.approved || r.not_before <= now);
+        let due = inner.recovery.get(user_id).is_some_and(|r| {
+            r.approved || (!approval_required && !r.needs_approval && r.not_before <= now)
+        });
         if !due {
             return done(false);
         }
@@ -307,6 +329,46 @@ impl CredentialStore for MemoryStore {
         inner.credentials.remove(user_id);
         inner.backup_codes.remove(user_id);
         done(true)
+    }
+
+    fn put_device(
+        &self,
+        hash: &TokenHash,
+        record: &DeviceRecord,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.lock().devices.insert(*hash, record.clone());
+        done(())
+    }
+
+    fn get_device(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Infallible>> + Send {
+        done(
+            self.lock()
+                .devices
+                .get(hash)
+                .filter(|d| now < d.expires_at)
+                .cloned(),
+        )
+    }
+
+    fn delete_device(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        done(self.lock().devices.remove(hash).is_some())
+    }
+
+    fn delete_devices(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u64, Infallible>> + Send {
+        let mut inner = self.lock();
+        let before = inner.devices.len();
+        inner.devices.retain(|_, d| d.user_id != user_id);
+        done(u64::try_from(before - inner.devices.len()).unwrap_or(u64::MAX))
     }
 }
 
@@ -362,7 +424,7 @@ impl EphemeralStore for MemoryStore {
         key: &str,
         expire_at: u64,
         update: F,
-    ) -> impl Future<Output = Result<LimiterState, Infallible>> + Send
+    ) -> impl Future<Output = Result<LimiterUpdate, Infallible>> + Send
     where
         F: Fn(LimiterState) -> LimiterState + Send + Sync,
     {
@@ -375,7 +437,10 @@ impl EphemeralStore for MemoryStore {
         // The caller's closure runs before any mutation (see `lock`).
         let next = update(current);
         inner.limiters.insert(key.to_owned(), (next, expire_at));
-        done(next)
+        done(LimiterUpdate {
+            before: current,
+            after: next,
+        })
     }
 
     fn get_limiter(
@@ -434,7 +499,7 @@ mod tests {
                 s
             })
             .now();
-        assert_eq!(state.attempts, 1);
+        assert_eq!(state.after.attempts, 1);
     }
 
     #[test]
