@@ -529,8 +529,9 @@ where
     /// locked cannot lock the owner out of their own browser. An invalid, expired or foreign
     /// token is ignored (the user's budget applies); it is not an error.
     ///
-    /// On success without a valid token, the outcome carries a new [`DeviceToken`] to store on
-    /// the client. The token does not skip the second factor.
+    /// On success without a valid token, or with one past half its life
+    /// ([`Config::device_ttl_secs`]), the outcome carries a new [`DeviceToken`] to store on the
+    /// client in place of the old one. The token does not skip the second factor.
     ///
     /// # Errors
     /// Store and cipher failures: nobody is let in, the challenge is not consumed. Failing to
@@ -572,7 +573,7 @@ where
         };
         let user_id = record.user_id;
         let device = self.known_device(&user_id, device_token, now).await?;
-        let budget = device.map_or(Budget::User, Budget::Device);
+        let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
         match self.check_code(&user_id, code, now, budget).await? {
             Checked::Success(method) => {
                 // The code is used up; the challenge must be too, atomically. Losing this race
@@ -590,7 +591,13 @@ where
                     });
                     return Ok(VerifyOutcome::Rejected);
                 }
-                let device_token = if remember && device.is_none() {
+                // A browser without a valid token gets one; one whose token has lived half its
+                // life gets a fresh one, so a browser in daily use never falls back to the
+                // user's budget.
+                let renew = device.is_none_or(|(_, created_at)| {
+                    now >= created_at.saturating_add(self.config.device_ttl_secs / 2)
+                });
+                let device_token = if remember && renew {
                     self.remember_device(&user_id, now).await
                 } else {
                     None
@@ -608,13 +615,13 @@ where
         }
     }
 
-    /// The hash of `device_token` if it is a live device token of `user_id`.
+    /// The hash and issue time of `device_token` if it is a live device token of `user_id`.
     async fn known_device(
         &self,
         user_id: &str,
         device_token: Option<&str>,
         now: u64,
-    ) -> Result<Option<TokenHash>, ServiceError> {
+    ) -> Result<Option<(TokenHash, u64)>, ServiceError> {
         let Some(hash) = device_token.and_then(token_hash) else {
             return Ok(None);
         };
@@ -623,7 +630,9 @@ where
             .get_device(&hash, now)
             .await
             .map_err(credential_err)?;
-        Ok(record.filter(|d| d.user_id == user_id).map(|_| hash))
+        Ok(record
+            .filter(|d| d.user_id == user_id)
+            .map(|d| (hash, d.created_at)))
     }
 
     /// Issues and stores a device token (best effort: `None` if the store fails).
@@ -674,7 +683,7 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         let device = self.known_device(user_id, device_token, now).await?;
-        let budget = device.map_or(Budget::User, Budget::Device);
+        let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
         Ok(match self.check_code(user_id, code, now, budget).await? {
             Checked::Success(method) => VerifyOutcome::Success {
                 user_id: user_id.to_owned(),

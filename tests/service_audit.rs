@@ -80,7 +80,17 @@ async fn audit_events_and_logs_never_contain_secrets() {
     secrets.push(c.clone());
     let code = code_at(&secret, T0 + 30);
     numbers.push(code.clone());
-    assert!(svc.complete_login(&c, &code).await.unwrap().is_success());
+    let twofactor::VerifyOutcome::Success {
+        device_token: Some(device),
+        ..
+    } = svc
+        .complete_login_with_device(&c, &code, None)
+        .await
+        .unwrap()
+    else {
+        panic!("no device token")
+    };
+    secrets.push(device.as_str().to_owned());
     let c = challenge(&svc, "alice").await;
     secrets.push(c.clone());
     let _ = svc.complete_login(&c, "BADBAD-CODE").await.unwrap();
@@ -95,6 +105,18 @@ async fn audit_events_and_logs_never_contain_secrets() {
         numbers.push(w.clone());
         let _ = svc.verify("alice", &w).await.unwrap();
     }
+    let twofactor::RecoveryRequest::Requested { cancel_token, .. } =
+        svc.request_recovery("alice").await.unwrap()
+    else {
+        panic!()
+    };
+    secrets.push(cancel_token.as_str().to_owned());
+    assert!(
+        svc.cancel_recovery_with_token("alice", cancel_token.as_str())
+            .await
+            .unwrap()
+    );
+    svc.password_changed("alice").await.unwrap();
     let _ = svc.request_recovery("alice").await.unwrap();
     let r = svc
         .regenerate_backup_codes("alice", backup_codes[1].as_str())
@@ -129,6 +151,9 @@ async fn audit_events_and_logs_never_contain_secrets() {
         "rate_limited",
         "recovery_requested",
         "recovery_cancelled",
+        "second_factor_failed",
+        "device_remembered",
+        "password_changed",
         "backup_codes_regenerated",
         "disabled",
         "admin_reset",

@@ -17,6 +17,7 @@ fn success(user: &str, method: Method) -> VerifyOutcome {
     VerifyOutcome::Success {
         user_id: user.to_owned(),
         method,
+        device_token: None,
     }
 }
 
@@ -356,20 +357,25 @@ async fn disable_and_regenerate_need_a_valid_code() {
 #[tokio::test]
 async fn recovery_waits_72_hours_unless_approved() {
     let (svc, _store, clock, events) = service();
-    assert_eq!(
+    assert!(matches!(
         svc.request_recovery("ivan").await.unwrap(),
         RecoveryRequest::NotEnrolled
-    );
+    ));
     enrol(&svc, &clock, "ivan").await;
     assert_eq!(
         svc.complete_recovery("ivan").await.unwrap(),
         RecoveryCompletion::NoRequest
     );
-    let RecoveryRequest::Requested { not_before } = svc.request_recovery("ivan").await.unwrap()
+    let RecoveryRequest::Requested {
+        not_before,
+        needs_approval,
+        ..
+    } = svc.request_recovery("ivan").await.unwrap()
     else {
         panic!()
     };
     assert_eq!(not_before, T0 + 72 * 3600);
+    assert!(!needs_approval, "a quiet account waits, no operator needed");
     assert!(svc.status("ivan").await.unwrap().recovery.is_some());
     assert_eq!(
         svc.complete_recovery("ivan").await.unwrap(),
