@@ -103,8 +103,8 @@ fn bench(c: &mut Criterion) {
     // Failure: a wrong code, fully evaluated (a policy that never locks, to measure the check
     // itself), for an enrolled user and for an unknown one (dummy secret: the same work).
     let mut relaxed = Config::new("Bench");
-    relaxed.totp_rate_limit.max_failures = u32::MAX;
-    relaxed.totp_rate_limit.escalate = false;
+    relaxed.rate_limit.max_failures = u32::MAX;
+    relaxed.rate_limit.escalate = false;
     let (svc, clock, totp) = setup(relaxed);
     let now = clock.now();
     let valid: Vec<String> = (-1i64..=1)

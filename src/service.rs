@@ -19,11 +19,34 @@
 //!   challenge is answered without evaluating the code: it reveals nothing its holder does not
 //!   know, and guessing a live one means guessing 256 random bits. The reason goes to the
 //!   [audit trail](crate::audit) only.
-//! - **Rate limited before evaluation.** Every code check first takes an attempt from the user's
-//!   limiter (see [`crate::rate_limit`]), so concurrent guesses cannot exceed the budget; TOTP
-//!   and backup codes have separate limiters, so TOTP lockouts never block backup codes.
+//! - **Counted before evaluation.** Every code check first takes an attempt from a budget and
+//!   counts it as a failure in the same atomic store operation (see [`crate::rate_limit`]), so
+//!   concurrent guesses cannot exceed the budget and a store error after the evaluation can only
+//!   over-count. A success gives back its own attempt and nothing more: the owner logging in does
+//!   not refill an attacker's budget. TOTP and backup codes share the user's budget.
+//! - **The owner keeps a way in.** A browser that completed a login holds a [`DeviceToken`]; its
+//!   attempts use that device's own budget, which an attacker guessing elsewhere never consumes
+//!   ([`TwoFactor::complete_login_with_device`]).
+//! - **The owner learns.** Every failed second factor on the user's budget is an
+//!   [`AuditEvent::SecondFactorFailed`] with the count since the last login, and [`Status`] gives
+//!   that count and the last login, so the application can say "3 failed attempts since your last
+//!   login".
 //! - **Fail closed.** `Err` means an infrastructure or cipher failure: nobody was let in. A store
 //!   error before a consumption consumed nothing (the stores' contract).
+//!
+//! # The adversary
+//!
+//! These guarantees hold against an attacker who knows the user id and the password; sends
+//! requests at any rate and concurrency, through any number of application instances; while the
+//! owner keeps logging in (as often as hourly) with TOTP codes and sometimes a backup code; while
+//! any store write may fail (at any rate below 1); with a correct clock. Such an attacker gets at
+//! most [`RateLimitPolicy::max_guesses_per_year`] codes evaluated in any 365 days (92 with the
+//! defaults: a ±1 window gives a `≈ 2.8×10⁻⁴` chance a year), cannot complete a recovery, and
+//! cannot lock the owner out of a browser that logged in before. On a **new** browser the owner
+//! shares the user's budget with the attacker, which the attacker can keep locked: the owner
+//! logs in from a known browser, or an operator approves a recovery. Your application must ask
+//! for the second factor before it changes the password, then call
+//! [`TwoFactor::password_changed`], which ends the lockout.
 //!
 //! # Login challenges
 //!
@@ -53,10 +76,14 @@
 //!
 //! When both phone and backup codes are lost, [`TwoFactor::request_recovery`] records a request.
 //! It completes ([`TwoFactor::complete_recovery`]) after an operator approves it
-//! ([`TwoFactor::approve_recovery`]) or after [`Config::recovery_delay_secs`] (72 hours). The
-//! request is announced through the audit sink so the owner can be told; the owner cancels it by
-//! logging in with a second factor (or [`TwoFactor::cancel_recovery`]). An operator can also
-//! remove the factor at once with [`TwoFactor::admin_reset`].
+//! ([`TwoFactor::approve_recovery`]), or after [`Config::recovery_delay_secs`] (72 hours) if the
+//! account stayed quiet: a request made while the account was locked or had failed second
+//! factors since the last login, or that sees one while it waits, completes only with an
+//! operator's approval. The password alone never removes the second factor. The request returns a
+//! single-use [`RecoveryCancelToken`] for the application to send to the owner out of band; the
+//! owner cancels with it ([`TwoFactor::cancel_recovery_with_token`]), or by logging in with a
+//! second factor. An operator can also remove the factor at once with
+//! [`TwoFactor::admin_reset`].
 
 mod types;
 
