@@ -1,72 +1,13 @@
-//! Configuration, outcomes and the values the service hands back.
+//! What the service's operations return.
 
 use core::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::backup_codes::{self, BackupCode};
-use crate::otp::{Algorithm, Totp, Window};
-use crate::rate_limit::RateLimitPolicy;
+use super::tokens::{ChallengeToken, DeviceToken, RecoveryCancelToken};
+use crate::backup_codes::BackupCode;
 use crate::secret::Secret;
 use crate::uri::OtpAuthUri;
-
-/// Service configuration. Start from [`Config::new`] and change the fields you need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Config {
-    /// The issuer shown in authenticator apps (your product's name).
-    pub issuer: String,
-    /// HMAC algorithm of new secrets (default SHA-1: the only one every app supports).
-    pub algorithm: Algorithm,
-    /// Digits of new credentials (default 6).
-    pub digits: u32,
-    /// Period of new credentials in seconds (default 30).
-    pub period: u64,
-    /// Accepted steps around the current one (default ±1).
-    pub window: Window,
-    /// Centre the window on the drift recorded at the last accepted code (bounded by
-    /// [`Window::MAX_STEPS`]). Default `false`; see the [service docs](crate::service#drift).
-    pub follow_drift: bool,
-    /// How long a login challenge lives, in seconds (default 300).
-    pub challenge_ttl_secs: u64,
-    /// Backup codes issued at confirmation and regeneration (default 8).
-    pub backup_code_count: usize,
-    /// The per-user budget for codes, TOTP and backup codes together, shared by every client
-    /// without a device token (default [`RateLimitPolicy::totp_default`]). Successes never
-    /// refill it; see [`crate::rate_limit`].
-    pub rate_limit: RateLimitPolicy,
-    /// The budget of each known device (a browser that presents a valid device token): its own,
-    /// which failures from other clients never consume (default
-    /// [`RateLimitPolicy::totp_default`]).
-    pub device_rate_limit: RateLimitPolicy,
-    /// How long a device token stays valid, in seconds (default 90 days). Expired tokens fall
-    /// back to the per-user budget, and the next successful login issues a new one.
-    pub device_ttl_secs: u64,
-    /// How long a recovery request waits before it can complete without an operator's approval,
-    /// in seconds (default 72 hours).
-    pub recovery_delay_secs: u64,
-}
-
-impl Config {
-    /// The defaults, with `issuer` as the name shown in authenticator apps.
-    #[must_use]
-    pub fn new(issuer: impl Into<String>) -> Self {
-        Self {
-            issuer: issuer.into(),
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: Totp::DEFAULT_PERIOD,
-            window: Window::ONE,
-            follow_drift: false,
-            challenge_ttl_secs: 300,
-            backup_code_count: backup_codes::DEFAULT_COUNT,
-            rate_limit: RateLimitPolicy::totp_default(),
-            device_rate_limit: RateLimitPolicy::totp_default(),
-            device_ttl_secs: 90 * 24 * 3600,
-            recovery_delay_secs: 72 * 3600,
-        }
-    }
-}
 
 /// What a user needs to add the account to an authenticator app. Show it once, over HTTPS, to the
 /// user who is enrolling; never log it (`Debug` is redacted).
@@ -146,79 +87,6 @@ pub enum ConfirmOutcome {
         /// Seconds until an attempt may be allowed again.
         retry_after_secs: u64,
     },
-}
-
-/// A login challenge token: proof that the password step passed, owed a second factor.
-///
-/// At least 128 random bits (256, base64url: 43 characters). Only its SHA-256 hash is stored; it
-/// expires after [`Config::challenge_ttl_secs`] and is consumed by a successful
-/// [`complete_login`](super::TwoFactor::complete_login). Put it in a hidden form field or an
-/// HTTP-only cookie; never log it (`Debug` is redacted).
-pub struct ChallengeToken(pub(crate) Zeroizing<String>);
-
-impl ChallengeToken {
-    /// The token text to hand to the client.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for ChallengeToken {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ChallengeToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChallengeToken([REDACTED])")
-    }
-}
-
-/// A device token: this browser completed a login for this user. Store it on the client (a
-/// long-lived, `Secure`, `HttpOnly` cookie per user) and pass it back to
-/// [`complete_login_with_device`](super::TwoFactor::complete_login_with_device), so the owner's
-/// attempts use the device's own budget and an attacker guessing elsewhere cannot lock them out.
-///
-/// 256 random bits, base64url (43 characters); only its SHA-256 hash is stored, bound to the
-/// user, expiring after [`Config::device_ttl_secs`], revocable
-/// ([`forget_devices`](super::TwoFactor::forget_devices)). It does **not** skip the second
-/// factor. Never log it (`Debug` is redacted).
-#[derive(Clone, PartialEq, Eq)]
-pub struct DeviceToken(pub(crate) Zeroizing<String>);
-
-impl DeviceToken {
-    /// The token text to hand to the client.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for DeviceToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DeviceToken([REDACTED])")
-    }
-}
-
-/// A single-use token that cancels a recovery request without a second factor. Send it to the
-/// owner out of band (e-mail, SMS) as a link; 256 random bits, only its hash is stored. Never log
-/// it (`Debug` is redacted).
-pub struct RecoveryCancelToken(pub(crate) Zeroizing<String>);
-
-impl RecoveryCancelToken {
-    /// The token text to send to the owner.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for RecoveryCancelToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RecoveryCancelToken([REDACTED])")
-    }
 }
 
 /// The result of [`TwoFactor::start_login`](super::TwoFactor::start_login).

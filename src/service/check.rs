@@ -1,0 +1,357 @@
+//! The code check itself: routing by shape, TOTP with single use, backup codes, the dummy work
+//! for users without a second factor, and lazy key rotation.
+
+use super::*;
+
+impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+    Clk: Clock,
+{
+    /// Checks a TOTP or backup code for an enabled credential on `budget`, with limits, single
+    /// use, audit, and the success side effects (attempt given back, recovery cancelled, lazy
+    /// rotation).
+    pub(super) async fn check_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: u64,
+        budget: Budget,
+    ) -> Result<Checked, ServiceError> {
+        let factor = factor_of(code);
+        let attempt = match self.acquire(user_id, budget, factor, now).await? {
+            Ok(attempt) => attempt,
+            Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
+        };
+        match factor {
+            Factor::BackupCode => self.check_backup_code(user_id, code, attempt).await,
+            Factor::Totp => self.check_totp_login(user_id, code, attempt).await,
+        }
+    }
+
+    pub(super) async fn check_totp_login(
+        &self,
+        user_id: &str,
+        code: &str,
+        attempt: Attempt,
+    ) -> Result<Checked, ServiceError> {
+        let now = attempt.now;
+        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, true).await?
+        else {
+            return Ok(Checked::Rejected);
+        };
+        let Some((decrypted, m, attempt)) = self
+            .decrypt_and_match(attempt, user_id, &record, code)
+            .await?
+        else {
+            return Ok(Checked::Rejected);
+        };
+        // The code was evaluated: from here on the attempt stays counted unless it succeeds.
+        let advanced = self
+            .credentials
+            .advance_step(user_id, &record.encrypted_secret, m.step, m.drift)
+            .await
+            .map_err(credential_err)?;
+        if !advanced {
+            // A valid code for a step already used, or for a credential replaced or disabled
+            // since it was read: never twice.
+            self.emit(now, || AuditEvent::ReplayRejected {
+                user_id: user_id.to_owned(),
+            });
+            self.counted(attempt, user_id);
+            return Ok(Checked::Rejected);
+        }
+        self.succeed(attempt, user_id).await;
+        self.after_second_factor(user_id, now).await?;
+        if decrypted.stale_key {
+            self.rotate(
+                user_id,
+                &record.encrypted_secret,
+                &decrypted.plaintext,
+                &secret_aad(user_id),
+                now,
+            )
+            .await;
+        }
+        self.emit(now, || AuditEvent::VerificationSucceeded {
+            user_id: user_id.to_owned(),
+            factor: Factor::Totp,
+            drift: m.drift,
+        });
+        Ok(Checked::Success(Method::Totp { drift: m.drift }))
+    }
+
+    pub(super) async fn check_backup_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        attempt: Attempt,
+    ) -> Result<Checked, ServiceError> {
+        let now = attempt.now;
+        let Some(hash) = self.backup_key.hash_input(user_id, code) else {
+            self.fail(attempt, user_id, FailureReason::Malformed);
+            return Ok(Checked::Rejected);
+        };
+        // One atomic delete-and-return: of concurrent uses of one code, exactly one gets here. A
+        // store error leaves the attempt counted: the store may have compared the code.
+        let remaining = self
+            .credentials
+            .consume_backup_code(user_id, &hash)
+            .await
+            .map_err(credential_err)?;
+        let Some(remaining) = remaining else {
+            self.fail(attempt, user_id, FailureReason::WrongCode);
+            return Ok(Checked::Rejected);
+        };
+        self.succeed(attempt, user_id).await;
+        self.after_second_factor(user_id, now).await?;
+        self.emit(now, || AuditEvent::BackupCodeUsed {
+            user_id: user_id.to_owned(),
+            remaining,
+        });
+        self.emit(now, || AuditEvent::VerificationSucceeded {
+            user_id: user_id.to_owned(),
+            factor: Factor::BackupCode,
+            drift: 0,
+        });
+        Ok(Checked::Success(Method::BackupCode { remaining }))
+    }
+
+    /// Loads the user's credential for a code check: the enabled one (`enabled`) or the pending
+    /// one (`!enabled`). Without one, does the same work as a wrong code for an enrolled user
+    /// (decrypt a blob, check a code), leaves the attempt counted and gives `Ok(None)`. An
+    /// infrastructure error before the code was looked at gives the attempt back.
+    pub(super) async fn load_for_check(
+        &self,
+        attempt: Attempt,
+        user_id: &str,
+        code: &str,
+        enabled: bool,
+    ) -> Result<Option<(CredentialRecord, Attempt)>, ServiceError> {
+        let record = match self.credentials.get_credential(user_id).await {
+            Ok(r) => r.filter(|r| r.enabled == enabled),
+            Err(e) => return Err(self.release_on_error(attempt, credential_err(e)).await),
+        };
+        let Some(record) = record else {
+            if let Err(e) = self.dummy_check(user_id, code, attempt.now).await {
+                return Err(self.release_on_error(attempt, e).await);
+            }
+            let reason = if enabled {
+                FailureReason::NotEnrolled
+            } else {
+                FailureReason::NoPendingEnrolment
+            };
+            self.fail(attempt, user_id, reason);
+            return Ok(None);
+        };
+        Ok(Some((record, attempt)))
+    }
+
+    /// Decrypts the user's secret and checks `code` against it. A wrong code leaves the attempt
+    /// counted and gives `Ok(None)`; an infrastructure error before the check gives it back.
+    pub(super) async fn decrypt_and_match(
+        &self,
+        attempt: Attempt,
+        user_id: &str,
+        record: &CredentialRecord,
+        code: &str,
+    ) -> Result<Option<(crate::crypto::Decrypted, crate::TotpMatch, Attempt)>, ServiceError> {
+        let decrypted = match self
+            .cipher
+            .decrypt(&record.encrypted_secret, &secret_aad(user_id))
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return Err(self.release_on_error(attempt, cipher_err(e)).await),
+        };
+        let matched = match self.check_totp(&decrypted.plaintext, record, code, attempt.now) {
+            Ok(m) => m,
+            Err(e) => return Err(self.release_on_error(attempt, e).await),
+        };
+        let Some(m) = matched else {
+            self.fail(attempt, user_id, FailureReason::WrongCode);
+            return Ok(None);
+        };
+        Ok(Some((decrypted, m, attempt)))
+    }
+
+    pub(super) fn check_totp(
+        &self,
+        plaintext: &[u8],
+        record: &CredentialRecord,
+        code: &str,
+        now: u64,
+    ) -> Result<Option<crate::TotpMatch>, ServiceError> {
+        let secret = Secret::from_bytes_unchecked_len(plaintext)
+            .map_err(|e| ServiceError::CorruptCredential(Box::new(e)))?;
+        let totp = self.totp_for(&secret, record)?;
+        let Some(clean) = clean_totp_input(code) else {
+            return Ok(None);
+        };
+        let shift = if self.config.follow_drift && record.enabled {
+            let max = i64::from(Window::MAX_STEPS);
+            record.drift.clamp(-max, max)
+        } else {
+            0
+        };
+        match totp.verify_shifted_at(&clean, now, shift) {
+            Ok(TotpOutcome::Valid(m)) => {
+                Ok(Some(later_match(&totp, record, &clean, m, now, shift)))
+            }
+            Ok(TotpOutcome::Invalid) => Ok(None),
+            // Wrong length or not digits: an ordinary wrong code.
+            Err(crate::OtpError::CodeLength { .. } | crate::OtpError::CodeNotDigits) => Ok(None),
+            Err(e) => Err(ServiceError::CorruptCredential(Box::new(e))),
+        }
+    }
+
+    /// The work of a code check for a user without an enabled credential: decrypt a dummy blob
+    /// and verify the code against the dummy secret. The result is thrown away.
+    pub(super) async fn dummy_check(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: u64,
+    ) -> Result<(), ServiceError> {
+        // The same associated-data construction as a real check, so its cost is the same too.
+        let _ = secret_aad(user_id);
+        let aad = secret_aad("");
+        let blob = match self.dummy_blob.get() {
+            Some(b) => b,
+            None => {
+                let blob = self
+                    .cipher
+                    .encrypt(self.dummy_secret.expose_secret(), &aad)
+                    .await
+                    .map_err(cipher_err)?;
+                self.dummy_blob.get_or_init(|| blob)
+            }
+        };
+        let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
+        let record = CredentialRecord {
+            encrypted_secret: Vec::new(),
+            algorithm: self.config.algorithm,
+            digits: self.config.digits,
+            period: self.config.period,
+            enabled: true,
+            last_step: None,
+            drift: 0,
+            created_at: 0,
+        };
+        let _ = self.check_totp(&decrypted.plaintext, &record, code, now)?;
+        Ok(())
+    }
+
+    /// A second factor was proved: a pending recovery request was not the owner's wish.
+    ///
+    /// # Errors
+    /// A store failure is returned: the owner's login must not leave an attacker's recovery
+    /// request standing unnoticed.
+    pub(super) async fn after_second_factor(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<(), ServiceError> {
+        if self
+            .credentials
+            .cancel_recovery(user_id)
+            .await
+            .map_err(credential_err)?
+        {
+            self.emit(now, || AuditEvent::RecoveryCancelled {
+                user_id: user_id.to_owned(),
+                by: CancelledBy::SecondFactorLogin,
+            });
+        }
+        Ok(())
+    }
+
+    /// Lazy key rotation: re-encrypt under the current key, compare-and-set. Best effort.
+    pub(super) async fn rotate(
+        &self,
+        user_id: &str,
+        old: &[u8],
+        plaintext: &[u8],
+        aad: &[u8],
+        now: u64,
+    ) {
+        let new = match self.cipher.encrypt(plaintext, aad).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(target: "twofactor::service", error = %e, "could not re-encrypt a secret under the current key");
+                return;
+            }
+        };
+        match self.credentials.rewrite_secret(user_id, old, &new).await {
+            Ok(true) => self.emit(now, || AuditEvent::SecretReencrypted {
+                user_id: user_id.to_owned(),
+            }),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(target: "twofactor::service", error = %e, "could not store a re-encrypted secret");
+            }
+        }
+    }
+}
+
+/// Codes repeat: two steps of one window share a code once in 10^digits pairs. When the code
+/// matched a step already used, look for a later step of the window it also matches before the
+/// atomic advance calls it a replay; otherwise the owner's fresh code would be refused. The
+/// stored `last_step` only picks the candidate: `advance_step` still decides.
+fn later_match(
+    totp: &Totp,
+    record: &CredentialRecord,
+    code: &str,
+    m: crate::TotpMatch,
+    now: u64,
+    shift: i64,
+) -> crate::TotpMatch {
+    use subtle::ConstantTimeEq;
+    let Some(last) = record.last_step.filter(|&l| m.step <= l) else {
+        return m;
+    };
+    let Ok(current) = totp.step_at(now) else {
+        return m;
+    };
+    let Some(end) = current
+        .checked_add_signed(shift)
+        .and_then(|c| c.checked_add(u64::from(totp.window().future())))
+    else {
+        return m;
+    };
+    let mut found = m;
+    for step in last.saturating_add(1)..=end {
+        let hit: bool = totp
+            .generate_step(step)
+            .as_str()
+            .as_bytes()
+            .ct_eq(code.as_bytes())
+            .into();
+        if hit && found.step <= last {
+            let drift = i64::try_from(i128::from(step) - i128::from(current)).unwrap_or(0);
+            found = crate::TotpMatch { step, drift };
+        }
+    }
+    found
+}
+
+/// The factor a typed code is routed to, by shape.
+pub(super) fn factor_of(code: &str) -> Factor {
+    if code.len() <= MAX_CODE_INPUT && backup_codes::looks_like_backup_code(code) {
+        Factor::BackupCode
+    } else {
+        Factor::Totp
+    }
+}
+
+/// A typed TOTP code without the spaces people type or paste ("123 456").
+fn clean_totp_input(typed: &str) -> Option<Zeroizing<String>> {
+    if typed.len() > MAX_CODE_INPUT {
+        return None;
+    }
+    let mut out = Zeroizing::new(String::with_capacity(typed.len()));
+    out.extend(typed.chars().filter(|c| !c.is_whitespace()));
+    Some(out)
+}

@@ -1,0 +1,124 @@
+//! Enrolment: a pending secret, then confirmation by a code, which turns 2FA on and issues the
+//! backup codes.
+
+use super::*;
+
+impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+    Clk: Clock,
+{
+    /// Starts enrolment: generates a secret, stores it encrypted as **pending** (replacing any
+    /// pending one) and returns what the user needs to add it to an authenticator app. 2FA is not
+    /// on until [`TwoFactor::confirm_enrolment`] gets a valid code.
+    ///
+    /// `account_name` is shown in the app next to the issuer (usually the email address).
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; [`ServiceError::InvalidAccountName`] when the account name
+    /// cannot go into an otpauth URI (empty, too long, or containing `:`); store and cipher
+    /// failures (nothing stored).
+    pub async fn start_enrolment(
+        &self,
+        user_id: &str,
+        account_name: &str,
+    ) -> Result<EnrolmentStart, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let secret = Secret::generate(self.config.algorithm);
+        let uri = OtpAuthUri::totp_builder(secret, account_name)
+            .issuer(self.config.issuer.clone())
+            .algorithm(self.config.algorithm)
+            .digits(self.config.digits)
+            .period(self.config.period)
+            .build()
+            .map_err(ServiceError::InvalidAccountName)?;
+        let encrypted_secret = self
+            .cipher
+            .encrypt(uri.secret().expose_secret(), &secret_aad(user_id))
+            .await
+            .map_err(cipher_err)?;
+        let record = CredentialRecord {
+            encrypted_secret,
+            algorithm: self.config.algorithm,
+            digits: self.config.digits,
+            period: self.config.period,
+            enabled: false,
+            last_step: None,
+            drift: 0,
+            created_at: now,
+        };
+        if !self
+            .credentials
+            .put_pending(user_id, &record)
+            .await
+            .map_err(credential_err)?
+        {
+            return Ok(EnrolmentStart::AlreadyEnabled);
+        }
+        self.emit(now, || AuditEvent::EnrolmentStarted {
+            user_id: user_id.to_owned(),
+        });
+        Ok(EnrolmentStart::Started(Enrolment { uri }))
+    }
+
+    /// Confirms a pending enrolment with a code from the authenticator app: 2FA is on, the code's
+    /// step counts as used, and the backup codes are returned, once.
+    ///
+    /// Rate limited like a login (the user's budget).
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays off).
+    pub async fn confirm_enrolment(
+        &self,
+        user_id: &str,
+        code: &str,
+    ) -> Result<ConfirmOutcome, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let attempt = match self
+            .acquire(user_id, Budget::User, Factor::Totp, now)
+            .await?
+        {
+            Ok(attempt) => attempt,
+            Err(retry_after_secs) => return Ok(ConfirmOutcome::RateLimited { retry_after_secs }),
+        };
+        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, false).await?
+        else {
+            return Ok(ConfirmOutcome::Rejected);
+        };
+        let Some((_, m, attempt)) = self
+            .decrypt_and_match(attempt, user_id, &record, code)
+            .await?
+        else {
+            return Ok(ConfirmOutcome::Rejected);
+        };
+        let codes = backup_codes::generate(self.config.backup_code_count);
+        let hashes: Vec<BackupCodeHash> = codes
+            .iter()
+            .map(|c| self.backup_key.hash(user_id, c))
+            .collect();
+        // The code was evaluated: a store error leaves the attempt counted.
+        let activated = self
+            .credentials
+            .activate(user_id, &record.encrypted_secret, m.step, m.drift, &hashes)
+            .await
+            .map_err(credential_err)?;
+        if !activated {
+            // Replaced by a newer enrolment (or confirmed) between our read and the activation.
+            self.fail(attempt, user_id, FailureReason::Superseded);
+            return Ok(ConfirmOutcome::Rejected);
+        }
+        self.succeed(attempt, user_id).await;
+        self.emit(now, || AuditEvent::EnrolmentConfirmed {
+            user_id: user_id.to_owned(),
+            drift: m.drift,
+            backup_codes: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+        });
+        Ok(ConfirmOutcome::Confirmed {
+            backup_codes: codes,
+        })
+    }
+}

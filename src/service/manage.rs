@@ -1,0 +1,133 @@
+//! Managing an enabled factor: disable, regenerate backup codes, and the status an account page
+//! shows.
+
+use super::*;
+
+impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+    Clk: Clock,
+{
+    /// Turns 2FA off, after a valid current code (TOTP or backup code): removes the secret, the
+    /// backup codes and any recovery request.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays on).
+    pub async fn disable(&self, user_id: &str, code: &str) -> Result<DisableOutcome, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        match self.check_code(user_id, code, now, Budget::User).await? {
+            Checked::Success(_) => {
+                if !self
+                    .credentials
+                    .delete_credential(user_id)
+                    .await
+                    .map_err(credential_err)?
+                {
+                    return Ok(DisableOutcome::Rejected);
+                }
+                self.emit(now, || AuditEvent::Disabled {
+                    user_id: user_id.to_owned(),
+                });
+                Ok(DisableOutcome::Disabled)
+            }
+            Checked::Rejected => Ok(DisableOutcome::Rejected),
+            Checked::RateLimited(retry_after_secs) => {
+                Ok(DisableOutcome::RateLimited { retry_after_secs })
+            }
+        }
+    }
+
+    /// Replaces the backup codes with a new set, after a valid current code (TOTP or backup
+    /// code). The old codes stop working at the same moment.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (the old codes stay valid).
+    pub async fn regenerate_backup_codes(
+        &self,
+        user_id: &str,
+        code: &str,
+    ) -> Result<RegenerateOutcome, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        match self.check_code(user_id, code, now, Budget::User).await? {
+            Checked::Success(_) => {
+                let codes = backup_codes::generate(self.config.backup_code_count);
+                let hashes: Vec<BackupCodeHash> = codes
+                    .iter()
+                    .map(|c| self.backup_key.hash(user_id, c))
+                    .collect();
+                if !self
+                    .credentials
+                    .replace_backup_codes(user_id, &hashes)
+                    .await
+                    .map_err(credential_err)?
+                {
+                    return Ok(RegenerateOutcome::Rejected);
+                }
+                self.emit(now, || AuditEvent::BackupCodesRegenerated {
+                    user_id: user_id.to_owned(),
+                    count: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+                });
+                Ok(RegenerateOutcome::Regenerated {
+                    backup_codes: codes,
+                })
+            }
+            Checked::Rejected => Ok(RegenerateOutcome::Rejected),
+            Checked::RateLimited(retry_after_secs) => {
+                Ok(RegenerateOutcome::RateLimited { retry_after_secs })
+            }
+        }
+    }
+
+    /// The user's 2FA state, with what the owner should be told: failed attempts since the last
+    /// login, a lockout, a recovery request.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn status(&self, user_id: &str) -> Result<Status, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let record = self
+            .credentials
+            .get_credential(user_id)
+            .await
+            .map_err(credential_err)?;
+        let enabled = record.as_ref().is_some_and(|r| r.enabled);
+        let backup_codes_remaining = if enabled {
+            self.credentials
+                .backup_codes_remaining(user_id)
+                .await
+                .map_err(credential_err)?
+        } else {
+            0
+        };
+        let recovery = self
+            .credentials
+            .get_recovery(user_id)
+            .await
+            .map_err(credential_err)?;
+        let limiter = self
+            .ephemeral
+            .get_limiter(&user_key(user_id))
+            .await
+            .map_err(ephemeral_err)?;
+        Ok(Status {
+            enabled,
+            pending: record.as_ref().is_some_and(|r| !r.enabled),
+            backup_codes_remaining,
+            last_drift: record.filter(|r| r.enabled).map(|r| r.drift),
+            failures_since_login: limiter.since_success,
+            last_login_at: (limiter.last_success_at > 0).then_some(limiter.last_success_at),
+            locked_until: (limiter.locked_until > now).then_some(limiter.locked_until),
+            recovery: recovery.map(|r| RecoveryStatus {
+                requested_at: r.requested_at,
+                not_before: r.not_before,
+                approved: r.approved,
+                needs_approval: approval_required(&r, &limiter, now),
+            }),
+        })
+    }
+}

@@ -1,0 +1,343 @@
+//! The service layer: enrolment, login, backup codes, disable, recovery, on top of the store
+//! traits. This is what an application calls.
+//!
+//! ```text
+//! start_enrolment ─► (user scans QR) ─► confirm_enrolment(code) ─► backup codes, 2FA on
+//! password ok ─► start_login ─► NotRequired | Required{challenge} ─► complete_login(challenge, code)
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Single use.** A TOTP step once accepted is never accepted again for that user (RFC 6238
+//!   §5.2), including the step that confirmed the enrolment: acceptance is one atomic
+//!   [`advance_step`](CredentialStore::advance_step). A backup code is consumed by one atomic
+//!   delete-and-return, a challenge by one atomic take. The service never reads and then writes.
+//! - **Indistinguishable rejections.** A wrong code, a replayed code, an unknown or expired
+//!   challenge, a user without 2FA and an unknown user all give `Rejected`. A user without an
+//!   enabled credential costs the same work as a wrong code (a dummy secret is decrypted and the
+//!   code checked against it), so timing does not reveal who has 2FA. An unknown or expired
+//!   challenge is answered without evaluating the code: it reveals nothing its holder does not
+//!   know, and guessing a live one means guessing 256 random bits. The reason goes to the
+//!   [audit trail](crate::audit) only.
+//! - **Counted before evaluation.** Every code check first takes an attempt from a budget and
+//!   counts it as a failure in the same atomic store operation (see [`crate::rate_limit`]), so
+//!   concurrent guesses cannot exceed the budget and a store error after the evaluation can only
+//!   over-count. A success gives back its own attempt and nothing more: the owner logging in does
+//!   not refill an attacker's budget. TOTP and backup codes share the user's budget.
+//! - **The owner keeps a way in.** A browser that completed a login holds a [`DeviceToken`]; its
+//!   attempts use that device's own budget, which an attacker guessing elsewhere never consumes
+//!   ([`TwoFactor::complete_login_with_device`]).
+//! - **The owner learns.** Every failed second factor on the user's budget is an
+//!   [`AuditEvent::SecondFactorFailed`] with the count since the last login, and [`Status`] gives
+//!   that count and the last login, so the application can say "3 failed attempts since your last
+//!   login".
+//! - **Fail closed.** `Err` means an infrastructure or cipher failure: nobody was let in. A store
+//!   error before a consumption consumed nothing (the stores' contract).
+//!
+//! # The adversary
+//!
+//! These guarantees hold against an attacker who knows the user id and the password; sends
+//! requests at any rate and concurrency, through any number of application instances; while the
+//! owner keeps logging in (as often as hourly) with TOTP codes and sometimes a backup code; while
+//! any store write may fail (at any rate below 1); with a correct clock. Such an attacker gets at
+//! most [`RateLimitPolicy::max_guesses_per_year`] codes evaluated in any 365 days (92 with the
+//! defaults: a ±1 window gives a `≈ 2.8×10⁻⁴` chance a year), cannot complete a recovery, and
+//! cannot lock the owner out of a browser that logged in before. On a **new** browser the owner
+//! shares the user's budget with the attacker, which the attacker can keep locked: the owner
+//! logs in from a known browser, or an operator approves a recovery. Your application must ask
+//! for the second factor before it changes the password, then call
+//! [`TwoFactor::password_changed`], which ends the lockout.
+//!
+//! # Login challenges
+//!
+//! A failed `complete_login` does **not** consume the challenge: a typo must not send the user
+//! back to the password step, and guesses are bounded by the per-user limiter, not by the
+//! challenge. A success consumes it atomically ([`take_challenge`](EphemeralStore::take_challenge))
+//! after the code was accepted; of two concurrent successes with different valid codes, only the
+//! one that takes the challenge logs in (the other code is used up).
+//!
+//! # Drift
+//!
+//! The drift of every accepted code is recorded (see [`Status::last_drift`]). By default it does
+//! **not** move later windows: a ±1 window already absorbs 30 s of skew, phones keep time by
+//! network, and a window that followed a drifting clock would lock the user out the day the
+//! phone's clock is corrected. With [`Config::follow_drift`], the window is centred on the last
+//! drift (clamped to [`Window::MAX_STEPS`](crate::Window::MAX_STEPS)), as django-otp does; it
+//! never grows, so an attacker's odds per guess stay the same.
+//!
+//! # Key rotation
+//!
+//! When a secret decrypts under a key that is no longer current, it is re-encrypted under the
+//! current key and written back with [`rewrite_secret`](CredentialStore::rewrite_secret)
+//! (compare-and-set) after the next successful TOTP check. A failed rewrite is logged, never
+//! fatal.
+//!
+//! # Recovery
+//!
+//! When both phone and backup codes are lost, [`TwoFactor::request_recovery`] records a request.
+//! It completes ([`TwoFactor::complete_recovery`]) after an operator approves it
+//! ([`TwoFactor::approve_recovery`]), or after [`Config::recovery_delay_secs`] (72 hours) if the
+//! account stayed quiet: a request made while the account was locked or had failed second
+//! factors since the last login, or that sees one while it waits, completes only with an
+//! operator's approval. The password alone never removes the second factor. The request returns a
+//! single-use [`RecoveryCancelToken`] for the application to send to the owner out of band; the
+//! owner cancels with it ([`TwoFactor::cancel_recovery_with_token`]), or by logging in with a
+//! second factor. An operator can also remove the factor at once with
+//! [`TwoFactor::admin_reset`].
+
+mod budget;
+mod check;
+mod config;
+mod enrol;
+mod login;
+mod manage;
+mod outcomes;
+mod recovery;
+mod tokens;
+
+use std::sync::{Arc, OnceLock};
+
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use rand::CryptoRng;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+pub use config::Config;
+pub use outcomes::{
+    ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
+    RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,
+};
+pub use tokens::{ChallengeToken, DeviceToken, RecoveryCancelToken};
+
+use crate::audit::{self, AuditEvent, AuditSink, CancelledBy, Factor, FailureReason};
+use crate::backup_codes::{self, BackupCodeKey};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::{SecretCipher, secret_aad};
+use crate::error::ServiceError;
+use crate::otp::{Totp, TotpOutcome, Window};
+use crate::rate_limit::{Decision, RateLimitPolicy};
+use crate::secret::Secret;
+use crate::store::{
+    BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
+    DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord, TokenHash,
+};
+use crate::uri::OtpAuthUri;
+
+use budget::{Attempt, Budget, user_key};
+use check::factor_of;
+use recovery::approval_required;
+
+/// Longest user id accepted, in bytes.
+pub const MAX_USER_ID_LEN: usize = 256;
+/// Longest challenge token accepted by [`TwoFactor::complete_login`]; longer input is rejected
+/// before hashing.
+const MAX_CHALLENGE_LEN: usize = 128;
+/// Longest code input looked at; longer input is rejected as malformed.
+const MAX_CODE_INPUT: usize = 64;
+/// Random bytes in a challenge, device or cancel token (256 bits).
+const TOKEN_BYTES: usize = 32;
+/// Longest device or cancel token accepted; longer input is ignored before hashing.
+const MAX_TOKEN_LEN: usize = 128;
+
+/// Two-factor authentication for an application: TOTP with backup codes, rate limits, replay
+/// protection, encrypted secrets and recovery.
+///
+/// Generic over the durable [`CredentialStore`] `C`, the short-lived [`EphemeralStore`] `E`, the
+/// [`SecretCipher`] `K` that encrypts secrets at rest, and the [`Clock`] `Clk`. Share one instance
+/// (in an `Arc`) between requests; every method takes `&self`, and several instances on several
+/// machines can share the same stores.
+///
+/// See the [module docs](self) for the guarantees.
+pub struct TwoFactor<C, E, K, Clk = SystemClock> {
+    credentials: C,
+    ephemeral: E,
+    cipher: K,
+    backup_key: BackupCodeKey,
+    config: Config,
+    clock: Clk,
+    audit: Option<Arc<dyn AuditSink>>,
+    dummy_secret: Secret,
+    dummy_blob: OnceLock<Vec<u8>>,
+}
+
+impl<C, E, K, Clk> core::fmt::Debug for TwoFactor<C, E, K, Clk> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("config", &self.config)
+            .field("audit_sink", &self.audit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a code check concluded, before it is turned into the public outcome of each operation.
+enum Checked {
+    Success(Method),
+    Rejected,
+    RateLimited(u64),
+}
+
+fn challenge_hash(token: &str) -> ChallengeHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The stored hash of a device or cancel token; `None` for input too long to be one.
+fn token_hash(token: &str) -> Option<TokenHash> {
+    (token.len() <= MAX_TOKEN_LEN).then(|| Sha256::digest(token.as_bytes()).into())
+}
+
+/// A fresh 256-bit token, base64url, and its hash.
+fn new_token() -> (Zeroizing<String>, TokenHash) {
+    let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
+    fill(&mut crate::rng::os_rng(), raw.as_mut_slice());
+    let token = Zeroizing::new(BASE64URL_NOPAD.encode(raw.as_slice()));
+    let hash = Sha256::digest(token.as_bytes()).into();
+    (token, hash)
+}
+
+fn fill<R: CryptoRng + ?Sized>(rng: &mut R, buf: &mut [u8]) {
+    rng.fill_bytes(buf);
+}
+
+fn credential_err<Er: std::error::Error + Send + Sync + 'static>(e: Er) -> ServiceError {
+    ServiceError::CredentialStore(Box::new(e))
+}
+
+fn ephemeral_err<Er: std::error::Error + Send + Sync + 'static>(e: Er) -> ServiceError {
+    ServiceError::EphemeralStore(Box::new(e))
+}
+
+fn cipher_err<Er: std::error::Error + Send + Sync + 'static>(e: Er) -> ServiceError {
+    ServiceError::Cipher(Box::new(e))
+}
+
+fn check_user_id(user_id: &str) -> Result<(), ServiceError> {
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
+        return Err(ServiceError::InvalidUserId);
+    }
+    Ok(())
+}
+
+impl<C, E, K> TwoFactor<C, E, K, SystemClock>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+{
+    /// A service over these stores, encrypting secrets with `cipher`, hashing backup codes with
+    /// `backup_key` (keep both keys outside the database), on the system clock.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidConfig`] when the configuration cannot produce valid otpauth URIs
+    /// (empty or too long issuer, digits outside 6..=10, period 0 or over a day) or asks for no
+    /// backup codes.
+    pub fn new(
+        credentials: C,
+        ephemeral: E,
+        cipher: K,
+        backup_key: BackupCodeKey,
+        config: Config,
+    ) -> Result<Self, ServiceError> {
+        let dummy_secret = Secret::generate(config.algorithm);
+        // Building a URI checks issuer, digits and period once, here, rather than at the first
+        // enrolment.
+        OtpAuthUri::totp_builder(dummy_secret.clone(), "config-check")
+            .issuer(config.issuer.clone())
+            .algorithm(config.algorithm)
+            .digits(config.digits)
+            .period(config.period)
+            .build()
+            .map_err(|e| ServiceError::InvalidConfig(Box::new(e)))?;
+        if config.issuer.trim().is_empty() || config.backup_code_count == 0 {
+            return Err(ServiceError::InvalidConfig(
+                "issuer must not be empty and backup_code_count must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            credentials,
+            ephemeral,
+            cipher,
+            backup_key,
+            config,
+            clock: SystemClock,
+            audit: None,
+            dummy_secret,
+            dummy_blob: OnceLock::new(),
+        })
+    }
+}
+
+impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+    Clk: Clock,
+{
+    /// Replaces the clock (tests and simulations use [`ManualClock`](crate::ManualClock)).
+    #[must_use]
+    pub fn with_clock<Clk2: Clock>(self, clock: Clk2) -> TwoFactor<C, E, K, Clk2> {
+        TwoFactor {
+            credentials: self.credentials,
+            ephemeral: self.ephemeral,
+            cipher: self.cipher,
+            backup_key: self.backup_key,
+            config: self.config,
+            clock,
+            audit: self.audit,
+            dummy_secret: self.dummy_secret,
+            dummy_blob: self.dummy_blob,
+        }
+    }
+
+    /// Sends every [`AuditEvent`] to `sink` as well as to `tracing`.
+    #[must_use]
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The credential store.
+    pub fn credential_store(&self) -> &C {
+        &self.credentials
+    }
+
+    /// The ephemeral store.
+    pub fn ephemeral_store(&self) -> &E {
+        &self.ephemeral
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clk {
+        &self.clock
+    }
+
+    /// Emits an audit event, built only if someone listens (a sink, or a `tracing` subscriber
+    /// interested in warnings), so the hot path does not allocate for nothing.
+    fn emit(&self, now: u64, event: impl FnOnce() -> AuditEvent) {
+        if self.audit.is_none()
+            && !tracing::enabled!(target: "twofactor::audit", tracing::Level::WARN)
+        {
+            return;
+        }
+        let event = event();
+        audit::trace(now, &event);
+        if let Some(sink) = &self.audit {
+            sink.record(now, &event);
+        }
+    }
+
+    fn totp_for(&self, secret: &Secret, record: &CredentialRecord) -> Result<Totp, ServiceError> {
+        Totp::builder(secret)
+            .algorithm(record.algorithm)
+            .digits(record.digits)
+            .period(record.period)
+            .window(self.config.window)
+            .build()
+            .map_err(|e| ServiceError::CorruptCredential(Box::new(e)))
+    }
+}
