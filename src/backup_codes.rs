@@ -42,7 +42,10 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::CryptoError;
-use crate::store::BackupCodeHash;
+
+/// A keyed hash of a backup code (HMAC-SHA256, bound to the user id). What a store keeps instead
+/// of the code.
+pub type BackupCodeHash = [u8; 32];
 
 /// Number of codes in a set when the application does not choose: 8.
 pub const DEFAULT_COUNT: usize = 8;
@@ -222,7 +225,7 @@ impl BackupCodeKey {
     /// base64. The error never contains the text.
     pub fn from_config(text: &str) -> Result<Self, CryptoError> {
         let key =
-            crate::crypto::parse_key(text.trim()).ok_or(CryptoError::InvalidKey { key_id: 0 })?;
+            crate::key_text::parse_key(text.trim()).ok_or(CryptoError::InvalidKey { key_id: 0 })?;
         Ok(Self { key })
     }
 

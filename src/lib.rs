@@ -10,6 +10,7 @@ pub mod clock;
 pub mod crypto;
 pub mod danger;
 pub mod error;
+mod key_text;
 pub mod otp;
 #[cfg(feature = "qr")]
 pub mod qr;

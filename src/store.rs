@@ -66,9 +66,7 @@ impl core::fmt::Debug for CredentialRecord {
     }
 }
 
-/// A keyed hash of a backup code (HMAC-SHA256, bound to the user id; see
-/// `crate::backup_codes`). What a store keeps instead of the code.
-pub type BackupCodeHash = [u8; 32];
+pub use crate::backup_codes::BackupCodeHash;
 
 /// A SHA-256 hash of a login challenge token. Stores never see the token itself.
 pub type ChallengeHash = [u8; 32];
