@@ -616,3 +616,24 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
         VerifyOutcome::Rejected
     );
 }
+
+#[tokio::test]
+async fn one_store_for_both_with_the_default_type_parameters() {
+    // `TwoFactor<S>` is `TwoFactor<S, S, Keyring, SystemClock>`.
+    let svc: twofactor::TwoFactor<twofactor::MemoryStore> = twofactor::TwoFactor::from_store(
+        twofactor::MemoryStore::new(),
+        Keyring::single(1, KEY1),
+        twofactor::BackupCodeKey::from_bytes([3u8; 32]),
+        config(),
+    )
+    .unwrap();
+    let EnrolmentStart::Started(e) = svc.start_enrolment("zoe", "zoe").await.unwrap() else {
+        panic!()
+    };
+    let now = twofactor::Clock::now(&twofactor::SystemClock);
+    let code = code_at(e.secret(), now);
+    assert!(matches!(
+        svc.confirm_enrolment("zoe", &code).await.unwrap(),
+        ConfirmOutcome::Confirmed { .. }
+    ));
+}

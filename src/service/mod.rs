@@ -142,13 +142,15 @@ const MAX_TOKEN_LEN: usize = 128;
 /// Two-factor authentication for an application: TOTP with backup codes, rate limits, replay
 /// protection, encrypted secrets and recovery.
 ///
-/// Generic over the durable [`CredentialStore`] `C`, the short-lived [`EphemeralStore`] `E`, the
-/// [`SecretCipher`] `K` that encrypts secrets at rest, and the [`Clock`] `Clk`. Share one instance
-/// (in an `Arc`) between requests; every method takes `&self`, and several instances on several
-/// machines can share the same stores.
+/// Generic over the durable [`CredentialStore`] `C`, the short-lived [`EphemeralStore`] `E`
+/// (by default the same store), the [`SecretCipher`] `K` that encrypts secrets at rest (by
+/// default the AES-256-GCM [`Keyring`](crate::Keyring)), and the [`Clock`] `Clk`. With one store
+/// for both, build it with [`TwoFactor::from_store`]. Share one instance (in an `Arc`) between
+/// requests; every method takes `&self`, and several instances on several machines can share
+/// the same stores.
 ///
 /// See the [module docs](self) for the guarantees.
-pub struct TwoFactor<C, E, K, Clk = SystemClock> {
+pub struct TwoFactor<C, E = C, K = crate::Keyring, Clk = SystemClock> {
     credentials: C,
     ephemeral: E,
     cipher: K,
@@ -215,6 +217,27 @@ fn check_user_id(user_id: &str) -> Result<(), ServiceError> {
         return Err(ServiceError::InvalidUserId);
     }
     Ok(())
+}
+
+impl<S, K> TwoFactor<S, S, K, SystemClock>
+where
+    S: CredentialStore + EphemeralStore + Clone,
+    K: SecretCipher,
+{
+    /// A service over one store that keeps both credentials and short-lived state (SQLite,
+    /// PostgreSQL, [`MemoryStore`](crate::MemoryStore)), on the system clock. See
+    /// [`TwoFactor::new`].
+    ///
+    /// # Errors
+    /// As [`TwoFactor::new`].
+    pub fn from_store(
+        store: S,
+        cipher: K,
+        backup_key: BackupCodeKey,
+        config: Config,
+    ) -> Result<Self, ServiceError> {
+        Self::new(store.clone(), store, cipher, backup_key, config)
+    }
 }
 
 impl<C, E, K> TwoFactor<C, E, K, SystemClock>
