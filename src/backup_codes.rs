@@ -22,7 +22,7 @@
 //! one of 8 codes is 8 / 1.1×10^15 ≈ 7×10^-15 per attempt. Offline, a leaked table of hashes is
 //! useless without the pepper ([`BackupCodeKey`]), which lives outside the database; even with
 //! the pepper, each hash is bound to one user id, so brute force costs 2^50 HMACs per user.
-//! The seed tutorial's 8 hex characters (32 bits) fall to about 4×10^9 HMACs.
+//! The 8 hex characters (32 bits) many tutorials use fall to about 4×10^9 HMACs.
 //!
 //! # Typing
 //!

@@ -194,8 +194,8 @@ impl Qr {
         Ok(out)
     }
 
-    /// `data:image/png;base64,...`, for `<img src>` (what the seed tutorial's Express app handed
-    /// to its page).
+    /// `data:image/png;base64,...`, for `<img src>` (what most web apps hand to their enrolment
+    /// page).
     ///
     /// # Errors
     /// As [`Qr::to_png`].
