@@ -12,9 +12,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use twofactor::service::{Config, LoginStart};
 use twofactor::{
-    BackupCodeKey, Clock, Config, ConfirmOutcome, EnrolmentStart, Keyring, LoginStart, ManualClock,
-    MemoryStore, Totp, TwoFactor, VerifyOutcome,
+    BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, Totp,
+    TwoFactor, VerifyOutcome,
 };
 
 type Svc = TwoFactor<MemoryStore, MemoryStore, Keyring, ManualClock>;

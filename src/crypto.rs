@@ -466,4 +466,3 @@ fn parse_key_id(text: &str) -> Option<u32> {
     }
     text.parse().ok()
 }
-

@@ -35,10 +35,11 @@ pub use otp::{
 pub use qr::Qr;
 pub use rate_limit::RateLimitPolicy;
 pub use secret::Secret;
+// `Config`, `Status`, `Method` and `LoginStart` stay under `service`, where they cannot collide
+// with an application's own names.
 pub use service::{
-    ChallengeToken, Config, ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart,
-    Method, RecoveryCompletion, RecoveryRequest, RegenerateOutcome, Status, TwoFactor,
-    VerifyOutcome,
+    ChallengeToken, ConfirmOutcome, DeviceToken, DisableOutcome, Enrolment, EnrolmentStart,
+    RecoveryCompletion, RecoveryRequest, RegenerateOutcome, TwoFactor, VerifyOutcome,
 };
 pub use store::MemoryStore;
 pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};

@@ -17,13 +17,14 @@ use support::{KEY1, T0, code_at, wrong_code};
 use twofactor::audit::AuditEvent;
 use twofactor::crypto::{Decrypted, SecretCipher};
 use twofactor::rate_limit::YEAR_SECS;
+use twofactor::service::{Config, LoginStart};
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 use twofactor::{
-    BackupCode, BackupCodeKey, Clock, Config, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring,
-    LoginStart, ManualClock, MemoryStore, RecoveryCompletion, RecoveryRequest, Secret, TwoFactor,
+    BackupCode, BackupCodeKey, Clock, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring,
+    ManualClock, MemoryStore, RecoveryCompletion, RecoveryRequest, Secret, TwoFactor,
     VerifyOutcome,
 };
 

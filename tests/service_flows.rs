@@ -7,10 +7,11 @@ mod support;
 
 use support::*;
 use twofactor::audit::{AuditEvent, CancelledBy};
+use twofactor::service::{LoginStart, Method};
 use twofactor::store::CredentialStore;
 use twofactor::{
-    ConfirmOutcome, DisableOutcome, EnrolmentStart, Keyring, LoginStart, Method,
-    RecoveryCompletion, RecoveryRequest, RegenerateOutcome, VerifyOutcome,
+    ConfirmOutcome, DisableOutcome, EnrolmentStart, Keyring, RecoveryCompletion, RecoveryRequest,
+    RegenerateOutcome, VerifyOutcome,
 };
 
 fn success(user: &str, method: Method) -> VerifyOutcome {

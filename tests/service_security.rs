@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 use support::*;
 use twofactor::crypto::{Decrypted, SecretCipher};
 use twofactor::rate_limit::{RateLimitPolicy, YEAR_SECS};
+use twofactor::service::{LoginStart, Method};
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 use twofactor::{
-    BackupCodeKey, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring, LoginStart, ManualClock,
-    MemoryStore, Method, TwoFactor, VerifyOutcome,
+    BackupCodeKey, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring, ManualClock, MemoryStore,
+    TwoFactor, VerifyOutcome,
 };
 
 // ------------------------------------------------------------------------------------------

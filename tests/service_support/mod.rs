@@ -4,9 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use twofactor::audit::AuditEvent;
+use twofactor::service::{Config, LoginStart};
 use twofactor::{
-    BackupCode, BackupCodeKey, Config, ConfirmOutcome, EnrolmentStart, Keyring, LoginStart,
-    ManualClock, MemoryStore, Secret, Totp, TwoFactor,
+    BackupCode, BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore,
+    Secret, Totp, TwoFactor,
 };
 
 /// 2023-11-14T22:13:20Z, 20 s into a 30-second step.
