@@ -11,8 +11,8 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use twofactor::Algorithm;
 use twofactor::store::{
-    BackupCodeHash, ChallengeRecord, CredentialRecord, CredentialStore, EphemeralStore,
-    LimiterState, RecoveryRecord,
+    BackupCodeHash, ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord,
+    EphemeralStore, LimiterState, RecoveryRecord,
 };
 
 /// How many tasks race in every race.
@@ -135,7 +135,10 @@ pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
 pub async fn credential_contract<S: CredentialStore>(s: &S) {
     let u = "alice@example.com";
     assert_eq!(s.get_credential(u).await.unwrap(), None);
-    assert!(!s.advance_step(u, 1, 0).await.unwrap(), "no credential");
+    assert!(
+        !s.advance_step(u, b"secret-v1", 1, 0).await.unwrap(),
+        "no credential"
+    );
 
     // Pending: stored, replaceable, not usable.
     assert!(s.put_pending(u, &pending(b"secret-v0")).await.unwrap());
@@ -143,7 +146,7 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     let got = s.get_credential(u).await.unwrap().unwrap();
     assert_eq!(got, pending(b"secret-v1"));
     assert!(
-        !s.advance_step(u, 5, 0).await.unwrap(),
+        !s.advance_step(u, b"secret-v1", 5, 0).await.unwrap(),
         "pending cannot advance"
     );
     assert!(!s.replace_backup_codes(u, &[hash(9)]).await.unwrap());
@@ -176,9 +179,9 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     );
 
     // Steps only move forward.
-    assert!(!s.advance_step(u, 100, 0).await.unwrap());
-    assert!(!s.advance_step(u, 99, 0).await.unwrap());
-    assert!(s.advance_step(u, 101, 2).await.unwrap());
+    assert!(!s.advance_step(u, b"secret-v1", 100, 0).await.unwrap());
+    assert!(!s.advance_step(u, b"secret-v1", 99, 0).await.unwrap());
+    assert!(s.advance_step(u, b"secret-v1", 101, 2).await.unwrap());
     let got = s.get_credential(u).await.unwrap().unwrap();
     assert_eq!((got.last_step, got.drift), (Some(101), 2));
 
@@ -221,16 +224,22 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
         requested_at: 1000,
         not_before: 2000,
         approved: false,
+        needs_approval: false,
+        failures_at_request: 0,
+        cancel_hash: hash(99),
     };
     assert_eq!(s.get_recovery(u).await.unwrap(), None);
     assert!(!s.approve_recovery(u).await.unwrap());
     s.put_recovery(u, &rec).await.unwrap();
     assert_eq!(s.get_recovery(u).await.unwrap(), Some(rec.clone()));
-    assert!(!s.complete_recovery(u, 1999).await.unwrap(), "too early");
+    assert!(
+        !s.complete_recovery(u, 1999, false).await.unwrap(),
+        "too early"
+    );
     assert!(s.cancel_recovery(u).await.unwrap());
     assert!(!s.cancel_recovery(u).await.unwrap());
     assert!(
-        !s.complete_recovery(u, 5000).await.unwrap(),
+        !s.complete_recovery(u, 5000, false).await.unwrap(),
         "cancelled never completes"
     );
     assert!(s.get_credential(u).await.unwrap().is_some());
@@ -238,7 +247,7 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
     assert!(s.approve_recovery(u).await.unwrap());
     assert!(s.get_recovery(u).await.unwrap().unwrap().approved);
     assert!(
-        s.complete_recovery(u, 1001).await.unwrap(),
+        s.complete_recovery(u, 1001, false).await.unwrap(),
         "approved completes at once"
     );
     assert_eq!(s.get_credential(u).await.unwrap(), None);
@@ -255,12 +264,16 @@ pub async fn credential_contract<S: CredentialStore>(s: &S) {
 
     // Values beyond the column are refused, never wrapped; nothing is written.
     enrolled(s, u, 1).await;
-    assert!(s.advance_step(u, u64::MAX, 0).await.is_err());
+    assert!(s.advance_step(u, b"secret-v1", u64::MAX, 0).await.is_err());
     assert_eq!(
         s.get_credential(u).await.unwrap().unwrap().last_step,
         Some(100)
     );
-    assert!(s.advance_step(u, i64::MAX as u64, 0).await.unwrap());
+    assert!(
+        s.advance_step(u, b"secret-v1", i64::MAX as u64, 0)
+            .await
+            .unwrap()
+    );
     assert!(s.delete_credential(u).await.unwrap());
 }
 
@@ -304,14 +317,12 @@ pub async fn ephemeral_contract<E: EphemeralStore>(e: &E) {
     let key = "limiter:dave";
     assert_eq!(e.get_limiter(key).await.unwrap(), LimiterState::default());
     let state = e
-        .update_limiter(key, 2_000, |s| LimiterState {
-            window_start: 1_000,
-            attempts: s.attempts + 1,
-            consecutive_failures: s.consecutive_failures + 1,
-            locked_until: 1_500,
+        .update_limiter(key, 2_000, |s| {
+            LimiterState::from_parts(1_000, s.attempts + 1, s.failures + 1, 1_500, 0, 0, 0)
         })
         .await
-        .unwrap();
+        .unwrap()
+        .after;
     assert_eq!(state.attempts, 1);
     assert_eq!(e.get_limiter(key).await.unwrap(), state);
     assert_eq!(
@@ -353,7 +364,7 @@ where
     enrolled(a, u, 3).await;
 
     let won = race(a, b, move |s: S, _| async move {
-        s.advance_step(u, 500, 1).await.unwrap()
+        s.advance_step(u, b"secret-v1", 500, 1).await.unwrap()
     })
     .await;
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "advance_step");
@@ -367,7 +378,9 @@ where
 
     // Fresh steps from every task: the highest one must end up stored.
     let won = race(a, b, move |s: S, i| async move {
-        s.advance_step(u, 1000 + i as u64, 0).await.unwrap()
+        s.advance_step(u, b"secret-v1", 1000 + i as u64, 0)
+            .await
+            .unwrap()
     })
     .await;
     assert!(won.iter().any(|w| *w));
@@ -401,12 +414,15 @@ where
             requested_at: 0,
             not_before: 10,
             approved: false,
+            needs_approval: false,
+            failures_at_request: 0,
+            cancel_hash: hash(99),
         },
     )
     .await
     .unwrap();
     let won = race(a, b, move |s: S, _| async move {
-        s.complete_recovery(u, 10).await.unwrap()
+        s.complete_recovery(u, 10, false).await.unwrap()
     })
     .await;
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "complete_recovery");
@@ -443,12 +459,13 @@ where
 
     let key = "race-limiter";
     let seen = race(a, b, move |s: E, _| async move {
-        s.update_limiter(key, 2_000_000, |st| LimiterState {
-            attempts: st.attempts + 1,
-            ..st
+        s.update_limiter(key, 2_000_000, |mut st| {
+            st.attempts += 1;
+            st
         })
         .await
         .unwrap()
+        .after
         .attempts
     })
     .await;
@@ -470,11 +487,14 @@ where
         requested_at: 0,
         not_before: 0,
         approved: true,
+        needs_approval: false,
+        failures_at_request: 0,
+        cancel_hash: hash(99),
     };
     assert!(CredentialStore::get_credential(s, u).await.is_err());
     assert!(s.put_pending(u, &pending(b"x")).await.is_err());
     assert!(s.activate(u, b"x", 1, 0, &[h]).await.is_err());
-    assert!(s.advance_step(u, 1, 0).await.is_err());
+    assert!(s.advance_step(u, b"x", 1, 0).await.is_err());
     assert!(s.rewrite_secret(u, b"x", b"y").await.is_err());
     assert!(s.delete_credential(u).await.is_err());
     assert!(s.consume_backup_code(u, &h).await.is_err());
@@ -484,7 +504,17 @@ where
     assert!(s.get_recovery(u).await.is_err());
     assert!(s.approve_recovery(u).await.is_err());
     assert!(s.cancel_recovery(u).await.is_err());
-    assert!(s.complete_recovery(u, 1).await.is_err());
+    assert!(s.complete_recovery(u, 1, false).await.is_err());
+    assert!(s.cancel_recovery_with_token(u, &h).await.is_err());
+    let device = DeviceRecord {
+        user_id: u.into(),
+        created_at: 0,
+        expires_at: 10,
+    };
+    assert!(s.put_device(&h, &device).await.is_err());
+    assert!(s.get_device(&h, 1).await.is_err());
+    assert!(s.delete_device(&h).await.is_err());
+    assert!(s.delete_devices(u).await.is_err());
     ephemeral_all_fail(s).await;
 }
 
