@@ -144,9 +144,9 @@ async fn keys_expire_after_their_record_plus_grace() {
     };
     store.put_challenge(&common::hash(2), &fresh).await.unwrap();
     store
-        .update_limiter("k", server_now + 7_200, |s| LimiterState {
-            attempts: s.attempts + 1,
-            ..s
+        .update_limiter("k", server_now + 7_200, |mut s| {
+            s.attempts += 1;
+            s
         })
         .await
         .unwrap();
@@ -215,6 +215,46 @@ async fn server_gone_mid_life_fails_closed() {
     assert_eq!(
         direct.take_challenge(&common::hash(3), 1).await.unwrap(),
         Some(rec)
+    );
+    p.clean().await;
+}
+
+#[tokio::test]
+async fn limiter_keys_written_before_the_upgrade_keep_their_counts() {
+    let url = need_redis!("store_redis::limiter_keys_written_before_the_upgrade_keep_their_counts");
+    let p = Prefix::new(&url).await;
+    let store = p.store(p.conn.clone());
+    let mut conn = p.conn.clone();
+    // The four-field encoding of earlier versions: window_start:attempts:failures:locked_until.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}limiter:k", p.prefix))
+        .arg("1700000000:3:11:1700001200")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let old = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
+    assert_eq!(store.get_limiter("k").await.unwrap(), old);
+    let update = store
+        .update_limiter("k", 1_800_000_000, |mut s| {
+            s.since_success = 4;
+            s
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        update.before, old,
+        "the old value is what the update started from"
+    );
+    assert_eq!(update.after.failures, 11);
+    assert_eq!(store.get_limiter("k").await.unwrap(), update.after);
+    let raw: String = redis::cmd("GET")
+        .arg(format!("{}limiter:k", p.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        raw, "1700000000:3:11:1700001200:0:4:0",
+        "rewritten in the new encoding"
     );
     p.clean().await;
 }
