@@ -64,36 +64,7 @@ async fn conformance_two_pools_over_one_file() {
     conformance::ephemeral_store_pair(a, b).await;
 }
 
-#[tokio::test]
-async fn credential_contract() {
-    let db = TempDb::new();
-    common::credential_contract(&db.store().await).await;
-}
-
-#[tokio::test]
-async fn ephemeral_contract() {
-    let db = TempDb::new();
-    common::ephemeral_contract(&db.store().await).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_one_pool() {
-    let db = TempDb::new();
-    let store = db.store().await;
-    common::credential_races(&store, &store).await;
-    common::ephemeral_races(&store, &store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_two_pools_over_one_file() {
-    let db = TempDb::new();
-    let a = db.store().await;
-    let b = SqliteStore::new(db.pool().await);
-    common::credential_races(&a, &b).await;
-    common::ephemeral_races(&a, &b).await;
-}
-
-#[tokio::test]
 async fn in_memory_database_on_one_connection() {
     // `sqlite::memory:` is private to each connection, so an in-memory store needs a pool of
     // exactly one connection that never closes.
@@ -107,8 +78,8 @@ async fn in_memory_database_on_one_connection() {
         .unwrap();
     twofactor::store::sqlite::migrate(&pool).await.unwrap();
     let store = SqliteStore::new(pool);
-    common::credential_contract(&store).await;
-    common::ephemeral_contract(&store).await;
+    conformance::credential_store(store.clone()).await;
+    conformance::ephemeral_store(store).await;
 }
 
 #[tokio::test]
@@ -323,7 +294,7 @@ async fn a_failed_migration_changes_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn custom_prefix_keeps_stores_apart() {
     let db = TempDb::new();
     let pool = db.pool().await;
@@ -333,7 +304,13 @@ async fn custom_prefix_keeps_stores_apart() {
     b.migrate().await.unwrap();
     common::enrolled(&a, "alice", 3).await;
     assert_eq!(b.get_credential("alice").await.unwrap(), None);
-    common::credential_contract(&b).await;
+    conformance::credential_store(b.clone()).await;
+    conformance::ephemeral_store(b).await;
+    assert_eq!(
+        a.get_credential("alice").await.unwrap().map(|c| c.enabled),
+        Some(true),
+        "the suite on one prefix must not touch the other"
+    );
     for bad in ["", "x; DROP TABLE users; --", "Upper", "9lives", "a-b"] {
         assert!(matches!(
             SqliteStore::with_prefix(pool.clone(), bad),
@@ -346,7 +323,8 @@ async fn custom_prefix_keeps_stores_apart() {
 async fn missing_tables_are_an_error_not_a_panic() {
     let db = TempDb::new();
     let store = SqliteStore::new(db.pool().await);
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
 }
 
 #[tokio::test]
@@ -360,7 +338,8 @@ async fn unreachable_database_fails_closed() {
         .connect_lazy_with(options);
     let store = SqliteStore::new(pool);
     assert!(store.migrate().await.is_err());
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
 }
 
 #[tokio::test]
@@ -398,6 +377,49 @@ async fn corrupt_rows_are_errors() {
     assert_eq!(
         store.get_challenge(&common::hash(1), 0).await.unwrap(),
         None
+    );
+}
+
+/// Values beyond a `BIGINT` are refused with an error (the suite also accepts storing them
+/// exactly); nothing is written.
+#[tokio::test]
+async fn out_of_range_values_are_refused() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    common::enrolled(&store, "alice", 1).await;
+    assert!(
+        store
+            .advance_step("alice", b"secret-v1", u64::MAX, 0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .get_credential("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        Some(100)
+    );
+    assert!(
+        store
+            .advance_step("alice", b"secret-v1", i64::MAX as u64, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_limiter("k", 10, |mut s| {
+                s.locked_until = u64::MAX;
+                s
+            })
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.get_limiter("k").await.unwrap(),
+        LimiterState::default()
     );
 }
 
