@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
-use twofactor::store::{CredentialStore, PostgresStore, conformance};
+use twofactor::store::{
+    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, PostgresStore,
+    RecoveryRecord, conformance,
+};
 
 /// A private schema on the test database; pools built from it see only that schema.
 struct Schema {
@@ -110,46 +113,6 @@ async fn conformance_two_pools_over_one_database() {
 }
 
 #[tokio::test]
-async fn credential_contract() {
-    let url = need_postgres!("store_postgres::credential_contract");
-    let schema = Schema::create(&url).await;
-    let store = schema.store().await;
-    common::credential_contract(&store).await;
-    schema.drop(&[&store]).await;
-}
-
-#[tokio::test]
-async fn ephemeral_contract() {
-    let url = need_postgres!("store_postgres::ephemeral_contract");
-    let schema = Schema::create(&url).await;
-    let store = schema.store().await;
-    common::ephemeral_contract(&store).await;
-    schema.drop(&[&store]).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_one_pool() {
-    let url = need_postgres!("store_postgres::races_on_one_pool");
-    let schema = Schema::create(&url).await;
-    let store = schema.store().await;
-    common::credential_races(&store, &store).await;
-    common::ephemeral_races(&store, &store).await;
-    schema.drop(&[&store]).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_two_pools_over_one_database() {
-    let url = need_postgres!("store_postgres::races_on_two_pools_over_one_database");
-    let schema = Schema::create(&url).await;
-    let a = schema.store().await;
-    let b = PostgresStore::new(schema.pool_named("second-app-server").await);
-    b.migrate().await.unwrap();
-    common::credential_races(&a, &b).await;
-    common::ephemeral_races(&a, &b).await;
-    schema.drop(&[&a, &b]).await;
-}
-
-#[tokio::test]
 async fn migrate_is_idempotent_and_concurrent_safe() {
     let url = need_postgres!("store_postgres::migrate_is_idempotent_and_concurrent_safe");
     let schema = Schema::create(&url).await;
@@ -176,11 +139,178 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
             "twofactor_backup_codes",
             "twofactor_challenges",
             "twofactor_credentials",
+            "twofactor_devices",
             "twofactor_limiter",
-            "twofactor_recovery"
+            "twofactor_recovery",
+            "twofactor_schema_version"
         ]
     );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM twofactor_schema_version ORDER BY version")
+            .fetch_all(a.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2], "each schema file recorded once");
     schema.drop(&[&a, &b]).await;
+}
+
+/// The schema and rows exactly as version 1 of this crate (0001 only, no version table) left
+/// them.
+async fn version_1_database(pool: &PgPool) {
+    sqlx::raw_sql(include_str!(
+        "../migrations/postgres/0001_twofactor_init.sql"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO twofactor_credentials (user_id, encrypted_secret, algorithm, digits, period, \
+         enabled, last_step, drift, created_at) \
+         VALUES ('alice', '\\x01020300ff', 'SHA256', 8, 30, TRUE, 56666666, -1, 1700000000); \
+         INSERT INTO twofactor_backup_codes (user_id, code_hash) VALUES ('alice', '\\x07'); \
+         INSERT INTO twofactor_limiter (limiter_key, window_start, attempts, \
+         consecutive_failures, locked_until, expire_at) \
+         VALUES ('user:alice', 1700000000, 3, 11, 1700001200, 1731536000); \
+         INSERT INTO twofactor_recovery (user_id, requested_at, not_before, approved) \
+         VALUES ('alice', 1700000000, 1700259200, FALSE);",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_version_1_database_upgrades_in_place() {
+    let url = need_postgres!("store_postgres::a_version_1_database_upgrades_in_place");
+    let schema = Schema::create(&url).await;
+    let store = PostgresStore::new(schema.pool_named(&schema.name).await);
+    version_1_database(store.pool()).await;
+    store.migrate().await.unwrap();
+
+    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
+    assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
+    assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
+    assert_eq!((cred.last_step, cred.drift), (Some(56_666_666), -1));
+    assert_eq!(cred.created_at, 1_700_000_000);
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 1);
+    let limiter = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), limiter);
+    assert_eq!(
+        store.get_recovery("alice").await.unwrap(),
+        Some(RecoveryRecord {
+            requested_at: 1_700_000_000,
+            not_before: 1_700_259_200,
+            approved: false,
+            needs_approval: false,
+            failures_at_request: 0,
+            cancel_hash: [0; 32],
+        })
+    );
+    // A request made before cancel tokens has none: no hash cancels it, not even all zeros.
+    assert!(
+        !store
+            .cancel_recovery_with_token("alice", &[0; 32])
+            .await
+            .unwrap()
+    );
+
+    // The upgraded rows work with the new operations.
+    assert!(
+        store
+            .advance_step("alice", &[1, 2, 3, 0, 0xff], 56_666_667, 0)
+            .await
+            .unwrap()
+    );
+    let update = store
+        .update_limiter("user:alice", 1_731_536_000, |mut s| {
+            s.since_success += 1;
+            s
+        })
+        .await
+        .unwrap();
+    assert_eq!(update.before, limiter);
+    assert_eq!(update.after.since_success, 1);
+    let device = DeviceRecord {
+        user_id: "alice".into(),
+        created_at: 1_700_000_000,
+        expires_at: 1_800_000_000,
+    };
+    store.put_device(&common::hash(9), &device).await.unwrap();
+
+    // Running it again changes nothing and keeps every row.
+    store.migrate().await.unwrap();
+    twofactor::store::postgres::migrate(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_device(&common::hash(9), 1_700_000_000)
+            .await
+            .unwrap(),
+        Some(device)
+    );
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), update.after);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM twofactor_schema_version ORDER BY version")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2]);
+    assert!(
+        store
+            .complete_recovery("alice", 1_700_259_200, false)
+            .await
+            .unwrap(),
+        "a version-1 request that needs no approval completes after its wait"
+    );
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn a_failed_migration_changes_nothing() {
+    let url = need_postgres!("store_postgres::a_failed_migration_changes_nothing");
+    let schema = Schema::create(&url).await;
+    let store = PostgresStore::new(schema.pool_named(&schema.name).await);
+    version_1_database(store.pool()).await;
+    // A table in the way makes 0002 fail after its ALTERs ran.
+    sqlx::query("CREATE TABLE twofactor_devices (x INTEGER)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(store.migrate().await.is_err());
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::TEXT FROM information_schema.columns \
+         WHERE table_schema = $1 AND table_name = 'twofactor_limiter'",
+    )
+    .bind(&schema.name)
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert!(
+        !columns.iter().any(|c| c == "forgiven_at"),
+        "the whole migration is one transaction: {columns:?}"
+    );
+    let version_table: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name = 'twofactor_schema_version'",
+    )
+    .bind(&schema.name)
+    .fetch_one(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(version_table, 0);
+    sqlx::query("DROP TABLE twofactor_devices")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.get_limiter("user:alice").await.unwrap().attempts,
+        3,
+        "rows survive a failed attempt and the retry"
+    );
+    schema.drop(&[&store]).await;
 }
 
 #[tokio::test]
@@ -193,7 +323,8 @@ async fn unreachable_database_fails_closed() {
         .unwrap();
     let store = PostgresStore::new(pool);
     assert!(store.migrate().await.is_err());
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
 }
 
 #[tokio::test]
@@ -228,7 +359,8 @@ async fn server_gone_mid_life_fails_closed() {
     let store = PostgresStore::new(pool.clone());
     assert!(store.get_credential("alice").await.unwrap().is_some());
     proxy.cut();
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
     assert_eq!(direct.backup_codes_remaining("alice").await.unwrap(), 3);
     pool.close().await;
     schema.drop(&[&direct]).await;
@@ -348,7 +480,7 @@ async fn connection_killed_mid_activate_changes_nothing() {
     assert!(!cred.enabled);
     assert_eq!(cred.last_step, None);
     assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 0);
-    assert!(!store.advance_step("alice", 43, 0).await.unwrap());
+    assert!(!store.advance_step("alice", b"s1", 43, 0).await.unwrap());
     assert!(
         store
             .activate("alice", b"s1", 42, 0, &[common::hash(5)])
@@ -367,5 +499,92 @@ async fn out_of_range_values_are_refused() {
     rec.created_at = u64::MAX;
     assert!(store.put_pending("alice", &rec).await.is_err());
     assert_eq!(store.get_credential("alice").await.unwrap(), None);
+    // Beyond a BIGINT is an error (the suite also accepts storing it exactly), never a wrap.
+    common::enrolled(&store, "bob", 1).await;
+    assert!(
+        store
+            .advance_step("bob", b"secret-v1", u64::MAX, 0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .get_credential("bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        Some(100)
+    );
+    assert!(
+        store
+            .advance_step("bob", b"secret-v1", i64::MAX as u64, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_limiter("k", 10, |mut s| {
+                s.locked_until = u64::MAX;
+                s
+            })
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.get_limiter("k").await.unwrap(),
+        LimiterState::default()
+    );
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn purge_drops_only_expired_rows() {
+    let url = need_postgres!("store_postgres::purge_drops_only_expired_rows");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    let challenge = ChallengeRecord {
+        user_id: "u".into(),
+        expires_at: 100,
+    };
+    store
+        .put_challenge(&common::hash(1), &challenge)
+        .await
+        .unwrap();
+    for (key, expire_at) in [("old", 100), ("new", 300)] {
+        store
+            .update_limiter(key, expire_at, |mut s| {
+                s.attempts += 1;
+                s
+            })
+            .await
+            .unwrap();
+    }
+    for (n, expires_at) in [(3, 100), (4, 150), (5, 151)] {
+        let device = DeviceRecord {
+            user_id: "u".into(),
+            created_at: 0,
+            expires_at,
+        };
+        store.put_device(&common::hash(n), &device).await.unwrap();
+    }
+    assert_eq!(store.purge_expired(150).await.unwrap(), 4);
+    assert_eq!(store.get_limiter("old").await.unwrap().attempts, 0);
+    assert_eq!(
+        store.get_limiter("new").await.unwrap().attempts,
+        1,
+        "a limiter state is kept until purged after its expire_at, whatever the clock says"
+    );
+    for (n, kept) in [(3, false), (4, false), (5, true)] {
+        assert_eq!(
+            store
+                .get_device(&common::hash(n), 0)
+                .await
+                .unwrap()
+                .is_some(),
+            kept,
+            "devices expired at or before `now` are purged"
+        );
+    }
     schema.drop(&[&store]).await;
 }

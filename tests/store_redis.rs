@@ -88,34 +88,6 @@ async fn conformance_two_connections() {
 }
 
 #[tokio::test]
-async fn ephemeral_contract() {
-    let url = need_redis!("store_redis::ephemeral_contract");
-    let p = Prefix::new(&url).await;
-    let store = p.store(p.conn.clone());
-    common::ephemeral_contract(&store).await;
-    p.clean().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_one_connection() {
-    let url = need_redis!("store_redis::races_on_one_connection");
-    let p = Prefix::new(&url).await;
-    let store = p.store(p.conn.clone());
-    common::ephemeral_races(&store, &store).await;
-    p.clean().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_two_connections() {
-    let url = need_redis!("store_redis::races_on_two_connections");
-    let p = Prefix::new(&url).await;
-    let a = p.store(p.conn.clone());
-    let b = p.store(manager(&url).await);
-    common::ephemeral_races(&a, &b).await;
-    p.clean().await;
-}
-
-#[tokio::test]
 async fn keys_expire_after_their_record_plus_grace() {
     let url = need_redis!("store_redis::keys_expire_after_their_record_plus_grace");
     let p = Prefix::new(&url).await;
@@ -144,9 +116,9 @@ async fn keys_expire_after_their_record_plus_grace() {
     };
     store.put_challenge(&common::hash(2), &fresh).await.unwrap();
     store
-        .update_limiter("k", server_now + 7_200, |s| LimiterState {
-            attempts: s.attempts + 1,
-            ..s
+        .update_limiter("k", server_now + 7_200, |mut s| {
+            s.attempts += 1;
+            s
         })
         .await
         .unwrap();
@@ -164,6 +136,19 @@ async fn keys_expire_after_their_record_plus_grace() {
     let t1 = ttl(format!("{}challenge:{}", p.prefix, hex(1))).await;
     let t2 = ttl(format!("{}challenge:{}", p.prefix, hex(2))).await;
     let t3 = ttl(format!("{}limiter:k", p.prefix)).await;
+    // A limiter whose expire_at is long past by the server's clock lives for the grace, so it
+    // is still there for a caller with a clock far behind.
+    let old = store
+        .update_limiter("old", 2_000, |mut s| {
+            s.attempts += 1;
+            s
+        })
+        .await
+        .unwrap()
+        .after;
+    assert_eq!(store.get_limiter("old").await.unwrap(), old);
+    let t4 = ttl(format!("{}limiter:old", p.prefix)).await;
+    assert!((55..=60).contains(&t4), "{t4}");
     assert!((55..=60).contains(&t1), "{t1}");
     assert!((3_650..=3_660).contains(&t2), "{t2}");
     assert!((7_250..=7_260).contains(&t3), "{t3}");
@@ -210,11 +195,51 @@ async fn server_gone_mid_life_fails_closed() {
     };
     store.put_challenge(&common::hash(3), &rec).await.unwrap();
     proxy.cut();
-    common::ephemeral_all_fail(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
     // The challenge written before the cut is intact.
     assert_eq!(
         direct.take_challenge(&common::hash(3), 1).await.unwrap(),
         Some(rec)
+    );
+    p.clean().await;
+}
+
+#[tokio::test]
+async fn limiter_keys_written_before_the_upgrade_keep_their_counts() {
+    let url = need_redis!("store_redis::limiter_keys_written_before_the_upgrade_keep_their_counts");
+    let p = Prefix::new(&url).await;
+    let store = p.store(p.conn.clone());
+    let mut conn = p.conn.clone();
+    // The four-field encoding of earlier versions: window_start:attempts:failures:locked_until.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}limiter:k", p.prefix))
+        .arg("1700000000:3:11:1700001200")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let old = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
+    assert_eq!(store.get_limiter("k").await.unwrap(), old);
+    let update = store
+        .update_limiter("k", 1_800_000_000, |mut s| {
+            s.since_success = 4;
+            s
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        update.before, old,
+        "the old value is what the update started from"
+    );
+    assert_eq!(update.after.failures, 11);
+    assert_eq!(store.get_limiter("k").await.unwrap(), update.after);
+    let raw: String = redis::cmd("GET")
+        .arg(format!("{}limiter:k", p.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        raw, "1700000000:3:11:1700001200:0:4:0",
+        "rewritten in the new encoding"
     );
     p.clean().await;
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, EphemeralStore, LimiterState, SqlStoreError, SqliteStore,
-    conformance,
+    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
+    SqlStoreError, SqliteStore, conformance,
 };
 
 /// A fresh database file, deleted (with its WAL files) on drop.
@@ -64,36 +64,7 @@ async fn conformance_two_pools_over_one_file() {
     conformance::ephemeral_store_pair(a, b).await;
 }
 
-#[tokio::test]
-async fn credential_contract() {
-    let db = TempDb::new();
-    common::credential_contract(&db.store().await).await;
-}
-
-#[tokio::test]
-async fn ephemeral_contract() {
-    let db = TempDb::new();
-    common::ephemeral_contract(&db.store().await).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_one_pool() {
-    let db = TempDb::new();
-    let store = db.store().await;
-    common::credential_races(&store, &store).await;
-    common::ephemeral_races(&store, &store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn races_on_two_pools_over_one_file() {
-    let db = TempDb::new();
-    let a = db.store().await;
-    let b = SqliteStore::new(db.pool().await);
-    common::credential_races(&a, &b).await;
-    common::ephemeral_races(&a, &b).await;
-}
-
-#[tokio::test]
 async fn in_memory_database_on_one_connection() {
     // `sqlite::memory:` is private to each connection, so an in-memory store needs a pool of
     // exactly one connection that never closes.
@@ -107,8 +78,8 @@ async fn in_memory_database_on_one_connection() {
         .unwrap();
     twofactor::store::sqlite::migrate(&pool).await.unwrap();
     let store = SqliteStore::new(pool);
-    common::credential_contract(&store).await;
-    common::ephemeral_contract(&store).await;
+    conformance::credential_store(store.clone()).await;
+    conformance::ephemeral_store(store).await;
 }
 
 #[tokio::test]
@@ -146,13 +117,184 @@ async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
             "twofactor_backup_codes",
             "twofactor_challenges",
             "twofactor_credentials",
+            "twofactor_devices",
             "twofactor_limiter",
-            "twofactor_recovery"
+            "twofactor_recovery",
+            "twofactor_schema_version"
         ]
+    );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM twofactor_schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2], "each schema file recorded once");
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_each_file_once() {
+    let db = TempDb::new();
+    let a = SqliteStore::new(db.pool().await);
+    let b = SqliteStore::new(db.pool().await);
+    // Two processes starting at once: the second waits for the first's BEGIN IMMEDIATE, then
+    // finds both versions recorded (SQLite's ADD COLUMN would fail if run twice).
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    common::enrolled(&a, "alice", 2).await;
+    assert_eq!(b.backup_codes_remaining("alice").await.unwrap(), 2);
+}
+
+/// The schema and rows exactly as version 1 of this crate (0001 only, no version table) left
+/// them.
+async fn version_1_database(pool: &SqlitePool) {
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_twofactor_init.sql"))
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO twofactor_credentials (user_id, encrypted_secret, algorithm, digits, period, \
+         enabled, last_step, drift, created_at) \
+         VALUES ('alice', x'01020300ff', 'SHA256', 8, 30, 1, 56666666, -1, 1700000000); \
+         INSERT INTO twofactor_backup_codes (user_id, code_hash) VALUES ('alice', x'07'); \
+         INSERT INTO twofactor_limiter (limiter_key, window_start, attempts, \
+         consecutive_failures, locked_until, expire_at) \
+         VALUES ('user:alice', 1700000000, 3, 11, 1700001200, 1731536000); \
+         INSERT INTO twofactor_recovery (user_id, requested_at, not_before, approved) \
+         VALUES ('alice', 1700000000, 1700259200, 0);",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_version_1_database_upgrades_in_place() {
+    let db = TempDb::new();
+    let pool = db.pool().await;
+    version_1_database(&pool).await;
+    let store = SqliteStore::new(pool.clone());
+    store.migrate().await.unwrap();
+
+    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
+    assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
+    assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
+    assert_eq!((cred.last_step, cred.drift), (Some(56_666_666), -1));
+    assert_eq!(cred.created_at, 1_700_000_000);
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 1);
+    let limiter = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), limiter);
+    let recovery = store.get_recovery("alice").await.unwrap().unwrap();
+    assert_eq!(
+        recovery,
+        RecoveryRecord {
+            requested_at: 1_700_000_000,
+            not_before: 1_700_259_200,
+            approved: false,
+            needs_approval: false,
+            failures_at_request: 0,
+            cancel_hash: [0; 32],
+        }
+    );
+    // A request made before cancel tokens has none: no hash cancels it, not even all zeros.
+    assert!(
+        !store
+            .cancel_recovery_with_token("alice", &[0; 32])
+            .await
+            .unwrap()
+    );
+
+    // The upgraded rows work with the new operations.
+    assert!(
+        store
+            .advance_step("alice", &[1, 2, 3, 0, 0xff], 56_666_667, 0)
+            .await
+            .unwrap()
+    );
+    let update = store
+        .update_limiter("user:alice", 1_731_536_000, |mut s| {
+            s.since_success += 1;
+            s
+        })
+        .await
+        .unwrap();
+    assert_eq!(update.before, limiter);
+    assert_eq!(update.after.since_success, 1);
+    let device = DeviceRecord {
+        user_id: "alice".into(),
+        created_at: 1_700_000_000,
+        expires_at: 1_800_000_000,
+    };
+    store.put_device(&common::hash(9), &device).await.unwrap();
+
+    // Running it again changes nothing and keeps every row.
+    store.migrate().await.unwrap();
+    twofactor::store::sqlite::migrate(&pool).await.unwrap();
+    assert_eq!(
+        store
+            .get_device(&common::hash(9), 1_700_000_000)
+            .await
+            .unwrap(),
+        Some(device)
+    );
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), update.after);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM twofactor_schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2]);
+    assert!(
+        store
+            .complete_recovery("alice", 1_700_259_200, false)
+            .await
+            .unwrap(),
+        "a version-1 request that needs no approval completes after its wait"
     );
 }
 
 #[tokio::test]
+async fn a_failed_migration_changes_nothing() {
+    let db = TempDb::new();
+    let pool = db.pool().await;
+    version_1_database(&pool).await;
+    // A table in the way makes 0002 fail after its ALTERs ran.
+    sqlx::query("CREATE TABLE twofactor_devices (x INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = SqliteStore::new(pool.clone());
+    assert!(store.migrate().await.is_err());
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('twofactor_limiter')")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        !columns.iter().any(|c| c == "forgiven_at"),
+        "the whole migration is one transaction: {columns:?}"
+    );
+    let version_table: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'twofactor_schema_version'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(version_table, 0);
+    sqlx::query("DROP TABLE twofactor_devices")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.get_limiter("user:alice").await.unwrap().attempts,
+        3,
+        "rows survive a failed attempt and the retry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn custom_prefix_keeps_stores_apart() {
     let db = TempDb::new();
     let pool = db.pool().await;
@@ -162,7 +304,13 @@ async fn custom_prefix_keeps_stores_apart() {
     b.migrate().await.unwrap();
     common::enrolled(&a, "alice", 3).await;
     assert_eq!(b.get_credential("alice").await.unwrap(), None);
-    common::credential_contract(&b).await;
+    conformance::credential_store(b.clone()).await;
+    conformance::ephemeral_store(b).await;
+    assert_eq!(
+        a.get_credential("alice").await.unwrap().map(|c| c.enabled),
+        Some(true),
+        "the suite on one prefix must not touch the other"
+    );
     for bad in ["", "x; DROP TABLE users; --", "Upper", "9lives", "a-b"] {
         assert!(matches!(
             SqliteStore::with_prefix(pool.clone(), bad),
@@ -175,7 +323,8 @@ async fn custom_prefix_keeps_stores_apart() {
 async fn missing_tables_are_an_error_not_a_panic() {
     let db = TempDb::new();
     let store = SqliteStore::new(db.pool().await);
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
 }
 
 #[tokio::test]
@@ -189,7 +338,8 @@ async fn unreachable_database_fails_closed() {
         .connect_lazy_with(options);
     let store = SqliteStore::new(pool);
     assert!(store.migrate().await.is_err());
-    common::all_fail(&store).await;
+    conformance::credential_store_unreachable(&store).await;
+    conformance::ephemeral_store_unreachable(&store).await;
 }
 
 #[tokio::test]
@@ -230,6 +380,49 @@ async fn corrupt_rows_are_errors() {
     );
 }
 
+/// Values beyond a `BIGINT` are refused with an error (the suite also accepts storing them
+/// exactly); nothing is written.
+#[tokio::test]
+async fn out_of_range_values_are_refused() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    common::enrolled(&store, "alice", 1).await;
+    assert!(
+        store
+            .advance_step("alice", b"secret-v1", u64::MAX, 0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .get_credential("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        Some(100)
+    );
+    assert!(
+        store
+            .advance_step("alice", b"secret-v1", i64::MAX as u64, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_limiter("k", 10, |mut s| {
+                s.locked_until = u64::MAX;
+                s
+            })
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.get_limiter("k").await.unwrap(),
+        LimiterState::default()
+    );
+}
+
 #[tokio::test]
 async fn purge_drops_only_expired_rows() {
     let db = TempDb::new();
@@ -242,20 +435,39 @@ async fn purge_drops_only_expired_rows() {
         store.put_challenge(&common::hash(n), &rec).await.unwrap();
     }
     store
-        .update_limiter("old", 100, |s| LimiterState {
-            attempts: s.attempts + 1,
-            ..s
+        .update_limiter("old", 100, |mut s| {
+            s.attempts += 1;
+            s
         })
         .await
         .unwrap();
     store
-        .update_limiter("new", 300, |s| LimiterState {
-            attempts: s.attempts + 1,
-            ..s
+        .update_limiter("new", 300, |mut s| {
+            s.attempts += 1;
+            s
         })
         .await
         .unwrap();
-    assert_eq!(store.purge_expired(150).await.unwrap(), 2);
+    for (n, expires_at) in [(3, 100), (4, 150), (5, 151)] {
+        let device = DeviceRecord {
+            user_id: "u".into(),
+            created_at: 0,
+            expires_at,
+        };
+        store.put_device(&common::hash(n), &device).await.unwrap();
+    }
+    assert_eq!(store.purge_expired(150).await.unwrap(), 4);
+    for (n, kept) in [(3, false), (4, false), (5, true)] {
+        assert_eq!(
+            store
+                .get_device(&common::hash(n), 0)
+                .await
+                .unwrap()
+                .is_some(),
+            kept,
+            "devices expired at or before `now` are purged"
+        );
+    }
     assert_eq!(
         store.get_challenge(&common::hash(1), 0).await.unwrap(),
         None

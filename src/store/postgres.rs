@@ -17,20 +17,27 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::sql::{
-    DEFAULT_TABLE_PREFIX, SqlStoreError, algorithm, check_prefix, expire_at_i64, migration_sql,
-    stmt, to_i64, to_u32, to_u64,
+    DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, check_prefix, expire_at_i64,
+    migration_sql, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
 };
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    EphemeralStore, LimiterState, RecoveryRecord,
+    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 
 /// The schema, embedded from `migrations/postgres/`, in order.
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../migrations/postgres/0001_twofactor_init.sql"
-)];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/postgres/0001_twofactor_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/postgres/0002_twofactor_adversary_model.sql"),
+    },
+];
 
-/// Credentials, backup codes, recovery requests, challenges and rate limits in PostgreSQL.
+/// Credentials, backup codes, recovery requests, device tokens, challenges and rate limits in PostgreSQL.
 ///
 /// Cheap to clone (the pool and the prepared statement texts are shared). Build it on the pool
 /// your application already uses, run [`migrate`](Self::migrate) once at start-up, and pass it
@@ -68,7 +75,13 @@ struct Queries {
     get_recovery: Arc<str>,
     approve_recovery: Arc<str>,
     delete_recovery: Arc<str>,
+    cancel_recovery_token: Arc<str>,
     due_recovery: Arc<str>,
+    put_device: Arc<str>,
+    get_device: Arc<str>,
+    delete_device: Arc<str>,
+    delete_devices: Arc<str>,
+    purge_devices: Arc<str>,
     put_challenge: Arc<str>,
     get_challenge: Arc<str>,
     take_challenge: Arc<str>,
@@ -104,7 +117,8 @@ impl Queries {
             ),
             advance_step: stmt(
                 "UPDATE {p}credentials SET last_step = $2, drift = $3 WHERE user_id = $1 \
-                 AND enabled = TRUE AND (last_step IS NULL OR last_step < $2)",
+                 AND enabled = TRUE AND encrypted_secret = $4 \
+                 AND (last_step IS NULL OR last_step < $2)",
                 p,
             ),
             rewrite_secret: stmt(
@@ -137,14 +151,18 @@ impl Queries {
             ),
             count_codes: stmt("SELECT COUNT(*) FROM {p}backup_codes WHERE user_id = $1", p),
             put_recovery: stmt(
-                "INSERT INTO {p}recovery (user_id, requested_at, not_before, approved) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+                "INSERT INTO {p}recovery (user_id, requested_at, not_before, approved, \
+                 needs_approval, failures_at_request, cancel_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO UPDATE SET \
                  requested_at = excluded.requested_at, not_before = excluded.not_before, \
-                 approved = excluded.approved",
+                 approved = excluded.approved, needs_approval = excluded.needs_approval, \
+                 failures_at_request = excluded.failures_at_request, \
+                 cancel_hash = excluded.cancel_hash",
                 p,
             ),
             get_recovery: stmt(
-                "SELECT requested_at, not_before, approved FROM {p}recovery WHERE user_id = $1",
+                "SELECT requested_at, not_before, approved, needs_approval, failures_at_request, \
+                 cancel_hash FROM {p}recovery WHERE user_id = $1",
                 p,
             ),
             approve_recovery: stmt(
@@ -152,11 +170,29 @@ impl Queries {
                 p,
             ),
             delete_recovery: stmt("DELETE FROM {p}recovery WHERE user_id = $1", p),
-            due_recovery: stmt(
-                "DELETE FROM {p}recovery WHERE user_id = $1 \
-                 AND (approved = TRUE OR not_before <= $2)",
+            cancel_recovery_token: stmt(
+                "DELETE FROM {p}recovery WHERE user_id = $1 AND cancel_hash = $2",
                 p,
             ),
+            due_recovery: stmt(
+                "DELETE FROM {p}recovery WHERE user_id = $1 AND (approved = TRUE \
+                 OR (NOT $3::BOOLEAN AND needs_approval = FALSE AND not_before <= $2))",
+                p,
+            ),
+            put_device: stmt(
+                "INSERT INTO {p}devices (token_hash, user_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO UPDATE SET \
+                 user_id = excluded.user_id, created_at = excluded.created_at, \
+                 expires_at = excluded.expires_at",
+                p,
+            ),
+            get_device: stmt(
+                "SELECT user_id, created_at, expires_at FROM {p}devices WHERE token_hash = $1",
+                p,
+            ),
+            delete_device: stmt("DELETE FROM {p}devices WHERE token_hash = $1", p),
+            delete_devices: stmt("DELETE FROM {p}devices WHERE user_id = $1", p),
+            purge_devices: stmt("DELETE FROM {p}devices WHERE expires_at <= $1", p),
             put_challenge: stmt(
                 "INSERT INTO {p}challenges (challenge_hash, user_id, expires_at) \
                  VALUES ($1, $2, $3) ON CONFLICT (challenge_hash) DO UPDATE SET \
@@ -173,21 +209,25 @@ impl Queries {
                 p,
             ),
             purge_challenges: stmt("DELETE FROM {p}challenges WHERE expires_at <= $1", p),
+            // `consecutive_failures` holds `LimiterState::failures` (see migration 0002).
             lock_limiter: stmt(
                 "INSERT INTO {p}limiter AS l (limiter_key, window_start, attempts, \
-                 consecutive_failures, locked_until, expire_at) VALUES ($1, 0, 0, 0, 0, $2) \
+                 consecutive_failures, locked_until, forgiven_at, since_success, \
+                 last_success_at, expire_at) VALUES ($1, 0, 0, 0, 0, 0, 0, 0, $2) \
                  ON CONFLICT (limiter_key) DO UPDATE SET expire_at = excluded.expire_at \
-                 RETURNING l.window_start, l.attempts, l.consecutive_failures, l.locked_until",
+                 RETURNING l.window_start, l.attempts, l.consecutive_failures, l.locked_until, \
+                 l.forgiven_at, l.since_success, l.last_success_at",
                 p,
             ),
             get_limiter: stmt(
-                "SELECT window_start, attempts, consecutive_failures, locked_until \
-                 FROM {p}limiter WHERE limiter_key = $1",
+                "SELECT window_start, attempts, consecutive_failures, locked_until, forgiven_at, \
+                 since_success, last_success_at FROM {p}limiter WHERE limiter_key = $1",
                 p,
             ),
             save_limiter: stmt(
                 "UPDATE {p}limiter SET window_start = $2, attempts = $3, \
-                 consecutive_failures = $4, locked_until = $5, expire_at = $6 \
+                 consecutive_failures = $4, locked_until = $5, forgiven_at = $6, \
+                 since_success = $7, last_success_at = $8, expire_at = $9 \
                  WHERE limiter_key = $1",
                 p,
             ),
@@ -206,12 +246,15 @@ async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, Sq
     Ok(pool.begin().await?)
 }
 
-/// Applies the embedded schema (idempotent) with the default `twofactor_` prefix.
+/// Brings the schema (default `twofactor_` prefix) up to date; safe to call at every start-up.
 ///
-/// Runs `CREATE TABLE IF NOT EXISTS ...` statements in one transaction under a transaction-level
-/// advisory lock (so several application instances starting at once do not race), never
-/// touches the application's own `_sqlx_migrations`, and is safe to call at every start-up.
-/// Tables go into the first schema of the connection's `search_path`.
+/// Each file of `migrations/postgres/` runs once: the versions applied are recorded in
+/// `twofactor_schema_version`. A database created before that table existed (version 1 only)
+/// is upgraded in place, keeping its rows. Everything runs in one transaction under a
+/// transaction-level advisory lock, so several application instances starting at once apply
+/// each file once, and a failure leaves the schema as it was. The application's own
+/// `_sqlx_migrations` is never touched. Tables go into the first schema of the connection's
+/// `search_path`.
 ///
 /// # Errors
 ///
@@ -226,10 +269,32 @@ async fn migrate_with_prefix(pool: &PgPool, prefix: &str) -> Result<(), SqlStore
         .bind(format!("twofactor migrate {prefix}"))
         .execute(&mut *tx)
         .await?;
-    for file in MIGRATIONS {
-        sqlx::raw_sql(AssertSqlSafe(migration_sql(file, prefix)))
+    // `IF NOT EXISTS` on an existing table is a NOTICE, which sqlx would log at INFO level at
+    // every start-up.
+    sqlx::raw_sql("SET LOCAL client_min_messages TO WARNING")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(AssertSqlSafe(stmt(
+        "CREATE TABLE IF NOT EXISTS {p}schema_version (version BIGINT PRIMARY KEY)",
+        prefix,
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(stmt(
+        "SELECT version FROM {p}schema_version",
+        prefix,
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
+    let record = stmt(
+        "INSERT INTO {p}schema_version (version) VALUES ($1)",
+        prefix,
+    );
+    for migration in pending_migrations(MIGRATIONS, &applied) {
+        sqlx::raw_sql(AssertSqlSafe(migration_sql(migration.sql, prefix)))
             .execute(&mut *tx)
             .await?;
+        q(&record).bind(migration.version).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -265,7 +330,7 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Creates this store's tables if they do not exist (idempotent; see [`migrate`]).
+    /// Brings this store's tables up to date (each schema file once; see [`migrate`]).
     ///
     /// # Errors
     ///
@@ -274,9 +339,9 @@ impl PostgresStore {
         migrate_with_prefix(&self.pool, &self.prefix).await
     }
 
-    /// Deletes challenges that expired at or before `now` and limiter rows whose `expire_at` is
-    /// before `now`; returns how many rows went. Run it now and then (say every few minutes):
-    /// expired rows are never returned as valid, they only take space.
+    /// Deletes challenges and device tokens that expired at or before `now` and limiter rows
+    /// whose `expire_at` is before `now`; returns how many rows went. Run it now and then (say
+    /// every few minutes): expired rows are never returned as valid, they only take space.
     ///
     /// # Errors
     ///
@@ -292,7 +357,11 @@ impl PostgresStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        let c = q(&self.q.purge_devices)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected())
     }
 }
 
@@ -313,12 +382,39 @@ fn credential_from_row(row: &PgRow) -> Result<CredentialRecord, SqlStoreError> {
 }
 
 fn limiter_from_row(row: &PgRow) -> Result<LimiterState, SqlStoreError> {
-    Ok(LimiterState {
-        window_start: to_u64(row.try_get("window_start")?, "window_start")?,
-        attempts: to_u32(row.try_get("attempts")?, "attempts")?,
-        consecutive_failures: to_u32(row.try_get("consecutive_failures")?, "consecutive_failures")?,
-        locked_until: to_u64(row.try_get("locked_until")?, "locked_until")?,
+    Ok(LimiterState::from_parts(
+        to_u64(row.try_get("window_start")?, "window_start")?,
+        to_u32(row.try_get("attempts")?, "attempts")?,
+        to_u32(row.try_get("consecutive_failures")?, "failures")?,
+        to_u64(row.try_get("locked_until")?, "locked_until")?,
+        to_u64(row.try_get("forgiven_at")?, "forgiven_at")?,
+        to_u32(row.try_get("since_success")?, "since_success")?,
+        to_u64(row.try_get("last_success_at")?, "last_success_at")?,
+    ))
+}
+
+fn recovery_from_row(row: &PgRow) -> Result<RecoveryRecord, SqlStoreError> {
+    Ok(RecoveryRecord {
+        requested_at: to_u64(row.try_get("requested_at")?, "requested_at")?,
+        not_before: to_u64(row.try_get("not_before")?, "not_before")?,
+        approved: row.try_get("approved")?,
+        needs_approval: row.try_get("needs_approval")?,
+        failures_at_request: to_u32(row.try_get("failures_at_request")?, "failures_at_request")?,
+        cancel_hash: token_hash(row.try_get("cancel_hash")?, "cancel_hash")?,
     })
+}
+
+fn device_from_row(row: &PgRow, now: u64) -> Result<Option<DeviceRecord>, SqlStoreError> {
+    let expires_at = to_u64(row.try_get("expires_at")?, "expires_at")?;
+    if now < expires_at {
+        Ok(Some(DeviceRecord {
+            user_id: row.try_get("user_id")?,
+            created_at: to_u64(row.try_get("created_at")?, "created_at")?,
+            expires_at,
+        }))
+    } else {
+        Ok(None)
+    }
 }
 
 fn challenge_from_row(row: &PgRow, now: u64) -> Result<Option<ChallengeRecord>, SqlStoreError> {
@@ -422,13 +518,18 @@ impl CredentialStore for PostgresStore {
     async fn advance_step(
         &self,
         user_id: &str,
+        expected_secret: &[u8],
         step: u64,
         drift: i64,
     ) -> Result<bool, Self::Error> {
+        // One statement: the secret, the enabled flag and the step are checked on the row the
+        // UPDATE locks (re-checked after a concurrent writer commits), so a credential
+        // re-enrolled since the code was checked is never advanced.
         let done = q(&self.q.advance_step)
             .bind(user_id)
             .bind(to_i64(step, "step")?)
             .bind(drift)
+            .bind(expected_secret)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -529,6 +630,9 @@ impl CredentialStore for PostgresStore {
             .bind(to_i64(record.requested_at, "requested_at")?)
             .bind(to_i64(record.not_before, "not_before")?)
             .bind(record.approved)
+            .bind(record.needs_approval)
+            .bind(i64::from(record.failures_at_request))
+            .bind(&record.cancel_hash[..])
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -542,11 +646,7 @@ impl CredentialStore for PostgresStore {
         else {
             return Ok(None);
         };
-        Ok(Some(RecoveryRecord {
-            requested_at: to_u64(row.try_get("requested_at")?, "requested_at")?,
-            not_before: to_u64(row.try_get("not_before")?, "not_before")?,
-            approved: row.try_get("approved")?,
-        }))
+        recovery_from_row(&row).map(Some)
     }
 
     async fn approve_recovery(&self, user_id: &str) -> Result<bool, Self::Error> {
@@ -565,7 +665,26 @@ impl CredentialStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn complete_recovery(&self, user_id: &str, now: u64) -> Result<bool, Self::Error> {
+    async fn cancel_recovery_with_token(
+        &self,
+        user_id: &str,
+        cancel_hash: &TokenHash,
+    ) -> Result<bool, Self::Error> {
+        // One statement: of concurrent calls with the token, the row lock lets one delete it.
+        let done = q(&self.q.cancel_recovery_token)
+            .bind(user_id)
+            .bind(&cancel_hash[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn complete_recovery(
+        &self,
+        user_id: &str,
+        now: u64,
+        approval_required: bool,
+    ) -> Result<bool, Self::Error> {
         // A `now` beyond i64::MAX is later than any stored `not_before`.
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         let mut tx = begin(&self.pool).await?;
@@ -577,6 +696,7 @@ impl CredentialStore for PostgresStore {
         let done = q(&self.q.due_recovery)
             .bind(user_id)
             .bind(now)
+            .bind(approval_required)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {
@@ -593,6 +713,48 @@ impl CredentialStore for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn put_device(&self, hash: &TokenHash, record: &DeviceRecord) -> Result<(), Self::Error> {
+        q(&self.q.put_device)
+            .bind(&hash[..])
+            .bind(record.user_id.as_str())
+            .bind(to_i64(record.created_at, "created_at")?)
+            .bind(to_i64(record.expires_at, "expires_at")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_device(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> Result<Option<DeviceRecord>, Self::Error> {
+        let row = q(&self.q.get_device)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => device_from_row(&row, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_device(&self, hash: &TokenHash) -> Result<bool, Self::Error> {
+        let done = q(&self.q.delete_device)
+            .bind(&hash[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_devices(&self, user_id: &str) -> Result<u64, Self::Error> {
+        let done = q(&self.q.delete_devices)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -650,7 +812,7 @@ impl EphemeralStore for PostgresStore {
         key: &str,
         expire_at: u64,
         update: F,
-    ) -> Result<LimiterState, Self::Error>
+    ) -> Result<LimiterUpdate, Self::Error>
     where
         F: Fn(LimiterState) -> LimiterState + Send + Sync,
     {
@@ -662,18 +824,25 @@ impl EphemeralStore for PostgresStore {
             .bind(expire_at_i64(expire_at))
             .fetch_one(&mut *tx)
             .await?;
-        let next = update(limiter_from_row(&row)?);
+        let current = limiter_from_row(&row)?;
+        let next = update(current);
         q(&self.q.save_limiter)
             .bind(key)
             .bind(to_i64(next.window_start, "window_start")?)
             .bind(i64::from(next.attempts))
-            .bind(i64::from(next.consecutive_failures))
+            .bind(i64::from(next.failures))
             .bind(to_i64(next.locked_until, "locked_until")?)
+            .bind(to_i64(next.forgiven_at, "forgiven_at")?)
+            .bind(i64::from(next.since_success))
+            .bind(to_i64(next.last_success_at, "last_success_at")?)
             .bind(expire_at_i64(expire_at))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(next)
+        Ok(LimiterUpdate {
+            before: current,
+            after: next,
+        })
     }
 
     async fn get_limiter(&self, key: &str) -> Result<LimiterState, Self::Error> {

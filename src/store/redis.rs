@@ -23,7 +23,7 @@ use redis::Script;
 use redis::aio::ConnectionLike;
 use thiserror::Error;
 
-use super::{ChallengeHash, ChallengeRecord, EphemeralStore, LimiterState};
+use super::{ChallengeHash, ChallengeRecord, EphemeralStore, LimiterState, LimiterUpdate};
 
 /// The default prefix of every key the store writes.
 pub const DEFAULT_KEY_PREFIX: &str = "twofactor:";
@@ -173,35 +173,47 @@ fn decode_challenge(raw: &[u8], now: u64) -> Result<Option<ChallengeRecord>, Red
     }))
 }
 
-/// `"{window_start}:{attempts}:{consecutive_failures}:{locked_until}"`; absent = `""`.
+/// `"{window_start}:{attempts}:{failures}:{locked_until}:{forgiven_at}:{since_success}:\
+/// {last_success_at}"`; absent = `""`.
 fn encode_limiter(state: &LimiterState) -> String {
     format!(
-        "{}:{}:{}:{}",
-        state.window_start, state.attempts, state.consecutive_failures, state.locked_until
+        "{}:{}:{}:{}:{}:{}:{}",
+        state.window_start,
+        state.attempts,
+        state.failures,
+        state.locked_until,
+        state.forgiven_at,
+        state.since_success,
+        state.last_success_at
     )
 }
 
+/// Reads [`encode_limiter`]'s format, and the four-field one of earlier versions
+/// (`"{window_start}:{attempts}:{failures}:{locked_until}"`, the rest 0), so keys written before
+/// an upgrade keep their counts.
 fn decode_limiter(raw: &[u8]) -> Result<LimiterState, RedisStoreError> {
     if raw.is_empty() {
         return Ok(LimiterState::default());
     }
     let corrupt = || RedisStoreError::Corrupt { what: "limiter" };
     let text = std::str::from_utf8(raw).map_err(|_| corrupt())?;
-    let mut parts = text.split(':');
-    let mut next = || parts.next().ok_or_else(corrupt);
-    let window_start = next()?.parse().map_err(|_| corrupt())?;
-    let attempts = next()?.parse().map_err(|_| corrupt())?;
-    let consecutive_failures = next()?.parse().map_err(|_| corrupt())?;
-    let locked_until = next()?.parse().map_err(|_| corrupt())?;
-    if parts.next().is_some() {
-        return Err(corrupt());
-    }
-    Ok(LimiterState {
-        window_start,
-        attempts,
-        consecutive_failures,
-        locked_until,
-    })
+    let parts: Vec<&str> = text.split(':').collect();
+    let (old, new) = match parts.len() {
+        4 => (&parts[..], &["0", "0", "0"][..]),
+        7 => parts.split_at(4),
+        _ => return Err(corrupt()),
+    };
+    let u64_at = |fields: &[&str], i: usize| fields[i].parse::<u64>().map_err(|_| corrupt());
+    let u32_at = |fields: &[&str], i: usize| fields[i].parse::<u32>().map_err(|_| corrupt());
+    Ok(LimiterState::from_parts(
+        u64_at(old, 0)?,
+        u32_at(old, 1)?,
+        u32_at(old, 2)?,
+        u64_at(old, 3)?,
+        u64_at(new, 0)?,
+        u32_at(new, 1)?,
+        u64_at(new, 2)?,
+    ))
 }
 
 impl<C> EphemeralStore for RedisStore<C>
@@ -263,7 +275,7 @@ where
         key: &str,
         expire_at: u64,
         update: F,
-    ) -> Result<LimiterState, Self::Error>
+    ) -> Result<LimiterUpdate, Self::Error>
     where
         F: Fn(LimiterState) -> LimiterState + Send + Sync,
     {
@@ -275,7 +287,10 @@ where
             .await?
             .unwrap_or_default();
         for _ in 0..Self::MAX_ATTEMPTS {
-            let next = update(decode_limiter(&current)?);
+            // `before` is decoded from the very bytes the script compares against, so what is
+            // returned is the state the stored one was computed from, whatever retries came first.
+            let before = decode_limiter(&current)?;
+            let next = update(before);
             let (written, now_held): (i64, Vec<u8>) = CAS_SCRIPT
                 .key(&key)
                 .arg(&current[..])
@@ -285,7 +300,10 @@ where
                 .invoke_async(&mut conn)
                 .await?;
             if written == 1 {
-                return Ok(next);
+                return Ok(LimiterUpdate {
+                    before,
+                    after: next,
+                });
             }
             current = now_held;
         }
@@ -323,16 +341,28 @@ mod tests {
 
     #[test]
     fn limiter_round_trip() {
-        let s = LimiterState {
-            window_start: u64::MAX,
-            attempts: 3,
-            consecutive_failures: u32::MAX,
-            locked_until: 7,
-        };
+        let s = LimiterState::from_parts(u64::MAX, 3, u32::MAX, 7, u64::MAX - 1, u32::MAX - 1, 9);
         assert_eq!(decode_limiter(encode_limiter(&s).as_bytes()).unwrap(), s);
         assert_eq!(decode_limiter(b"").unwrap(), LimiterState::default());
-        assert!(decode_limiter(b"1:2:3").is_err());
-        assert!(decode_limiter(b"1:2:3:4:5").is_err());
-        assert!(decode_limiter(b"1:2:-3:4").is_err());
+        for bad in [
+            &b"1:2:3"[..],
+            b"1:2:3:4:5",
+            b"1:2:3:4:5:6",
+            b"1:2:3:4:5:6:7:8",
+            b"1:2:-3:4",
+            b"1:2:3:4:5:-6:7",
+            b"1:2:3:4:5:4294967296:7",
+            b"1:2:3:4::6:7",
+        ] {
+            assert!(decode_limiter(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limiter_keys_written_before_the_new_fields_still_decode() {
+        assert_eq!(
+            decode_limiter(b"1700000000:4:9:1700000600").unwrap(),
+            LimiterState::from_parts(1_700_000_000, 4, 9, 1_700_000_600, 0, 0, 0)
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! What the sqlx-based stores (SQLite, PostgreSQL) share: the error type, the table prefix and
-//! the checked conversions between the traits' unsigned integers and SQL's signed `BIGINT`.
+//! What the sqlx-based stores (SQLite, PostgreSQL) share: the error type, the table prefix, the
+//! schema versions, and the checked conversions between the traits' unsigned integers and SQL's
+//! signed `BIGINT`.
 
 use std::sync::Arc;
 
 use thiserror::Error;
+
+use super::TokenHash;
 
 /// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
@@ -57,9 +60,39 @@ pub(crate) fn stmt(template: &str, prefix: &str) -> Arc<str> {
     template.replace("{p}", prefix).into()
 }
 
+/// One embedded schema file: the version its name starts with, and its text.
+pub(crate) struct Migration {
+    /// `1` for `0001_*.sql`; recorded in `{prefix}schema_version` once applied.
+    pub(crate) version: i64,
+    /// The SQL, written with the default prefix.
+    pub(crate) sql: &'static str,
+}
+
 /// The embedded migration text with the default prefix replaced by `prefix`.
 pub(crate) fn migration_sql(file: &str, prefix: &str) -> String {
     file.replace(DEFAULT_TABLE_PREFIX, prefix)
+}
+
+/// The migrations of `all` not in `applied`, in order.
+pub(crate) fn pending_migrations<'a>(
+    all: &'a [Migration],
+    applied: &[i64],
+) -> impl Iterator<Item = &'a Migration> {
+    all.iter().filter(move |m| !applied.contains(&m.version))
+}
+
+/// A stored token hash. `NULL` (a recovery request made before cancel tokens existed) reads as
+/// all zeros, which is no token's SHA-256; the stores never match `NULL` in SQL either.
+pub(crate) fn token_hash(
+    value: Option<Vec<u8>>,
+    field: &'static str,
+) -> Result<TokenHash, SqlStoreError> {
+    match value {
+        None => Ok([0; 32]),
+        Some(bytes) => {
+            TokenHash::try_from(bytes.as_slice()).map_err(|_| SqlStoreError::OutOfRange { field })
+        }
+    }
 }
 
 /// `u64` to a `BIGINT` column; refuses values above `i64::MAX`.
@@ -118,5 +151,39 @@ mod tests {
         assert!(to_u32(i64::from(u32::MAX) + 1, "f").is_err());
         assert!(to_u32(-1, "f").is_err());
         assert_eq!(expire_at_i64(u64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn token_hashes_must_be_32_bytes() {
+        assert_eq!(token_hash(None, "f").unwrap(), [0; 32]);
+        assert_eq!(token_hash(Some(vec![7; 32]), "f").unwrap(), [7; 32]);
+        assert!(token_hash(Some(vec![7; 31]), "f").is_err());
+        assert!(token_hash(Some(vec![7; 33]), "f").is_err());
+    }
+
+    #[test]
+    fn only_unapplied_migrations_run() {
+        const ALL: &[Migration] = &[
+            Migration {
+                version: 1,
+                sql: "a",
+            },
+            Migration {
+                version: 2,
+                sql: "b",
+            },
+            Migration {
+                version: 3,
+                sql: "c",
+            },
+        ];
+        let run = |applied: &[i64]| -> Vec<i64> {
+            pending_migrations(ALL, applied)
+                .map(|m| m.version)
+                .collect()
+        };
+        assert_eq!(run(&[]), [1, 2, 3]);
+        assert_eq!(run(&[1]), [2, 3]);
+        assert_eq!(run(&[1, 2, 3]), Vec::<i64>::new());
     }
 }
