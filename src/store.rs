@@ -98,7 +98,9 @@ pub struct RecoveryRecord {
     /// The user's failed attempts since the last login when the request was made; more failures
     /// during the wait make the request need approval.
     pub failures_at_request: u32,
-    /// Hash of the single-use cancel token handed to the owner out of band.
+    /// Hash of the single-use cancel token handed to the owner out of band (SHA-256 of the
+    /// token; requests stored before this field existed read as all zeros, which no token
+    /// hashes to).
     pub cancel_hash: TokenHash,
 }
 
@@ -116,7 +118,8 @@ impl core::fmt::Debug for RecoveryRecord {
 }
 
 /// A device token: a browser that completed a login for this user and may use its own attempt
-/// budget (see [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)).
+/// budget (see
+/// [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// Whose device this is; a token presented for another user is ignored.
@@ -176,7 +179,9 @@ pub trait CredentialStore: Send + Sync {
     /// Compare-and-set of the last accepted step. **Atomic:** sets `last_step = step` and
     /// `drift = drift` only if the user has an enabled credential, its encrypted secret equals
     /// `expected_secret` (the credential the code was checked against, not one enrolled since),
-    /// and `last_step` is unset or strictly less than `step`; returns whether it did. Of N
+    /// and `last_step` is unset or strictly less than `step`; returns whether it did (a code
+    /// checked while a lazy key rotation rewrote the secret is refused too: rare, and it fails
+    /// closed). Of N
     /// concurrent calls with the same step exactly one returns `true`. This is what makes a TOTP
     /// code single use.
     fn advance_step(
@@ -196,8 +201,9 @@ pub trait CredentialStore: Send + Sync {
         new_secret: &[u8],
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Removes the user's credential (pending or enabled), backup codes and recovery request.
-    /// Returns whether a credential existed.
+    /// Removes the user's credential (pending or enabled), backup codes and recovery request,
+    /// and leaves the user's device tokens (the service decides when they go). Returns whether a
+    /// credential existed.
     fn delete_credential(
         &self,
         user_id: &str,
@@ -263,8 +269,9 @@ pub trait CredentialStore: Send + Sync {
 
     /// Completes the user's recovery request if it is approved, or if `approval_required` is
     /// false, the request's `needs_approval` is false and `not_before <= now`: deletes it
-    /// together with the credential and backup codes and returns `true`. **Atomic:** of
-    /// concurrent calls at most one returns `true`; a cancelled request never completes.
+    /// together with the credential and backup codes (not the device tokens) and returns `true`.
+    /// **Atomic:** of concurrent calls at most one returns `true`; a cancelled request never
+    /// completes.
     fn complete_recovery(
         &self,
         user_id: &str,
@@ -286,7 +293,8 @@ pub trait CredentialStore: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send;
 
-    /// Deletes one device token; returns whether it existed.
+    /// Deletes one device token; returns whether it existed. **Atomic:** of concurrent calls
+    /// with the same hash, exactly one returns `true`.
     fn delete_device(
         &self,
         hash: &TokenHash,
@@ -328,7 +336,8 @@ pub trait EphemeralStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<ChallengeRecord>, Self::Error>> + Send;
 
     /// Applies `update` to the limiter state under `key` (the default state when absent) and
-    /// stores the result, returning the state read and the state stored. **Atomic read-modify-write:** concurrent calls on one key
+    /// stores the result, returning the state read and the state stored (the `before` that
+    /// `after` was computed from). **Atomic read-modify-write:** concurrent calls on one key
     /// are serialised, none lost (a transaction with a row lock, a compare-and-set retry loop, or
     /// `WATCH`/`MULTI`). `update` is a pure function and may be called more than once on retry.
     /// `expire_at` lets the store drop the state after that Unix time.
