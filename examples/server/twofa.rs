@@ -4,12 +4,13 @@
 
 use zeroize::Zeroizing;
 
+use twofactor::service::Config as ServiceConfig;
 use twofactor::service::{
     ConfirmOutcome, DisableOutcome, EnrolmentStart, LoginStart as ServiceLoginStart,
     RegenerateOutcome, VerifyOutcome,
 };
 use twofactor::store::{PostgresStore, SqliteStore};
-use twofactor::{BackupCodeKey, Config as ServiceConfig, Keyring, ServiceError, TwoFactor};
+use twofactor::{BackupCodeKey, Keyring, ServiceError, TwoFactor};
 
 use crate::config::{Config, KeyMaterial};
 use crate::db::Db;
