@@ -531,7 +531,7 @@ async fn sqlite_store() -> twofactor::store::SqliteStore {
 async fn a_year_under_the_adversary_model_on_sqlite() {
     // One database per scenario: build them first, then hand them out.
     let mut stores = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..9 {
         stores.push(sqlite_store().await);
     }
     let stores = std::sync::Mutex::new(stores);
