@@ -16,7 +16,7 @@
 //! credentials table in the bench's private schema (each statement is one primary-key scan).
 //!
 //! ```sh
-//! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench store
+//! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --all-features --bench store
 //! ```
 //! Without the variable the PostgreSQL half is skipped (with a message); SQLite always runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]

@@ -1,6 +1,6 @@
 //! otpauth:// URI build and parse, and QR rendering.
 //!
-//! Run: `cargo bench --bench uri -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench --features qr --bench uri -- --warm-up-time 1 --measurement-time 3`
 
 #![allow(clippy::expect_used)]
 

@@ -1,29 +1,13 @@
 //! The `otp uri`, `otp parse` and `otp qr` commands, run as a user would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The example binary that `cargo test` builds next to the test binaries.
-fn otp_binary() -> PathBuf {
-    // This test runs from target/<profile>/deps/; examples live in target/<profile>/examples/.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let mut path = profile_dir.join("examples").join("otp");
-    path.set_extension(std::env::consts::EXE_EXTENSION);
-    // `cargo test` builds the examples before running tests; `cargo test --test cli_uri` alone
-    // does not, so build it first with `cargo build --all-features --example otp` in that case.
-    // (Running cargo from here would wait forever on the build lock `cargo test` holds.)
-    assert!(
-        path.exists(),
-        "otp example not found at {}: run `cargo build --all-features --example otp` first",
-        path.display()
-    );
-    path
-}
-
 fn otp(args: &[&str]) -> Output {
-    Command::new(otp_binary()).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_otp"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 const B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";

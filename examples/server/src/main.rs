@@ -2,12 +2,12 @@
 //! two-factor authentication with backup codes, and a one-page UI.
 //!
 //! ```sh
-//! cargo run --example server      # http://127.0.0.1:3000, SQLite file twofactor-demo.db
+//! cargo run -p twofactor-server    # http://127.0.0.1:3000, SQLite file twofactor-demo.db
 //! ```
 //!
 //! Configuration (environment): `TWOFACTOR_ADDR`, `DATABASE_URL` (`sqlite://…` or
 //! `postgres://…`), `TWOFACTOR_KEY` (64 hex digits, or the crate's key ring format),
-//! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `RUST_LOG`. See the README.
+//! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `RUST_LOG`. See examples/server/README.md.
 
 mod api;
 mod config;

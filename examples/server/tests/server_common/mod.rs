@@ -1,11 +1,10 @@
-//! Shared by tests/server_api.rs and tests/browser.rs: builds and starts the `server` example
-//! as a child process on a free port, and a small JSON-over-HTTP client.
+//! Shared by tests/server_api.rs and tests/browser.rs: starts the `twofactor-server` binary as a
+//! child process on a free port, and a small JSON-over-HTTP client.
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -66,42 +65,12 @@ impl Drop for TempDir {
     }
 }
 
-/// The compiled example. `cargo test` builds examples, but `cargo test --test server_api` does
-/// not, so build it once per test binary (a no-op when it is up to date), in the profile
-/// directory this test binary lives in (which honours `CARGO_TARGET_DIR`).
+/// The server binary, built by cargo before it runs this crate's integration tests.
 pub fn server_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/server_api-<hash>  →  target/<profile>
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("debug");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        let status = cmd
-            .status()
-            .expect("cannot run cargo to build the server example");
-        assert!(status.success(), "building the server example failed");
-        assert!(bin.exists(), "no server binary at {}", bin.display());
-        bin
-    })
+    Path::new(env!("CARGO_BIN_EXE_twofactor-server"))
 }
 
-/// A running server example.
+/// A running server.
 pub struct Server {
     child: Child,
     /// `http://127.0.0.1:<port>`.
@@ -133,7 +102,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("cannot start the server example");
+        let mut child = cmd.spawn().expect("cannot start the server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -1,4 +1,4 @@
-//! `otp`: an oathtool for this crate. Run `cargo run --example otp -- help`.
+//! `otp`: an oathtool for this crate. Run `cargo run -p twofactor-otp -- help`.
 //!
 //! Exit codes: 0 success, 1 a code that does not verify (or diagnose found no match), 2 bad
 //! arguments or input (one line on stderr, never a panic).

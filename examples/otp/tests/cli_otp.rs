@@ -1,42 +1,16 @@
-//! The `otp` example CLI, run as a process: outputs, exit codes, and no panics on bad input.
+//! The `otp` CLI, run as a process: outputs, exit codes, and no panics on bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 /// RFC 6238 Appendix B, SHA-1 seed "12345678901234567890" in base32.
 const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-/// Builds the example once (a no-op when it is up to date) and returns its path. Cargo gives
-/// integration tests `CARGO_BIN_EXE_*` only for binaries, not examples, so the test asks cargo
-/// to build it, with the same features as `cargo test --all-features`, and finds it next to this
-/// test's own executable (`target/<profile>/deps/..` → `target/<profile>/examples/otp`).
-fn otp_binary() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--all-features", "--example", "otp"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example otp");
-        assert!(status.success(), "cargo build --example otp failed");
-        let profile_dir = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .and_then(|deps| deps.parent())
-            .unwrap()
-            .to_path_buf();
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("otp{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} not found after building", bin.display());
-        bin
-    })
-}
-
 fn otp(args: &[&str]) -> Output {
-    Command::new(otp_binary()).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_otp"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
