@@ -40,11 +40,13 @@ const USERS_PER_TASK: usize = 4;
 const SELECT_PG: &str = "SELECT encrypted_secret, algorithm, digits, period, enabled, last_step, \
      drift, created_at FROM twofactor_credentials WHERE user_id = $1";
 const UPDATE_PG: &str = "UPDATE twofactor_credentials SET last_step = $2, drift = $3 \
-     WHERE user_id = $1 AND enabled = TRUE AND (last_step IS NULL OR last_step < $2)";
+     WHERE user_id = $1 AND enabled = TRUE AND encrypted_secret = $4 \
+     AND (last_step IS NULL OR last_step < $2)";
 const SELECT_LITE: &str = "SELECT encrypted_secret, algorithm, digits, period, enabled, \
      last_step, drift, created_at FROM twofactor_credentials WHERE user_id = ?1";
 const UPDATE_LITE: &str = "UPDATE twofactor_credentials SET last_step = ?2, drift = ?3 \
-     WHERE user_id = ?1 AND enabled = 1 AND (last_step IS NULL OR last_step < ?2)";
+     WHERE user_id = ?1 AND enabled = 1 AND encrypted_secret = ?4 \
+     AND (last_step IS NULL OR last_step < ?2)";
 
 /// Steps handed out in increasing order, so every compare-and-set succeeds.
 static STEP: AtomicU64 = AtomicU64::new(1_000);
@@ -84,7 +86,12 @@ async fn enrol<S: CredentialStore>(store: &S) {
 async fn verify_store<S: CredentialStore>(store: &S, user: &str) {
     let cred = store.get_credential(user).await.unwrap().unwrap();
     assert!(cred.enabled);
-    assert!(store.advance_step(user, next_step(), 0).await.unwrap());
+    assert!(
+        store
+            .advance_step(user, &cred.encrypted_secret, next_step(), 0)
+            .await
+            .unwrap()
+    );
 }
 
 /// Runs `iters` operations split over `TASKS` tasks and returns the wall time scaled to `iters`.
@@ -232,6 +239,7 @@ fn sqlite(c: &mut Criterion) {
                     .bind(&u)
                     .bind(i64::try_from(next_step()).unwrap())
                     .bind(0_i64)
+                    .bind(&[7u8; 60][..])
                     .execute(&pool)
                     .await
                     .unwrap();
@@ -351,6 +359,7 @@ fn postgres(c: &mut Criterion) {
                     .bind(&u)
                     .bind(i64::try_from(next_step()).unwrap())
                     .bind(0_i64)
+                    .bind(&[7u8; 60][..])
                     .execute(&pool)
                     .await
                     .unwrap();
@@ -441,6 +450,7 @@ async fn raw_with(pool: &PgPool, i: u64) {
         .bind(&u)
         .bind(i64::try_from(next_step()).unwrap())
         .bind(0_i64)
+        .bind(&[7u8; 60][..])
         .execute(pool)
         .await
         .unwrap();

@@ -371,10 +371,9 @@ impl<S: Store> World<S> {
             device_token: Some(new),
             ..
         }) = &outcome
+            && device.is_some()
         {
-            if device.is_some() {
-                *self.device.lock().unwrap() = new.as_str().to_owned();
-            }
+            *self.device.lock().unwrap() = new.as_str().to_owned();
         }
         outcome
     }
