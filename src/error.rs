@@ -76,7 +76,7 @@ pub enum Base32Error {
 pub enum SecretError {
     /// Shorter than the RFC 4226 R6 minimum of 16 bytes (128 bits).
     #[error(
-        "secret is {len} bytes; at least {min} are required (use danger::short_secret for legacy secrets)"
+        "secret is {len} bytes; at least {min} are required (shorter legacy secrets need an explicit danger option)"
     )]
     TooShort {
         /// Length given.

@@ -268,7 +268,8 @@ impl OtpAuthUri {
     /// Parses an otpauth:// URI (see the [module docs](self) for what is accepted).
     ///
     /// The secret must decode to at least [`Secret::MIN_LEN`] bytes; see
-    /// [`OtpAuthUri::parse_allowing_short_secret`] for legacy 80-bit secrets.
+    /// [`danger::parse_uri_allowing_short_secret`](crate::danger::parse_uri_allowing_short_secret)
+    /// for legacy 80-bit secrets.
     ///
     /// # Errors
     /// A [`UriError`] variant naming exactly what is wrong; never the secret itself.
@@ -276,15 +277,8 @@ impl OtpAuthUri {
         parse(uri, false)
     }
 
-    /// Like [`OtpAuthUri::parse`], but accepts secrets shorter than [`Secret::MIN_LEN`] bytes (the
-    /// 80-bit secrets of older generators, such as `JBSWY3DPEHPK3PXP`).
-    ///
-    /// Danger: RFC 4226 requires at least 128 bits. Use this only to import existing credentials,
-    /// and re-enrol those users with a fresh [`Secret::generate`] when you can.
-    ///
-    /// # Errors
-    /// As [`OtpAuthUri::parse`], except for [`SecretError::TooShort`].
-    pub fn parse_allowing_short_secret(uri: &str) -> Result<Self, UriError> {
+    /// Behind [`crate::danger::parse_uri_allowing_short_secret`].
+    pub(crate) fn parse_with_short_secret(uri: &str) -> Result<Self, UriError> {
         parse(uri, true)
     }
 

@@ -499,10 +499,10 @@ fn build_refusals() {
 #[test]
 fn short_secret_escape_hatch() {
     let uri = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example";
-    let p = OtpAuthUri::parse_allowing_short_secret(uri).unwrap();
+    let p = twofactor::danger::parse_uri_allowing_short_secret(uri).unwrap();
     assert_eq!(p.secret().expose_secret(), b"Hello!\xde\xad\xbe\xef");
     assert_eq!(
-        OtpAuthUri::parse_allowing_short_secret(&p.to_uri()).unwrap(),
+        twofactor::danger::parse_uri_allowing_short_secret(&p.to_uri()).unwrap(),
         p
     );
 }

@@ -1,5 +1,5 @@
 //! Fuzzes lenient base32 secret decoding: `Secret::from_base32`, and the short-secret path that
-//! `OtpAuthUri::parse_allowing_short_secret` takes for legacy 80-bit secrets.
+//! `twofactor::danger::parse_uri_allowing_short_secret` takes for legacy 80-bit secrets.
 //!
 //! Neither may panic. Both must agree with a small reference decoder written from the documented
 //! rules (any case; spaces, hyphens and tabs ignored; `=` only at the end; trailing bits not
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The short-secret path decodes with the same function but keeps any non-empty result.
     if let Some(uri) = uri_with_secret(text) {
-        match OtpAuthUri::parse_allowing_short_secret(&uri) {
+        match twofactor::danger::parse_uri_allowing_short_secret(&uri) {
             Ok(parsed) => {
                 let bytes = expected
                     .as_deref()
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(parsed.secret().expose_secret(), bytes, "short path differs");
                 let short = twofactor::danger::short_secret(bytes).expect("non-empty, bounded");
                 let again = uri_with_secret(&short.to_base32()).expect("canonical text fits");
-                let reparsed = OtpAuthUri::parse_allowing_short_secret(&again)
+                let reparsed = twofactor::danger::parse_uri_allowing_short_secret(&again)
                     .expect("canonical base32 parses");
                 assert_eq!(reparsed.secret().expose_secret(), bytes, "short round trip");
             }

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for parse in [OtpAuthUri::parse, OtpAuthUri::parse_allowing_short_secret] {
+    for parse in [OtpAuthUri::parse, twofactor::danger::parse_uri_allowing_short_secret] {
         if let Ok(uri) = parse(text) {
             let written = uri.to_uri();
             assert!(written.len() <= OtpAuthUri::MAX_LEN);

@@ -28,11 +28,32 @@ usage: otp <command> [options]
 
 OTP options: --algorithm sha1|sha256|sha512 (any case, default sha1), --digits N (6-10,
 default 6), --period SECONDS (default 30), --time UNIX (default now);
---hotp --counter C for HOTP instead of TOTP.
+--hotp --counter C for HOTP instead of TOTP; --allow-short-secret accepts a legacy secret under
+128 bits (e.g. JBSWY3DPEHPK3PXP).
 Exit codes: 0 ok, 1 invalid code / no match, 2 bad arguments or input.";
 
 /// The options shared by `code`, `verify` and `diagnose`.
 const OTP_OPTIONS: &[&str] = &["secret", "algorithm", "digits", "period", "time", "counter"];
+/// Their flags.
+const OTP_FLAGS: &[&str] = &["hotp", "allow-short-secret"];
+
+/// The `--secret` option, refusing secrets under 128 bits unless `--allow-short-secret` says the
+/// secret is a legacy one (the classic 80-bit `JBSWY3DPEHPK3PXP`).
+pub(crate) fn secret_option(args: &Args) -> Result<Secret, String> {
+    let text = args.required("secret")?;
+    let parsed = if args.flag("allow-short-secret") {
+        twofactor::danger::short_secret_from_base32(text)
+    } else {
+        Secret::from_base32(text)
+    };
+    parsed.map_err(|e| match e {
+        twofactor::Error::Secret(twofactor::error::SecretError::TooShort { len, .. }) => format!(
+            "--secret: {len} bytes is under the 16 (128 bits) RFC 4226 requires; \
+             add --allow-short-secret for a legacy secret"
+        ),
+        other => format!("--secret: {other}"),
+    })
+}
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -101,8 +122,7 @@ enum Otp {
 }
 
 fn otp(args: &Args, window: Window) -> Result<Otp, String> {
-    let secret =
-        Secret::from_base32(args.required("secret")?).map_err(|e| format!("--secret: {e}"))?;
+    let secret = secret_option(args)?;
     let algorithm = algorithm(args)?;
     let digits = unsigned::<u32>(args, "digits")?.unwrap_or(6);
     if args.flag("hotp") {
@@ -139,7 +159,7 @@ fn new(raw: &[String]) -> Result<ExitCode, String> {
 }
 
 fn code(raw: &[String]) -> Result<ExitCode, String> {
-    let args = parse(raw, OTP_OPTIONS, &["hotp"])?;
+    let args = parse(raw, OTP_OPTIONS, OTP_FLAGS)?;
     let code = match otp(&args, Window::default())? {
         Otp::Totp { totp, time } => totp.generate_at(time).map_err(|e| e.to_string())?,
         Otp::Hotp { hotp, counter } => hotp.generate(counter),
@@ -149,7 +169,7 @@ fn code(raw: &[String]) -> Result<ExitCode, String> {
 }
 
 fn verify(raw: &[String]) -> Result<ExitCode, String> {
-    let args = parse(raw, &with(&["code", "past", "future"]), &["hotp"])?;
+    let args = parse(raw, &with(&["code", "past", "future"]), OTP_FLAGS)?;
     let given = args.required("code")?;
     let past = unsigned::<u32>(&args, "past")?;
     let future = unsigned::<u32>(&args, "future")?;
@@ -193,7 +213,7 @@ fn verify(raw: &[String]) -> Result<ExitCode, String> {
 }
 
 fn diagnose(raw: &[String]) -> Result<ExitCode, String> {
-    let args = parse(raw, &with(&["code", "range"]), &["hotp"])?;
+    let args = parse(raw, &with(&["code", "range"]), OTP_FLAGS)?;
     let given = args.required("code")?;
     let Otp::Totp { totp, time } = otp(&args, Window::default())? else {
         return Err("diagnose is for TOTP (drop --hotp)".to_owned());

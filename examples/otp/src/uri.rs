@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use twofactor::{Algorithm, OtpAuthUri, OtpKind, Qr, Secret};
+use twofactor::error::{SecretError, UriError};
+use twofactor::{Algorithm, OtpAuthUri, OtpKind, Qr};
 
 use crate::args::Args;
 
@@ -36,12 +37,12 @@ fn build(raw: &[String]) -> Result<(), String> {
             "period",
             "counter",
         ],
-        &["hotp"],
+        &["hotp", "allow-short-secret"],
     )?;
     if let Some(extra) = args.positionals().first() {
         return Err(format!("unexpected argument {extra:?}"));
     }
-    let secret = Secret::from_base32(args.required("secret")?).map_err(|e| e.to_string())?;
+    let secret = crate::secret_option(&args)?;
     let account = args.required("account")?;
     let algorithm = args
         .value("algorithm")
@@ -80,7 +81,15 @@ fn build(raw: &[String]) -> Result<(), String> {
 
 fn one_uri(args: &Args) -> Result<OtpAuthUri, String> {
     match args.positionals() {
-        [uri] => OtpAuthUri::parse(uri).map_err(|e| e.to_string()),
+        [uri] if args.flag("allow-short-secret") => {
+            twofactor::danger::parse_uri_allowing_short_secret(uri).map_err(|e| e.to_string())
+        }
+        [uri] => OtpAuthUri::parse(uri).map_err(|e| match e {
+            UriError::Secret(SecretError::TooShort { .. }) => {
+                format!("{e}; add --allow-short-secret for a legacy secret")
+            }
+            other => other.to_string(),
+        }),
         [] => Err("expected an otpauth:// URI".to_owned()),
         _ => Err("expected exactly one URI".to_owned()),
     }
@@ -88,7 +97,7 @@ fn one_uri(args: &Args) -> Result<OtpAuthUri, String> {
 
 /// `otp parse URI`: one JSON object on stdout.
 fn parse(raw: &[String]) -> Result<(), String> {
-    let args = Args::parse(raw, &[], &[])?;
+    let args = Args::parse(raw, &[], &["allow-short-secret"])?;
     let uri = one_uri(&args)?;
     let (period, counter) = match uri.kind() {
         OtpKind::Totp { period } => (Some(period), None),
@@ -110,7 +119,7 @@ fn parse(raw: &[String]) -> Result<(), String> {
 
 /// `otp qr URI [--out FILE.png|FILE.svg]`.
 fn qr(raw: &[String]) -> Result<(), String> {
-    let args = Args::parse(raw, &["out"], &[])?;
+    let args = Args::parse(raw, &["out"], &["allow-short-secret"])?;
     let uri = one_uri(&args)?;
     let qr = Qr::new(&uri).map_err(|e| e.to_string())?;
     let Some(out) = args.value("out") else {
