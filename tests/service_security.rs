@@ -71,7 +71,10 @@ impl SecretCipher for Instrumented {
 async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
     let (svc, _store, clock, events) = service();
     let (secret, _) = enrol(&svc, &clock, "alice").await;
-    clock.advance(30); // T0 + 30: the window starts at the first failure.
+    // The confirmation at T0 opened a window; start after it, so the window starts at the first
+    // failure (S + 40).
+    let s0 = T0 + 600;
+    clock.set(s0 + 30);
     for i in 0..5 {
         clock.advance(10);
         let now = clock.now_secs();
@@ -83,27 +86,27 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
         );
     }
     assert_eq!(events.count("locked_out"), 1);
-    // T0 + 80: the window started at T0 + 40, so 560 s remain. A valid code is refused too.
+    // s0 + 80: the window started at T0 + 40, so 560 s remain. A valid code is refused too.
     assert_eq!(
-        svc.verify("alice", &code_at(&secret, T0 + 80))
+        svc.verify("alice", &code_at(&secret, s0 + 80))
             .await
             .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 560
         }
     );
-    clock.set(T0 + 40 + 599);
+    clock.set(s0 + 40 + 599);
     assert_eq!(
-        svc.verify("alice", &code_at(&secret, T0 + 639))
+        svc.verify("alice", &code_at(&secret, s0 + 639))
             .await
             .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 1
         }
     );
-    clock.set(T0 + 40 + 600);
+    clock.set(s0 + 40 + 600);
     assert!(
-        svc.verify("alice", &code_at(&secret, T0 + 640))
+        svc.verify("alice", &code_at(&secret, s0 + 640))
             .await
             .unwrap()
             .is_success()
@@ -112,7 +115,7 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
     // failures reach the second lockout, twice as long.
     for i in 0..5 {
         assert_eq!(
-            svc.verify("alice", &wrong_code(&secret, T0 + 640, 100 + i))
+            svc.verify("alice", &wrong_code(&secret, s0 + 640, 100 + i))
                 .await
                 .unwrap(),
             VerifyOutcome::Rejected
@@ -127,7 +130,7 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
     // The challenge path shares the same per-user limiter.
     let c = challenge(&svc, "alice").await;
     assert!(matches!(
-        svc.complete_login(&c, &code_at(&secret, T0 + 640))
+        svc.complete_login(&c, &code_at(&secret, s0 + 640))
             .await
             .unwrap(),
         VerifyOutcome::RateLimited { .. }
@@ -225,7 +228,11 @@ async fn attack_for_a_year(
 #[tokio::test]
 async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in() {
     let cipher = Instrumented::new();
-    let (svc, clock, events) = service_with(MemoryStore::new(), cipher.clone(), config());
+    // The owner stays away all year: a device token that outlives the year (the default 90 days
+    // is renewed by use; see service_adversary.rs for an owner who logs in daily).
+    let mut config = config();
+    config.device_ttl_secs = 400 * 86_400;
+    let (svc, clock, events) = service_with(MemoryStore::new(), cipher.clone(), config);
     let (secret, codes) = enrol(&svc, &clock, "victim").await;
     // The owner logged in from their browser once: it holds a device token.
     clock.advance(30);
@@ -248,7 +255,7 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
     assert!(evaluated <= 100, "{evaluated} guesses in a year");
     assert!(evaluated <= RateLimitPolicy::totp_default().max_guesses_per_year());
     assert!(
-        evaluated >= 80,
+        evaluated >= 70,
         "the attacker was at full rate: {evaluated}"
     );
     assert!(events.count("locked_out") >= 16);
@@ -267,7 +274,8 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
         svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
-    // ... but the owner's browser has its own budget, which the attacker never touched.
+    // ... but the owner's browser has its own budget, which the attacker never touched (past
+    // half its life, the token is renewed).
     let outcome = svc
         .complete_login_with_device(&c, &code_at(&secret, now + 30), Some(device.as_str()))
         .await
@@ -276,7 +284,7 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
         matches!(
             outcome,
             VerifyOutcome::Success {
-                device_token: None,
+                device_token: Some(_),
                 ..
             }
         ),
