@@ -10,6 +10,7 @@ pub mod clock;
 pub mod crypto;
 pub mod danger;
 pub mod error;
+pub mod guide;
 mod key_text;
 pub mod otp;
 #[cfg(feature = "qr")]

@@ -1,0 +1,377 @@
+//! The guide: how each part works, what it guarantees, and the figures behind the claims.
+//!
+//! The [crate front page](crate) shows the integration in one screen; this is the long form.
+//!
+//! ## Windows, drift and diagnosis
+//!
+//! `Totp::verify_at` accepts a code from the current time step or up to `past` steps before and
+//! `future` steps after it (`Window::new(past, future)`, default ±1, at most ±10; wider only through
+//! `danger::wide_window`). Every step of the window is computed and compared in constant time, with
+//! no early exit. A valid code comes back as `TotpMatch { step, drift }`: `drift` is the matched step
+//! minus the current one (-1: the code is from the previous step, the phone is slow or the user was
+//! slow; +1: the phone is ahead). Store `step` and never accept it again.
+//!
+//! When a user says "my codes never work", `Totp::diagnose_at(code, now, range)` searches a wide
+//! range (say ±20 steps = ±10 minutes) outwards from now and reports the offset in steps and seconds
+//! ("the device's clock is about 90 s behind"). It is for support tools only: it is neither constant
+//! time nor rate limited, and must never grant access.
+//!
+//! ```rust
+//! use twofactor::{Secret, Totp, TotpOutcome};
+//!
+//! let secret = Secret::from_bytes(b"12345678901234567890")?;
+//! let totp = Totp::builder(&secret).build()?;
+//! let now = 1_111_111_199;
+//! let old = totp.generate_at(now - 90)?; // a phone 90 s slow
+//! assert_eq!(totp.verify_at(old.as_str(), now)?, TotpOutcome::Invalid); // outside ±1
+//! let d = totp.diagnose_at(old.as_str(), now, 20)?.expect("found");
+//! assert_eq!((d.offset_steps, d.offset_seconds), (-3, -90));
+//! # Ok::<(), twofactor::Error>(())
+//! ```
+//!
+//! # Enrolment URIs and QR codes
+//!
+//! An authenticator app learns a secret from an `otpauth://` URI (the Key URI Format), usually shown as
+//! a QR code. `OtpAuthUri` builds one that every app reads the same way, and parses what other apps and
+//! libraries wrote, refusing malformed input with a precise `UriError`:
+//!
+//! ```rust
+//! use twofactor::{Algorithm, OtpAuthUri, Secret};
+//!
+//! let secret = Secret::generate(Algorithm::Sha1);
+//! let uri = OtpAuthUri::totp_builder(secret, "kirk@example.com")
+//!     .issuer("Star Trek: Website") // a ':' inside the issuer is written as %3A
+//!     .build()?;
+//! let text = uri.to_uri(); // contains the secret: zeroized on drop, never log it
+//! assert!(text.starts_with("otpauth://totp/Star%20Trek%3A%20Website:kirk@example.com?secret="));
+//!
+//! // Importing: any case, either colon form, parameters in any order, unknown ones ignored.
+//! let parsed = OtpAuthUri::parse(&text)?;
+//! assert_eq!(parsed, uri);
+//! let totp = parsed.totp()?; // ready to verify codes
+//!
+//! #[cfg(feature = "qr")]
+//! {
+//!     let qr = twofactor::Qr::new(&uri)?; // error correction M, 4-module quiet zone
+//!     let svg = qr.to_svg(); // inline in the enrolment page
+//!     let img = qr.to_data_url()?; // or <img src="data:image/png;base64,...">
+//!     let png = qr.to_png()?; // or bytes
+//!     print!("{}", qr.to_terminal().as_str()); // or a CLI
+//!     assert!(svg.starts_with("<svg") && img.starts_with("data:") && png.starts_with(b"\x89PNG"));
+//! }
+//! # let _ = totp;
+//! # Ok::<(), twofactor::Error>(())
+//! ```
+//!
+//! Rules: labels and values are percent-encoded per RFC 3986 (space is `%20`, never `+`; unicode as
+//! UTF-8); the issuer goes both in the label and in `issuer=`; an issuer is at most 128 bytes, an
+//! account 256 bytes, a URI 4 KiB (longer input is refused before parsing). Parsing needs a secret of at
+//! least 128 bits; `danger::parse_uri_allowing_short_secret` imports legacy 80-bit secrets. Serve QR
+//! codes only to the enrolling user, with `Cache-Control: no-store`: the image is the secret.
+//!
+//! From the command line:
+//!
+//! ```sh
+//! cargo run -p twofactor-otp -- uri --secret GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ --account alice --issuer Example
+//! cargo run -p twofactor-otp -- parse 'otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'
+//! cargo run -p twofactor-otp -- qr 'otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ' --out code.png
+//! ```
+//!
+//!
+//! # Backup codes
+//!
+//! A user who loses the phone needs a way back in. Generate a set of single-use backup codes, show
+//! them once, and store only their keyed hashes:
+//!
+//! ```rust
+//! use twofactor::backup_codes::{self, BackupCodeKey};
+//!
+//! // The pepper lives outside the database (configuration, KMS); derive it from a master key.
+//! # let master_key = [7u8; 32];
+//! let pepper = BackupCodeKey::derive(&master_key);
+//!
+//! let codes = backup_codes::generate(backup_codes::DEFAULT_COUNT); // 8 codes, "XXXXX-XXXXX"
+//! let stored: Vec<_> = codes.iter().map(|c| pepper.hash("user-42", c)).collect();
+//! // Show `c.as_str()` to the user once; never store or log the codes themselves.
+//!
+//! // Later the user types one, sloppily: any case, spaces, hyphens, O for 0, I or L for 1.
+//! let typed = codes[3].as_str().to_lowercase().replace('-', " ");
+//! assert!(backup_codes::looks_like_backup_code(&typed)); // not a TOTP code
+//! assert_eq!(pepper.verify("user-42", &typed, &stored), Some(3));
+//! // With a store, look the hash up and delete it in one atomic call instead:
+//! let hash = pepper.hash_input("user-42", &typed);
+//! assert_eq!(hash, Some(stored[3]));
+//! // A code is bound to its user: the same code does nothing for anyone else.
+//! assert_eq!(pepper.verify("user-43", &typed, &stored), None);
+//! ```
+//!
+//! Each code is 10 characters of Crockford base32 (`0-9 A-Z` without `I L O U`: 32 symbols, 5 bits
+//! each), and always contains at least one letter so it is never mistaken for an all-digit TOTP code.
+//! Codes are uniform over the 32^10 − 10^10 such strings:
+//! log2(32^10 − 10^10) = 50 + log2(1 − 8.9×10^-6) ≈ **49.99999 bits** (the letter rule costs
+//! 1.3×10^-5 bits). With 8 codes, one online guess succeeds with probability 8 / 1.1×10^15 ≈ 7×10^-15,
+//! before any rate limit. Offline, the stored HMAC-SHA256 hashes are useless without the pepper, and
+//! each is bound to its user id (length-prefixed), so even with the pepper brute force costs 2^50 HMACs
+//! per user; the 8 hex characters (32 bits) that many tutorials use fall to 4×10^9. Regenerating
+//! replaces the whole set. Changing the pepper voids every stored code.
+//!
+//! # Secrets encrypted at rest
+//!
+//! TOTP secrets are stored encrypted by a [`SecretCipher`](crate::crypto::SecretCipher): implement it
+//! over your KMS or HSM, or use the built-in [`Keyring`](crate::crypto::Keyring), AES-256-GCM over
+//! numbered keys loaded from one environment variable:
+//!
+//! ```text
+//! TWOFACTOR_KEYS="1:<64 hex digits or base64>,2:<key>;current=2"
+//! ```
+//!
+//! ```rust
+//! use twofactor::crypto::{secret_aad, Keyring, SecretCipher};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), twofactor::CryptoError> {
+//! # let (_, config) = Keyring::generate(); // demo key; in production: openssl rand -hex 32
+//! let keys = Keyring::from_config(&config)?; // or Keyring::from_env("TWOFACTOR_KEYS")?
+//!
+//! let blob = keys.encrypt(b"12345678901234567890", &secret_aad("user-42")).await?;
+//! let opened = keys.decrypt(&blob, &secret_aad("user-42")).await?;
+//! assert_eq!(opened.plaintext.as_slice(), b"12345678901234567890");
+//! if opened.stale_key {
+//!     // Encrypted under an older key: encrypt again with the current one and store that.
+//! }
+//! // Copied into another user's row, it does not decrypt; the error says nothing more.
+//! assert!(keys.decrypt(&blob, &secret_aad("user-43")).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The blob is `version (1 byte, 0x01) || key id (u32 BE) || nonce (12 bytes) || ciphertext || tag
+//! (16 bytes)`, 33 bytes more than the secret, and the format is pinned by a known-answer test computed
+//! with a second implementation. The associated data binds the purpose (`twofactor totp-secret v1`)
+//! and the user id, length-prefixed, plus the blob header. To rotate: add the new key everywhere,
+//! then make it `current`; old blobs still decrypt and report `stale_key` so they get rewritten; drop
+//! the old key when none remain.
+//!
+//! **Nonce limits.** Nonces are 96 random bits. After q encryptions under one key the chance of a
+//! repeated nonce is about q²/2^97; NIST SP 800-38D caps random-nonce GCM at 2^32 encryptions per key
+//! (repeat chance about 2^-33). One encryption happens per enrolment and per rewrite, so even ten
+//! million enrolments a day take over a year to reach 2^32: rotate yearly, and at once if a key may
+//! have leaked. Keys are zeroized on drop and never printed; errors never contain key material.
+//!
+//!
+//! # The service: enrolment, login, backup codes, recovery
+//!
+//! `TwoFactor` does the whole flow on top of two storage traits (`CredentialStore` for durable
+//! credentials, `EphemeralStore` for challenges and rate limits), a `SecretCipher` (secrets are
+//! encrypted at rest) and a clock. Every single-use step is one atomic store call, so a code, a
+//! backup code or a challenge works once even under concurrent requests.
+//!
+//! ```rust
+//! use twofactor::service::{Config, LoginStart};
+//! use twofactor::{
+//!     BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, MemoryStore, Totp, TwoFactor,
+//!     VerifyOutcome,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MemoryStore::new(); // tests and single-process apps; use SQL/Redis stores in production
+//! let (keyring, _config_line) = Keyring::generate(); // load yours with Keyring::from_config
+//! let twofactor = TwoFactor::from_store(
+//!     store,
+//!     keyring,
+//!     BackupCodeKey::derive(b"a master key kept outside the database"),
+//!     Config::new("Example"),
+//! )?;
+//!
+//! // Enrolment: show the QR code (or the base32 secret), then confirm with a first code.
+//! let EnrolmentStart::Started(enrolment) =
+//!     twofactor.start_enrolment("user-42", "alice@example.com").await?
+//! else {
+//!     unreachable!("2FA is not on yet");
+//! };
+//! # #[cfg(feature = "qr")] {
+//! let svg = enrolment.qr()?.to_svg(); // feature "qr"; or enrolment.otpauth_uri()
+//! # assert!(svg.starts_with("<svg"));
+//! # }
+//! # let app = Totp::builder(enrolment.secret()).build()?; // stands in for the phone
+//! # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+//! # let typed_code = app.generate_at(now)?.as_str().to_owned();
+//! let ConfirmOutcome::Confirmed { backup_codes } =
+//!     twofactor.confirm_enrolment("user-42", &typed_code).await?
+//! else {
+//!     unreachable!("wrong code: ask again");
+//! };
+//! // Show the backup codes once: they are stored only as keyed hashes.
+//! # assert_eq!(backup_codes.len(), 8);
+//!
+//! // Login, after the password was checked.
+//! match twofactor.start_login("user-42").await? {
+//!     LoginStart::NotRequired => { /* logged in */ }
+//!     LoginStart::Required { challenge, .. } => {
+//!         // Send challenge.as_str() to the browser, ask for the code, then:
+//!         # let typed = backup_codes[0].as_str(); // a TOTP code works the same way
+//!         match twofactor.complete_login(challenge.as_str(), typed).await? {
+//!             VerifyOutcome::Success { user_id, .. } => assert_eq!(user_id, "user-42"),
+//!             VerifyOutcome::RateLimited { retry_after_secs } => {
+//!                 println!("too many attempts, retry in {retry_after_secs} s");
+//!             }
+//!             _ => println!("wrong code"), // wrong, replayed, expired: all look the same
+//!         }
+//!     }
+//!     _ => {}
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What the service guarantees:
+//!
+//! - **Replay:** a TOTP step is accepted once per user (compare-and-set on the last step), including
+//!   the step that confirmed enrolment; a backup code and a login challenge are consumed atomically.
+//! - **Indistinguishable failures:** wrong code, replayed code, unknown or expired challenge, user
+//!   without 2FA and unknown user all return `Rejected` and cost the same work (a dummy secret is
+//!   decrypted and checked). The reason is in the audit trail only.
+//! - **Fail closed:** `Err` only for store, cipher or configuration failures; nobody is let in and
+//!   nothing is consumed.
+//! - **A failed `complete_login` does not consume the challenge** (typos happen; the per-user limiter
+//!   bounds guesses); a success consumes it.
+//! - **Audit:** every state change and verification result is an `AuditEvent`, sent to `tracing`
+//!   (target `twofactor::audit`) and to your `AuditSink`. Events never contain secrets, codes, tokens
+//!   or URIs. Use the sink to tell users about recovery requests, lockouts and backup-code use.
+//! - **Recovery is not a back door:** `request_recovery` completes after 72 hours only if the
+//!   account stayed quiet; a request made while the account was locked or had failed second factors
+//!   since the last login, or that sees one while it waits, needs an operator's `approve_recovery`.
+//!   The request returns a single-use cancel token to send to the owner out of band; a second-factor
+//!   login cancels too. `admin_reset` removes the factor at once.
+//! - **Lazy key rotation:** a secret read under an old key is re-encrypted under the current one.
+//! - **Drift** is recorded (`status().last_drift`); windows are not shifted unless you set
+//!   `Config::follow_drift` (bounded to ±10 steps).
+//!
+//! ## The adversary, and the arithmetic
+//!
+//! The model the service holds to: the attacker knows the user id and the password; sends requests at
+//! any rate and concurrency, through any number of app instances; the owner keeps logging in (as
+//! often as hourly) with TOTP and sometimes a backup code; any store write may fail (at any rate
+//! below 1); the clock is right.
+//!
+//! - **Counted before evaluation.** The per-user budget (`RateLimitPolicy::totp_default`: 5 failures
+//!   per 10 minutes, TOTP and backup codes together) counts an attempt as a failure in the same
+//!   atomic store operation that grants it. A success gives back its own attempt and nothing more,
+//!   so the owner's logins never refill the attacker's budget, and a lost write after the evaluation
+//!   can only over-count. Every 5th counted failure starts lockout *k*, lasting `600 s × 2^(k−1)`,
+//!   with no cap; one failure is forgiven every 30 days so an owner's typos do not add up.
+//! - **At most 92 codes evaluated in any 365 days:** reaching failure 5k takes at least
+//!   `600 × (2^(k−1) − 1)` s, so at most 80 failures are added in a year, and forgiveness gives back
+//!   at most 12. Against a ±1 window (3 valid codes in 10⁶) that is a `≈ 2.8×10⁻⁴` chance a year.
+//!   `tests/service_adversary.rs` runs a simulated year per owner behaviour (absent, daily, hourly,
+//!   weekly backup codes, a known browser hourly), with bursts of 64 concurrent guesses and with 10 %
+//!   and 100 % of store writes failing, on `MemoryStore` and SQLite, and counts the evaluations with
+//!   a counting cipher: **76 in every scenario**. A fixed window alone (the tutorials' policy) allows
+//!   262,800 a year, a 55 % chance.
+//! - **The owner keeps a way in.** `complete_login_with_device` hands a browser that logged in a
+//!   device token (256 bits, stored hashed, bound to the user, 90 days, renewed at half life,
+//!   revocable with `forget_devices`). Its attempts use the device's own budget, which failures from
+//!   other clients never consume: in the year-long test the owner's browser gets in at the first try
+//!   every day while the attacker runs at full rate. On a **new** browser the owner shares the locked
+//!   budget with the attacker: they use a known browser, or an operator approves recovery.
+//! - **The owner learns.** Each failed second factor on the user's budget raises
+//!   `AuditEvent::SecondFactorFailed` with the count since the last login; `status()` gives
+//!   `failures_since_login`, `last_login_at` and `locked_until`. After a password change (which your
+//!   app must allow only with the second factor) call `password_changed`: the lockout and any
+//!   recovery request end.
+//! - **Single use across re-enrolment.** `advance_step` names the credential the code was checked
+//!   against, so a code of a revoked secret still in flight is refused.
+//!
+//!
+//! # Stores: SQLite, PostgreSQL, Redis
+//!
+//! State lives behind two traits (`store::CredentialStore` for credentials and backup codes,
+//! `store::EphemeralStore` for login challenges and rate limits). The crate ships stores that take
+//! the pool or connection your application already has:
+//!
+//! | store | feature | implements | for |
+//! | --- | --- | --- | --- |
+//! | `store::SqliteStore` | `sqlite` | both | demos, single-node apps (a file; WAL recommended) |
+//! | `store::PostgresStore` | `postgres` | both | several app servers on one database |
+//! | `store::RedisStore` | `redis` | `EphemeralStore` | challenges and rate limits outside the main database |
+//! | `store::MemoryStore` | — | both | tests, one process |
+//!
+//! Every operation that must happen once is one atomic statement or transaction, so several
+//! application servers on one database agree on replay, single use and rate limits: the last accepted
+//! TOTP step is a conditional `UPDATE ... WHERE last_step IS NULL OR last_step < $step`, a backup code
+//! and a challenge are deleted and returned by one statement, a rate-limit update holds a row lock
+//! (PostgreSQL), `BEGIN IMMEDIATE` (SQLite) or runs a compare-and-set loop (Redis). A successful TOTP
+//! verification costs two round trips to the credential store (`get_credential`, `advance_step`).
+//! Every store error is fail-closed: nobody is let in, and nothing is reported consumed.
+//!
+//! SQLite, with its own database file (or share your application's pool):
+//!
+//! ```rust,no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn sqlite() -> Result<(), Box<dyn std::error::Error>> {
+//! use sqlx::sqlite::SqlitePoolOptions;
+//! use twofactor::store::{CredentialStore, SqliteStore};
+//!
+//! let pool = SqlitePoolOptions::new()
+//!     .connect_with(SqliteStore::recommended_options("app.db")) // WAL, busy_timeout 5 s
+//!     .await?;
+//! let store = SqliteStore::new(pool);
+//! store.migrate().await?; // CREATE TABLE IF NOT EXISTS twofactor_*, safe at every start-up
+//! assert_eq!(store.backup_codes_remaining("alice").await?, 0);
+//! // Pass `store.clone()` as both the credential and the ephemeral store of the service.
+//! # Ok(()) }
+//! ```
+//!
+//! PostgreSQL on the application's pool, with Redis for the short-lived state:
+//!
+//! ```rust,no_run
+//! # #[cfg(all(feature = "postgres", feature = "redis"))]
+//! # async fn postgres() -> Result<(), Box<dyn std::error::Error>> {
+//! use twofactor::store::{PostgresStore, RedisStore};
+//!
+//! let pool = sqlx::PgPool::connect("postgres://app@db/app").await?;
+//! twofactor::store::postgres::migrate(&pool).await?;
+//! let credentials = PostgresStore::new(pool);
+//!
+//! let client = redis::Client::open("redis://cache:6379")?;
+//! let ephemeral = RedisStore::with_prefix(
+//!     redis::aio::ConnectionManager::new(client).await?,
+//!     "myapp:2fa:",
+//! );
+//! # let _ = (credentials, ephemeral);
+//! # Ok(()) }
+//! ```
+//!
+//! - **Tables** (prefix `twofactor_`, or your own with `with_prefix(pool, "tenant_tf_")`):
+//!   `twofactor_credentials` (one row per user: encrypted secret, parameters, enabled, last step,
+//!   drift), `twofactor_backup_codes` (keyed hashes of unused codes), `twofactor_recovery`,
+//!   `twofactor_challenges` (keyed by the SHA-256 of the token), `twofactor_limiter`. The schema is
+//!   plain SQL in `migrations/sqlite/` and `migrations/postgres/`: `migrate()` applies those embedded
+//!   files, idempotently, in one transaction (PostgreSQL: under an advisory lock, in the first schema
+//!   of the `search_path`), and never touches your `_sqlx_migrations`. You may instead copy the files
+//!   into your own migration tool.
+//! - **Unsigned values** (Unix times, steps) are stored in signed 64-bit columns; a value above
+//!   2^63−1 is refused with `SqlStoreError::OutOfRange`, never wrapped.
+//! - **Expired rows**: expired challenges and limiter states are never reported valid, but the SQL
+//!   stores keep them until you call `purge_expired(now)` (run it every few minutes). Redis drops keys
+//!   by itself, a grace period (`with_gc_grace`, default 300 s) after their own expiry.
+//! - **SQLite in memory**: `sqlite::memory:` is private to each connection; use a pool of exactly one
+//!   connection that never closes, or a file.
+//! - **Redis** keys are `{prefix}challenge:{hex}` and `{prefix}limiter:{key}`. Validity is decided
+//!   against the time the service passes in, not Redis's clock.
+//!
+//! Tests against the real services read their URLs at run time and run in their own schema / key
+//! prefix:
+//!
+//! ```sh
+//! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//! TWOFACTOR_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --all-features --test store_postgres --test store_redis
+//! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --all-features --bench store
+//! ```
+//!
+//!
+//! # Fuzzing
+//!
+//! Four cargo-fuzz targets (URI parsing, base32 secrets, the key ring, backup-code input) live in
+//! `fuzz/`; `fuzz/README.md` says how to run them and what they found.
+//!
