@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::db::{Db, User};
+use crate::db::{Backend, Db, User};
 use crate::error::{ApiError, Json};
 use crate::twofa::{Check, LoginStart, TwoFa};
 
@@ -24,29 +24,29 @@ pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Shared state of every handler.
-pub struct AppState {
+pub struct AppState<S: Backend> {
     /// Users and sessions.
-    pub db: Db,
+    pub db: S::Db,
     /// The second factor.
-    pub twofa: TwoFa,
+    pub twofa: TwoFa<S>,
     /// An Argon2id hash of a random password: unknown emails are checked against it so they
     /// take as long as a wrong password.
     pub dummy_hash: String,
 }
 
 /// The router: the page, the API, JSON 404/405 fallbacks and the 64 KiB body limit.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router<S: Backend>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/api/signup", post(signup))
-        .route("/api/login", post(login))
-        .route("/api/login/2fa", post(login_2fa))
-        .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/2fa/setup", post(setup))
-        .route("/api/2fa/verify-setup", post(verify_setup))
-        .route("/api/2fa/backup-codes", post(backup_codes))
-        .route("/api/2fa/disable", post(disable))
+        .route("/api/signup", post(signup::<S>))
+        .route("/api/login", post(login::<S>))
+        .route("/api/login/2fa", post(login_2fa::<S>))
+        .route("/api/logout", post(logout::<S>))
+        .route("/api/me", get(me::<S>))
+        .route("/api/2fa/setup", post(setup::<S>))
+        .route("/api/2fa/verify-setup", post(verify_setup::<S>))
+        .route("/api/2fa/backup-codes", post(backup_codes::<S>))
+        .route("/api/2fa/disable", post(disable::<S>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -129,7 +129,7 @@ async fn verify_password(password: Zeroizing<String>, hash: String) -> Result<bo
 }
 
 /// Issues a session: 256 random bits, base64url; only its SHA-256 is stored.
-async fn new_session(db: &Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
+async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     crate::random::fill(&mut raw[..]).map_err(|e| ApiError::infra("no OS randomness", &e))?;
     let token = Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(&raw[..]));
@@ -145,12 +145,12 @@ pub struct Authenticated {
     token_hash: [u8; 32],
 }
 
-impl FromRequestParts<Arc<AppState>> for Authenticated {
+impl<S: Backend> FromRequestParts<Arc<AppState<S>>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        state: &Arc<AppState<S>>,
     ) -> Result<Self, Self::Rejection> {
         const NOT_LOGGED_IN: ApiError =
             ApiError::Unauthorized("not logged in, or the session expired");
@@ -230,8 +230,8 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("wrong email or passwor
 const BAD_LOGIN_CODE: ApiError =
     ApiError::Unauthorized("wrong, expired or already used code; log in again if it keeps failing");
 
-async fn signup(
-    State(state): State<Arc<AppState>>,
+async fn signup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     let email = normalise_email(&body.email)?;
@@ -268,8 +268,8 @@ async fn signup(
         .into_response())
 }
 
-async fn login(
-    State(state): State<Arc<AppState>>,
+async fn login<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     // A malformed email gets the same 401 as an unknown one (after the same work).
@@ -313,13 +313,16 @@ async fn login(
     }
 }
 
-async fn session_response(state: &AppState, user_id: &str) -> Result<Response, ApiError> {
+async fn session_response<S: Backend>(
+    state: &AppState<S>,
+    user_id: &str,
+) -> Result<Response, ApiError> {
     let token = new_session(&state.db, user_id).await?;
     Ok(axum::Json(serde_json::json!({ "token": token.as_str() })).into_response())
 }
 
-async fn login_2fa(
-    State(state): State<Arc<AppState>>,
+async fn login_2fa<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<ChallengeBody>,
 ) -> Result<Response, ApiError> {
     match state
@@ -333,8 +336,8 @@ async fn login_2fa(
     }
 }
 
-async fn logout(
-    State(state): State<Arc<AppState>>,
+async fn logout<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     state
@@ -345,8 +348,8 @@ async fn logout(
     Ok(axum::Json(serde_json::json!({ "loggedOut": true })).into_response())
 }
 
-async fn me(
-    State(state): State<Arc<AppState>>,
+async fn me<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<axum::Json<Me>, ApiError> {
     let status = state.twofa.status(&auth.user.id).await?;
@@ -357,8 +360,8 @@ async fn me(
     }))
 }
 
-async fn setup(
-    State(state): State<Arc<AppState>>,
+async fn setup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     let enrolment = state
@@ -390,8 +393,8 @@ fn refuse(check: Check) -> ApiError {
     }
 }
 
-async fn verify_setup(
-    State(state): State<Arc<AppState>>,
+async fn verify_setup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
@@ -413,8 +416,8 @@ async fn verify_setup(
     }
 }
 
-async fn backup_codes(
-    State(state): State<Arc<AppState>>,
+async fn backup_codes<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
@@ -428,8 +431,8 @@ async fn backup_codes(
     }
 }
 
-async fn disable(
-    State(state): State<Arc<AppState>>,
+async fn disable<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {

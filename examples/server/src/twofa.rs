@@ -1,5 +1,5 @@
-//! The second factor, entirely through the crate's [`TwoFactor`] service: this module only picks
-//! the stores for the configured database and translates outcomes into the API's vocabulary.
+//! The second factor, entirely through the crate's [`TwoFactor`] service: this module only builds
+//! it on the backend's store and translates outcomes into the API's vocabulary.
 //! No code is checked, counted or stored here.
 
 use zeroize::Zeroizing;
@@ -9,11 +9,10 @@ use twofactor::service::{
     ConfirmOutcome, DisableOutcome, EnrolmentStart, LoginStart as ServiceLoginStart,
     RegenerateOutcome, VerifyOutcome,
 };
-use twofactor::store::{PostgresStore, SqliteStore};
 use twofactor::{BackupCodeKey, Keyring, ServiceError, TwoFactor};
 
 use crate::config::{Config, KeyMaterial};
-use crate::db::Db;
+use crate::db::Backend;
 use crate::error::ApiError;
 
 /// The name authenticator apps show next to the account.
@@ -71,23 +70,8 @@ pub struct Enrolment {
     pub qr_svg: Zeroizing<String>,
 }
 
-/// The service over the stores of the configured database.
-pub enum TwoFa {
-    /// SQLite stores on the demo's pool.
-    Sqlite(TwoFactor<SqliteStore, SqliteStore, Keyring>),
-    /// PostgreSQL stores on the demo's pool.
-    Postgres(TwoFactor<PostgresStore, PostgresStore, Keyring>),
-}
-
-/// Runs `$body` with `$svc` bound to whichever service `$self` holds.
-macro_rules! on_service {
-    ($self:expr, $svc:ident => $body:expr) => {
-        match $self {
-            TwoFa::Sqlite($svc) => $body,
-            TwoFa::Postgres($svc) => $body,
-        }
-    };
-}
+/// The service over the backend's store.
+pub struct TwoFa<S: Backend>(TwoFactor<S>);
 
 /// Logs a service failure with its source chain (store and cipher errors carry no secrets) and
 /// answers 503: the service failed closed, nobody got in.
@@ -100,10 +84,10 @@ fn unavailable(e: &ServiceError) -> ApiError {
     }
 }
 
-impl TwoFa {
+impl<S: Backend> TwoFa<S> {
     /// Creates the crate's tables (idempotent) and the service, with the secret cipher and the
     /// backup-code pepper from the configuration.
-    pub async fn new(db: &Db, config: &Config) -> Result<Self, String> {
+    pub async fn new(store: S, config: &Config) -> Result<Self, String> {
         let (cipher, master) = match &config.key {
             KeyMaterial::Single(key) => (Keyring::single(1, **key), Some(key)),
             KeyMaterial::Ring(text) => (
@@ -124,35 +108,21 @@ impl TwoFa {
             }
         };
         let service_config = ServiceConfig::new(ISSUER);
-        Ok(match db {
-            Db::Sqlite(pool) => {
-                let store = SqliteStore::new(pool.clone());
-                store.migrate().await.map_err(|e| e.to_string())?;
-                Self::Sqlite(
-                    TwoFactor::new(store.clone(), store, cipher, backup_key, service_config)
-                        .map_err(|e| e.to_string())?,
-                )
-            }
-            Db::Postgres(pool) => {
-                let store = PostgresStore::new(pool.clone());
-                store.migrate().await.map_err(|e| e.to_string())?;
-                Self::Postgres(
-                    TwoFactor::new(store.clone(), store, cipher, backup_key, service_config)
-                        .map_err(|e| e.to_string())?,
-                )
-            }
-        })
+        store.migrate_store().await.map_err(|e| e.to_string())?;
+        TwoFactor::from_store(store, cipher, backup_key, service_config)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
     /// Deletes expired challenges and stale limiter rows (housekeeping; expired rows are never
     /// honoured, they only take space).
     pub async fn purge_expired(&self, now: u64) -> Result<u64, twofactor::store::SqlStoreError> {
-        on_service!(self, svc => svc.ephemeral_store().purge_expired(now).await)
+        self.0.ephemeral_store().purge_store(now).await
     }
 
     /// Whether 2FA is on, and how many backup codes are left.
     pub async fn status(&self, user_id: &str) -> Result<Status, ApiError> {
-        let s = on_service!(self, svc => svc.status(user_id).await).map_err(|e| unavailable(&e))?;
+        let s = self.0.status(user_id).await.map_err(|e| unavailable(&e))?;
         Ok(Status {
             enabled: s.enabled,
             backup_codes_remaining: s.backup_codes_remaining,
@@ -161,14 +131,16 @@ impl TwoFa {
 
     /// Checks a TOTP or backup code for a user whose password was just verified.
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<Check, ApiError> {
-        on_service!(self, svc => svc.verify(user_id, code).await)
+        self.0
+            .verify(user_id, code)
+            .await
             .map(Check::from)
             .map_err(|e| unavailable(&e))
     }
 
     /// After the password: a challenge if 2FA is on.
     pub async fn start_login(&self, user_id: &str) -> Result<LoginStart, ApiError> {
-        match on_service!(self, svc => svc.start_login(user_id).await) {
+        match self.0.start_login(user_id).await {
             Ok(ServiceLoginStart::Required { challenge, .. }) => Ok(LoginStart::Challenge(
                 Zeroizing::new(challenge.as_str().to_owned()),
             )),
@@ -184,7 +156,7 @@ impl TwoFa {
         challenge: &str,
         code: &str,
     ) -> Result<(Check, Option<String>), ApiError> {
-        match on_service!(self, svc => svc.complete_login(challenge, code).await) {
+        match self.0.complete_login(challenge, code).await {
             Ok(VerifyOutcome::Success { user_id, .. }) => Ok((Check::Success, Some(user_id))),
             Ok(other) => Ok((Check::from(other), None)),
             Err(e) => Err(unavailable(&e)),
@@ -197,7 +169,7 @@ impl TwoFa {
         user_id: &str,
         account_name: &str,
     ) -> Result<Option<Enrolment>, ApiError> {
-        match on_service!(self, svc => svc.start_enrolment(user_id, account_name).await) {
+        match self.0.start_enrolment(user_id, account_name).await {
             Ok(EnrolmentStart::Started(e)) => {
                 let qr = e.qr().map_err(|e| ApiError::infra("QR code failed", &e))?;
                 Ok(Some(Enrolment {
@@ -217,7 +189,7 @@ impl TwoFa {
         user_id: &str,
         code: &str,
     ) -> Result<Result<Vec<Zeroizing<String>>, Check>, ApiError> {
-        match on_service!(self, svc => svc.confirm_enrolment(user_id, code).await) {
+        match self.0.confirm_enrolment(user_id, code).await {
             Ok(ConfirmOutcome::Confirmed { backup_codes }) => Ok(Ok(backup_codes
                 .iter()
                 .map(|c| Zeroizing::new(c.as_str().to_owned()))
@@ -236,7 +208,7 @@ impl TwoFa {
         user_id: &str,
         code: &str,
     ) -> Result<Result<Vec<Zeroizing<String>>, Check>, ApiError> {
-        match on_service!(self, svc => svc.regenerate_backup_codes(user_id, code).await) {
+        match self.0.regenerate_backup_codes(user_id, code).await {
             Ok(RegenerateOutcome::Regenerated { backup_codes }) => Ok(Ok(backup_codes
                 .iter()
                 .map(|c| Zeroizing::new(c.as_str().to_owned()))
@@ -253,7 +225,7 @@ impl TwoFa {
 
     /// Turns 2FA off, given a valid code.
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<Check, ApiError> {
-        match on_service!(self, svc => svc.disable(user_id, code).await) {
+        match self.0.disable(user_id, code).await {
             Ok(DisableOutcome::Disabled) => Ok(Check::Success),
             Ok(DisableOutcome::RateLimited { retry_after_secs }) => Ok(Check::RateLimited {
                 retry_after: retry_after_secs,
