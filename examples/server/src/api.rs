@@ -1,6 +1,7 @@
 //! The JSON API. Passwords and sessions are the application's business (here); every
 //! second-factor decision (codes, backup codes, challenges, replay, rate limits) is the crate's
-//! service's, reached through [`crate::twofa`].
+//! service's: each handler maps the service's outcome to a response. Generic over the
+//! [`Backend`], instantiated once per database in `main`.
 
 use std::sync::Arc;
 
@@ -14,9 +15,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use twofactor::service::LoginStart;
+use twofactor::{
+    BackupCode, ConfirmOutcome, DisableOutcome, EnrolmentStart, RegenerateOutcome, TwoFactor,
+    VerifyOutcome,
+};
+
 use crate::db::{Backend, Db, User};
 use crate::error::{ApiError, Json};
-use crate::twofa::{Check, LoginStart, TwoFa};
 
 /// How long a session lasts.
 pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
@@ -28,7 +34,7 @@ pub struct AppState<S: Backend> {
     /// Users and sessions.
     pub db: S::Db,
     /// The second factor.
-    pub twofa: TwoFa<S>,
+    pub twofa: TwoFactor<S>,
     /// An Argon2id hash of a random password: unknown emails are checked against it so they
     /// take as long as a wrong password.
     pub dummy_hash: String,
@@ -297,18 +303,20 @@ async fn login<S: Backend>(
     }
     match body.totp_code {
         Some(code) if !code.trim().is_empty() => match state.twofa.verify(&user.id, &code).await? {
-            Check::Success => session_response(&state, &user.id).await,
-            Check::Rejected => Err(BAD_LOGIN_CODE),
-            Check::RateLimited { retry_after } => Err(ApiError::TooManyRequests { retry_after }),
+            VerifyOutcome::Success { .. } => session_response(&state, &user.id).await,
+            VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+            // `Rejected`, and fail closed on any outcome added later.
+            _ => Err(BAD_LOGIN_CODE),
         },
         _ => match state.twofa.start_login(&user.id).await? {
-            LoginStart::Challenge(challenge) => Ok(axum::Json(serde_json::json!({
+            LoginStart::Required { challenge, .. } => Ok(axum::Json(serde_json::json!({
                 "requiresTwoFactor": true,
                 "challenge": challenge.as_str(),
             }))
             .into_response()),
             // 2FA was switched off between the status read and now: the password suffices.
-            LoginStart::NotEnrolled => session_response(&state, &user.id).await,
+            LoginStart::NotRequired => session_response(&state, &user.id).await,
+            _ => Err(ApiError::Unavailable),
         },
     }
 }
@@ -330,8 +338,8 @@ async fn login_2fa<S: Backend>(
         .complete_login(&body.challenge, &body.code)
         .await?
     {
-        (Check::Success, Some(user_id)) => session_response(&state, &user_id).await,
-        (Check::RateLimited { retry_after }, _) => Err(ApiError::TooManyRequests { retry_after }),
+        VerifyOutcome::Success { user_id, .. } => session_response(&state, &user_id).await,
+        VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         _ => Err(BAD_LOGIN_CODE),
     }
 }
@@ -364,34 +372,38 @@ async fn setup<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let enrolment = state
+    let EnrolmentStart::Started(enrolment) = state
         .twofa
         .start_enrolment(&auth.user.id, &auth.user.email)
         .await?
-        .ok_or(ApiError::Conflict(
+    else {
+        return Err(ApiError::Conflict(
             "two-factor authentication is already on; disable it first",
-        ))?;
+        ));
+    };
+    let qr = enrolment
+        .qr()
+        .map_err(|e| ApiError::infra("QR code failed", &e))?;
     Ok(axum::Json(serde_json::json!({
-        "secret": enrolment.secret.as_str(),
-        "otpauthUri": enrolment.otpauth_uri.as_str(),
-        "qrSvg": enrolment.qr_svg.as_str(),
+        "secret": enrolment.secret_base32().as_str(),
+        "otpauthUri": enrolment.otpauth_uri().as_str(),
+        "qrSvg": qr.to_svg().as_str(),
     }))
     .into_response())
 }
 
-fn codes_response(codes: &[Zeroizing<String>]) -> Response {
-    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+fn codes_response(codes: &[BackupCode]) -> Response {
+    let codes: Vec<&str> = codes.iter().map(BackupCode::as_str).collect();
     axum::Json(serde_json::json!({ "backupCodes": codes })).into_response()
 }
 
-fn refuse(check: Check) -> ApiError {
-    match check {
-        Check::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after },
-        Check::Success | Check::Rejected => ApiError::WrongCode(
-            "wrong or already used code; check your phone's clock if this repeats",
-        ),
-    }
+fn too_many(retry_after: u64) -> ApiError {
+    ApiError::TooManyRequests { retry_after }
 }
+
+/// A wrong code on an authenticated endpoint (a 400: a 401 would read as "session expired").
+const WRONG_CODE: ApiError =
+    ApiError::WrongCode("wrong or already used code; check your phone's clock if this repeats");
 
 async fn verify_setup<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
@@ -403,16 +415,17 @@ async fn verify_setup<S: Backend>(
         .confirm_enrolment(&auth.user.id, &body.code)
         .await?
     {
-        Ok(codes) => {
+        ConfirmOutcome::Confirmed { backup_codes } => {
             state
                 .db
                 .delete_other_sessions(&auth.user.id, &auth.token_hash)
                 .await
                 .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
             tracing::info!("two-factor authentication enabled");
-            Ok(codes_response(&codes))
+            Ok(codes_response(&backup_codes))
         }
-        Err(check) => Err(refuse(check)),
+        ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }
 
@@ -426,8 +439,9 @@ async fn backup_codes<S: Backend>(
         .regenerate_backup_codes(&auth.user.id, &body.code)
         .await?
     {
-        Ok(codes) => Ok(codes_response(&codes)),
-        Err(check) => Err(refuse(check)),
+        RegenerateOutcome::Regenerated { backup_codes } => Ok(codes_response(&backup_codes)),
+        RegenerateOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }
 
@@ -437,10 +451,11 @@ async fn disable<S: Backend>(
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
     match state.twofa.disable(&auth.user.id, &body.code).await? {
-        Check::Success => {
+        DisableOutcome::Disabled => {
             tracing::info!("two-factor authentication disabled");
             Ok(axum::Json(serde_json::json!({ "twoFactorEnabled": false })).into_response())
         }
-        other => Err(refuse(other)),
+        DisableOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }

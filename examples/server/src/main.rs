@@ -77,7 +77,7 @@ async fn serve<S: Backend>(
     db.migrate(S::SCHEMA)
         .await
         .map_err(|e| format!("cannot create the demo tables: {e}"))?;
-    let twofa = twofa::TwoFa::new(store, config)
+    let twofa = twofa::service(store, config)
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
     let mut random_password = Zeroizing::new([0u8; 32]);
@@ -128,7 +128,7 @@ async fn housekeeping<S: Backend>(state: Arc<api::AppState<S>>) {
             Ok(n) => tracing::info!(sessions = n, "removed expired sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
         }
-        match state.twofa.purge_expired(now).await {
+        match state.twofa.ephemeral_store().purge_store(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "removed expired challenges and limiter rows"),
             Err(e) => tracing::warn!(error = %e, "purging challenges failed"),
