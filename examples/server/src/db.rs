@@ -23,12 +23,12 @@ use twofactor::store::{
 pub trait Backend: CredentialStore + EphemeralStore + Clone + 'static {
     /// The demo's tables, one statement each; run in one transaction.
     const SCHEMA: &'static [&'static str];
-    /// The pool, for the demo's own queries.
+    /// The sqlx pool type the demo's own queries run on.
     type Db: Db;
 
     /// Opens a pool on `url` and the store on it.
     fn connect(url: &str) -> impl Future<Output = Result<Self, sqlx::Error>> + Send;
-    /// The pool, for the demo's own queries.
+    /// The store's pool (a cheap clone), for the demo's own queries.
     fn db(&self) -> Self::Db;
     /// Creates or updates the crate's tables (`migrate()`; idempotent, safe from several
     /// processes).
@@ -133,7 +133,7 @@ pub struct User {
     pub password_hash: String,
 }
 
-/// The demo's own tables: users and sessions.
+/// The demo's own tables: users and sessions. Implemented once for every sqlx pool below.
 pub trait Db: Clone + Send + Sync + 'static {
     /// Runs `schema` in one transaction (idempotent, safe at every start).
     fn migrate(
