@@ -1,6 +1,7 @@
 //! The JSON API. Passwords and sessions are the application's business (here); every
 //! second-factor decision (codes, backup codes, challenges, replay, rate limits) is the crate's
-//! service's, reached through [`crate::twofa`].
+//! service's: each handler maps the service's outcome to a response. Generic over the
+//! [`Backend`], instantiated once per database in `main`.
 
 use std::sync::Arc;
 
@@ -14,9 +15,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::db::{Db, User};
+use twofactor::service::LoginStart;
+use twofactor::{
+    BackupCode, ConfirmOutcome, DisableOutcome, EnrolmentStart, RegenerateOutcome, TwoFactor,
+    VerifyOutcome,
+};
+
+use crate::db::{Backend, Db, User};
 use crate::error::{ApiError, Json};
-use crate::twofa::{Check, LoginStart, TwoFa};
 
 /// How long a session lasts.
 pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
@@ -24,29 +30,29 @@ pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Shared state of every handler.
-pub struct AppState {
+pub struct AppState<S: Backend> {
     /// Users and sessions.
-    pub db: Db,
+    pub db: S::Db,
     /// The second factor.
-    pub twofa: TwoFa,
+    pub twofa: TwoFactor<S>,
     /// An Argon2id hash of a random password: unknown emails are checked against it so they
     /// take as long as a wrong password.
     pub dummy_hash: String,
 }
 
 /// The router: the page, the API, JSON 404/405 fallbacks and the 64 KiB body limit.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router<S: Backend>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/api/signup", post(signup))
-        .route("/api/login", post(login))
-        .route("/api/login/2fa", post(login_2fa))
-        .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/2fa/setup", post(setup))
-        .route("/api/2fa/verify-setup", post(verify_setup))
-        .route("/api/2fa/backup-codes", post(backup_codes))
-        .route("/api/2fa/disable", post(disable))
+        .route("/api/signup", post(signup::<S>))
+        .route("/api/login", post(login::<S>))
+        .route("/api/login/2fa", post(login_2fa::<S>))
+        .route("/api/logout", post(logout::<S>))
+        .route("/api/me", get(me::<S>))
+        .route("/api/2fa/setup", post(setup::<S>))
+        .route("/api/2fa/verify-setup", post(verify_setup::<S>))
+        .route("/api/2fa/backup-codes", post(backup_codes::<S>))
+        .route("/api/2fa/disable", post(disable::<S>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -129,7 +135,7 @@ async fn verify_password(password: Zeroizing<String>, hash: String) -> Result<bo
 }
 
 /// Issues a session: 256 random bits, base64url; only its SHA-256 is stored.
-async fn new_session(db: &Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
+async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     crate::random::fill(&mut raw[..]).map_err(|e| ApiError::infra("no OS randomness", &e))?;
     let token = Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(&raw[..]));
@@ -145,12 +151,12 @@ pub struct Authenticated {
     token_hash: [u8; 32],
 }
 
-impl FromRequestParts<Arc<AppState>> for Authenticated {
+impl<S: Backend> FromRequestParts<Arc<AppState<S>>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        state: &Arc<AppState<S>>,
     ) -> Result<Self, Self::Rejection> {
         const NOT_LOGGED_IN: ApiError =
             ApiError::Unauthorized("not logged in, or the session expired");
@@ -230,8 +236,8 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("wrong email or passwor
 const BAD_LOGIN_CODE: ApiError =
     ApiError::Unauthorized("wrong, expired or already used code; log in again if it keeps failing");
 
-async fn signup(
-    State(state): State<Arc<AppState>>,
+async fn signup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     let email = normalise_email(&body.email)?;
@@ -268,8 +274,8 @@ async fn signup(
         .into_response())
 }
 
-async fn login(
-    State(state): State<Arc<AppState>>,
+async fn login<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     // A malformed email gets the same 401 as an unknown one (after the same work).
@@ -297,29 +303,34 @@ async fn login(
     }
     match body.totp_code {
         Some(code) if !code.trim().is_empty() => match state.twofa.verify(&user.id, &code).await? {
-            Check::Success => session_response(&state, &user.id).await,
-            Check::Rejected => Err(BAD_LOGIN_CODE),
-            Check::RateLimited { retry_after } => Err(ApiError::TooManyRequests { retry_after }),
+            VerifyOutcome::Success { .. } => session_response(&state, &user.id).await,
+            VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+            // `Rejected`, and fail closed on any outcome added later.
+            _ => Err(BAD_LOGIN_CODE),
         },
         _ => match state.twofa.start_login(&user.id).await? {
-            LoginStart::Challenge(challenge) => Ok(axum::Json(serde_json::json!({
+            LoginStart::Required { challenge, .. } => Ok(axum::Json(serde_json::json!({
                 "requiresTwoFactor": true,
                 "challenge": challenge.as_str(),
             }))
             .into_response()),
             // 2FA was switched off between the status read and now: the password suffices.
-            LoginStart::NotEnrolled => session_response(&state, &user.id).await,
+            LoginStart::NotRequired => session_response(&state, &user.id).await,
+            _ => Err(ApiError::Unavailable),
         },
     }
 }
 
-async fn session_response(state: &AppState, user_id: &str) -> Result<Response, ApiError> {
+async fn session_response<S: Backend>(
+    state: &AppState<S>,
+    user_id: &str,
+) -> Result<Response, ApiError> {
     let token = new_session(&state.db, user_id).await?;
     Ok(axum::Json(serde_json::json!({ "token": token.as_str() })).into_response())
 }
 
-async fn login_2fa(
-    State(state): State<Arc<AppState>>,
+async fn login_2fa<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     Json(body): Json<ChallengeBody>,
 ) -> Result<Response, ApiError> {
     match state
@@ -327,14 +338,14 @@ async fn login_2fa(
         .complete_login(&body.challenge, &body.code)
         .await?
     {
-        (Check::Success, Some(user_id)) => session_response(&state, &user_id).await,
-        (Check::RateLimited { retry_after }, _) => Err(ApiError::TooManyRequests { retry_after }),
+        VerifyOutcome::Success { user_id, .. } => session_response(&state, &user_id).await,
+        VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         _ => Err(BAD_LOGIN_CODE),
     }
 }
 
-async fn logout(
-    State(state): State<Arc<AppState>>,
+async fn logout<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     state
@@ -345,8 +356,8 @@ async fn logout(
     Ok(axum::Json(serde_json::json!({ "loggedOut": true })).into_response())
 }
 
-async fn me(
-    State(state): State<Arc<AppState>>,
+async fn me<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<axum::Json<Me>, ApiError> {
     let status = state.twofa.status(&auth.user.id).await?;
@@ -357,41 +368,45 @@ async fn me(
     }))
 }
 
-async fn setup(
-    State(state): State<Arc<AppState>>,
+async fn setup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let enrolment = state
+    let EnrolmentStart::Started(enrolment) = state
         .twofa
         .start_enrolment(&auth.user.id, &auth.user.email)
         .await?
-        .ok_or(ApiError::Conflict(
+    else {
+        return Err(ApiError::Conflict(
             "two-factor authentication is already on; disable it first",
-        ))?;
+        ));
+    };
+    let qr = enrolment
+        .qr()
+        .map_err(|e| ApiError::infra("QR code failed", &e))?;
     Ok(axum::Json(serde_json::json!({
-        "secret": enrolment.secret.as_str(),
-        "otpauthUri": enrolment.otpauth_uri.as_str(),
-        "qrSvg": enrolment.qr_svg.as_str(),
+        "secret": enrolment.secret_base32().as_str(),
+        "otpauthUri": enrolment.otpauth_uri().as_str(),
+        "qrSvg": qr.to_svg().as_str(),
     }))
     .into_response())
 }
 
-fn codes_response(codes: &[Zeroizing<String>]) -> Response {
-    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+fn codes_response(codes: &[BackupCode]) -> Response {
+    let codes: Vec<&str> = codes.iter().map(BackupCode::as_str).collect();
     axum::Json(serde_json::json!({ "backupCodes": codes })).into_response()
 }
 
-fn refuse(check: Check) -> ApiError {
-    match check {
-        Check::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after },
-        Check::Success | Check::Rejected => ApiError::WrongCode(
-            "wrong or already used code; check your phone's clock if this repeats",
-        ),
-    }
+fn too_many(retry_after: u64) -> ApiError {
+    ApiError::TooManyRequests { retry_after }
 }
 
-async fn verify_setup(
-    State(state): State<Arc<AppState>>,
+/// A wrong code on an authenticated endpoint (a 400: a 401 would read as "session expired").
+const WRONG_CODE: ApiError =
+    ApiError::WrongCode("wrong or already used code; check your phone's clock if this repeats");
+
+async fn verify_setup<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
@@ -400,21 +415,22 @@ async fn verify_setup(
         .confirm_enrolment(&auth.user.id, &body.code)
         .await?
     {
-        Ok(codes) => {
+        ConfirmOutcome::Confirmed { backup_codes } => {
             state
                 .db
                 .delete_other_sessions(&auth.user.id, &auth.token_hash)
                 .await
                 .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
             tracing::info!("two-factor authentication enabled");
-            Ok(codes_response(&codes))
+            Ok(codes_response(&backup_codes))
         }
-        Err(check) => Err(refuse(check)),
+        ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }
 
-async fn backup_codes(
-    State(state): State<Arc<AppState>>,
+async fn backup_codes<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
@@ -423,21 +439,23 @@ async fn backup_codes(
         .regenerate_backup_codes(&auth.user.id, &body.code)
         .await?
     {
-        Ok(codes) => Ok(codes_response(&codes)),
-        Err(check) => Err(refuse(check)),
+        RegenerateOutcome::Regenerated { backup_codes } => Ok(codes_response(&backup_codes)),
+        RegenerateOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }
 
-async fn disable(
-    State(state): State<Arc<AppState>>,
+async fn disable<S: Backend>(
+    State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
     Json(body): Json<CodeBody>,
 ) -> Result<Response, ApiError> {
     match state.twofa.disable(&auth.user.id, &body.code).await? {
-        Check::Success => {
+        DisableOutcome::Disabled => {
             tracing::info!("two-factor authentication disabled");
             Ok(axum::Json(serde_json::json!({ "twoFactorEnabled": false })).into_response())
         }
-        other => Err(refuse(other)),
+        DisableOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        _ => Err(WRONG_CODE),
     }
 }

@@ -1,20 +1,126 @@
-//! The demo application's own tables: users (email + Argon2id hash) and sessions (SHA-256 of
-//! the token). Everything about the second factor lives in the crate's stores, not here.
+//! The two databases the demo runs on, and its own tables there: users (email + Argon2id hash)
+//! and sessions (SHA-256 of the token). Everything about the second factor lives in the crate's
+//! stores, not here.
+//!
+//! [`Backend`] is implemented by the crate's two SQL stores, so one value per database is both
+//! the store the service runs on and the pool of the demo's tables. The demo's queries are
+//! written once, in [`Db`], for any sqlx pool: the SQL is the same on both databases.
 
+use std::future::Future;
 use std::str::FromStr as _;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use twofactor::store::{
+    CredentialStore, EphemeralStore, PostgresStore, SqlStoreError, SqliteStore,
+};
 
-use crate::config::Database;
+/// A database the demo runs on: the crate's store for the service, and the pool it shares with
+/// the demo's own tables.
+pub trait Backend: CredentialStore + EphemeralStore + Clone + 'static {
+    /// The demo's tables, one statement each; run in one transaction.
+    const SCHEMA: &'static [&'static str];
+    /// The sqlx pool type the demo's own queries run on.
+    type Db: Db;
 
-/// A connection pool on one of the two supported databases.
-#[derive(Clone)]
-pub enum Db {
-    /// SQLite (the demo default).
-    Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
+    /// Opens a pool on `url` and the store on it.
+    fn connect(url: &str) -> impl Future<Output = Result<Self, sqlx::Error>> + Send;
+    /// The store's pool (a cheap clone), for the demo's own queries.
+    fn db(&self) -> Self::Db;
+    /// Creates or updates the crate's tables (`migrate()`; idempotent, safe from several
+    /// processes).
+    fn migrate_store(&self) -> impl Future<Output = Result<(), SqlStoreError>> + Send;
+    /// Deletes expired challenges and stale limiter rows; how many went.
+    fn purge_store(&self, now: u64) -> impl Future<Output = Result<u64, SqlStoreError>> + Send;
+}
+
+impl Backend for SqliteStore {
+    const SCHEMA: &'static [&'static str] = &[
+        "CREATE TABLE IF NOT EXISTS demo_users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS demo_sessions (
+            token_hash BLOB PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES demo_users(id) ON DELETE CASCADE,
+            expires_at INTEGER NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS demo_sessions_expires ON demo_sessions(expires_at)",
+    ];
+    type Db = SqlitePool;
+
+    /// A SQLite file is created if missing and runs in WAL mode, so several requests can read
+    /// while one writes.
+    async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self::new(pool))
+    }
+
+    fn db(&self) -> SqlitePool {
+        self.pool().clone()
+    }
+
+    async fn migrate_store(&self) -> Result<(), SqlStoreError> {
+        self.migrate().await
+    }
+
+    async fn purge_store(&self, now: u64) -> Result<u64, SqlStoreError> {
+        self.purge_expired(now).await
+    }
+}
+
+impl Backend for PostgresStore {
+    const SCHEMA: &'static [&'static str] = &[
+        // Two servers starting at once would otherwise race on CREATE TABLE.
+        "SELECT pg_advisory_xact_lock(7420196511)",
+        "CREATE TABLE IF NOT EXISTS demo_users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS demo_sessions (
+            token_hash BYTEA PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES demo_users(id) ON DELETE CASCADE,
+            expires_at BIGINT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS demo_sessions_expires ON demo_sessions(expires_at)",
+    ];
+    type Db = PgPool;
+
+    async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self::new(pool))
+    }
+
+    fn db(&self) -> PgPool {
+        self.pool().clone()
+    }
+
+    async fn migrate_store(&self) -> Result<(), SqlStoreError> {
+        self.migrate().await
+    }
+
+    async fn purge_store(&self, now: u64) -> Result<u64, SqlStoreError> {
+        self.purge_expired(now).await
+    }
 }
 
 /// A user row.
@@ -27,107 +133,120 @@ pub struct User {
     pub password_hash: String,
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
+/// The demo's own tables: users and sessions. Implemented once for every sqlx pool below.
+pub trait Db: Clone + Send + Sync + 'static {
+    /// Runs `schema` in one transaction (idempotent, safe at every start).
+    fn migrate(
+        &self,
+        schema: &'static [&'static str],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Inserts a user; `false` when the email is taken (the unique constraint decides, so two
+    /// concurrent sign-ups with one email cannot both succeed).
+    fn create_user(
+        &self,
+        id: &str,
+        email: &str,
+        password_hash: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// The user with this (normalised) email.
+    fn user_by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
+
+    /// Stores a session under the hash of its token.
+    fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// The user owning the unexpired session with this token hash.
+    fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: u64,
+    ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
+
+    /// Ends one session (log out).
+    fn delete_session(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Ends every other session of a user (after turning 2FA off or on, the other devices must
+    /// log in again).
+    fn delete_other_sessions(
+        &self,
+        user_id: &str,
+        keep: &[u8; 32],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Drops expired sessions (housekeeping); how many went.
+    fn purge_expired_sessions(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Closes every connection, waiting for each to finish cleanly.
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
-const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS demo_users (
-        id TEXT PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS demo_sessions (
-        token_hash BLOB PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES demo_users(id) ON DELETE CASCADE,
-        expires_at INTEGER NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS demo_sessions_expires ON demo_sessions(expires_at)",
-];
+/// How many rows a statement changed (sqlx has no common trait for it).
+pub trait RowsAffected {
+    /// The count.
+    fn rows(&self) -> u64;
+}
 
-const POSTGRES_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS demo_users (
-        id TEXT PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        created_at BIGINT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS demo_sessions (
-        token_hash BYTEA PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES demo_users(id) ON DELETE CASCADE,
-        expires_at BIGINT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS demo_sessions_expires ON demo_sessions(expires_at)",
-];
+impl RowsAffected for SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
 
 /// Unix seconds as SQL `BIGINT`, saturating (far-future times are fine for expiry checks).
 fn sql_time(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-impl Db {
-    /// Opens the pool; a SQLite file is created if missing and runs in WAL mode so several
-    /// requests can read while one writes.
-    pub async fn connect(database: &Database) -> Result<Self, sqlx::Error> {
-        match database {
-            Database::Sqlite(url) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .foreign_keys(true)
-                    .busy_timeout(std::time::Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .connect_with(options)
-                    .await?;
-                Ok(Self::Sqlite(pool))
-            }
-            Database::Postgres(url) => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(10)
-                    .acquire_timeout(std::time::Duration::from_secs(10))
-                    .connect(url)
-                    .await?;
-                Ok(Self::Postgres(pool))
-            }
+fn user((id, email, password_hash): (String, String, String)) -> User {
+    User {
+        id,
+        email,
+        password_hash,
+    }
+}
+
+impl<DB> Db for Pool<DB>
+where
+    DB: Database,
+    DB::QueryResult: RowsAffected,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    (String, String, String): for<'r> FromRow<'r, DB::Row>,
+{
+    async fn migrate(&self, schema: &'static [&'static str]) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        for stmt in schema {
+            sqlx::query(*stmt).execute(&mut *tx).await?;
         }
+        tx.commit().await
     }
 
-    /// Creates the demo's own tables if they do not exist (idempotent, safe at every start and
-    /// from several processes: PostgreSQL serialises the DDL under an advisory lock).
-    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                for stmt in SQLITE_SCHEMA {
-                    sqlx::query(*stmt).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                // Two servers starting at once would otherwise race on CREATE TABLE.
-                sqlx::query("SELECT pg_advisory_xact_lock(7420196511)")
-                    .execute(&mut *tx)
-                    .await?;
-                for stmt in POSTGRES_SCHEMA {
-                    sqlx::query(*stmt).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
-        }
-    }
-
-    /// Inserts a user; `false` when the email is taken (the unique constraint decides, so two
-    /// concurrent sign-ups with one email cannot both succeed).
-    pub async fn create_user(
+    async fn create_user(
         &self,
         id: &str,
         email: &str,
@@ -136,31 +255,23 @@ impl Db {
     ) -> Result<bool, sqlx::Error> {
         const SQL: &str = "INSERT INTO demo_users (id, email, password_hash, created_at) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING";
-        let rows = on_pool!(self, pool => sqlx::query(SQL)
+        let done = sqlx::query(SQL)
             .bind(id)
             .bind(email)
             .bind(password_hash)
             .bind(sql_time(now))
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(rows == 1)
+            .execute(self)
+            .await?;
+        Ok(done.rows() == 1)
     }
 
-    /// The user with this (normalised) email.
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, sqlx::Error> {
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, sqlx::Error> {
         const SQL: &str = "SELECT id, email, password_hash FROM demo_users WHERE email = $1";
-        let row: Option<(String, String, String)> = on_pool!(self, pool =>
-            sqlx::query_as(SQL).bind(email).fetch_optional(pool).await?);
-        Ok(row.map(|(id, email, password_hash)| User {
-            id,
-            email,
-            password_hash,
-        }))
+        let row = sqlx::query_as(SQL).bind(email).fetch_optional(self).await?;
+        Ok(row.map(user))
     }
 
-    /// Stores a session under the hash of its token.
-    pub async fn create_session(
+    async fn create_session(
         &self,
         token_hash: &[u8; 32],
         user_id: &str,
@@ -168,18 +279,16 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         const SQL: &str =
             "INSERT INTO demo_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)";
-        on_pool!(self, pool => sqlx::query(SQL)
+        sqlx::query(SQL)
             .bind(&token_hash[..])
             .bind(user_id)
             .bind(sql_time(expires_at))
-            .execute(pool)
-            .await?
-            .rows_affected());
+            .execute(self)
+            .await?;
         Ok(())
     }
 
-    /// The user owning the unexpired session with this token hash.
-    pub async fn session_user(
+    async fn session_user(
         &self,
         token_hash: &[u8; 32],
         now: u64,
@@ -187,58 +296,41 @@ impl Db {
         const SQL: &str = "SELECT u.id, u.email, u.password_hash FROM demo_sessions s \
                            JOIN demo_users u ON u.id = s.user_id \
                            WHERE s.token_hash = $1 AND s.expires_at > $2";
-        let row: Option<(String, String, String)> = on_pool!(self, pool =>
-            sqlx::query_as(SQL)
-                .bind(&token_hash[..])
-                .bind(sql_time(now))
-                .fetch_optional(pool)
-                .await?);
-        Ok(row.map(|(id, email, password_hash)| User {
-            id,
-            email,
-            password_hash,
-        }))
+        let row = sqlx::query_as(SQL)
+            .bind(&token_hash[..])
+            .bind(sql_time(now))
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(user))
     }
 
-    /// Ends one session (log out).
-    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), sqlx::Error> {
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), sqlx::Error> {
         const SQL: &str = "DELETE FROM demo_sessions WHERE token_hash = $1";
-        on_pool!(self, pool => sqlx::query(SQL).bind(&token_hash[..]).execute(pool).await?.rows_affected());
+        sqlx::query(SQL).bind(&token_hash[..]).execute(self).await?;
         Ok(())
     }
 
-    /// Ends every other session of a user (after turning 2FA off or on, the other devices must
-    /// log in again).
-    pub async fn delete_other_sessions(
+    async fn delete_other_sessions(
         &self,
         user_id: &str,
         keep: &[u8; 32],
     ) -> Result<(), sqlx::Error> {
         const SQL: &str = "DELETE FROM demo_sessions WHERE user_id = $1 AND token_hash <> $2";
-        on_pool!(self, pool => sqlx::query(SQL)
+        sqlx::query(SQL)
             .bind(user_id)
             .bind(&keep[..])
-            .execute(pool)
-            .await?
-            .rows_affected());
+            .execute(self)
+            .await?;
         Ok(())
     }
 
-    /// Closes every connection, waiting for each to finish cleanly.
-    pub async fn close(&self) {
-        match self {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+    async fn purge_expired_sessions(&self, now: u64) -> Result<u64, sqlx::Error> {
+        const SQL: &str = "DELETE FROM demo_sessions WHERE expires_at <= $1";
+        let done = sqlx::query(SQL).bind(sql_time(now)).execute(self).await?;
+        Ok(done.rows())
     }
 
-    /// Drops expired sessions (housekeeping at start).
-    pub async fn purge_expired_sessions(&self, now: u64) -> Result<u64, sqlx::Error> {
-        const SQL: &str = "DELETE FROM demo_sessions WHERE expires_at <= $1";
-        Ok(on_pool!(self, pool => sqlx::query(SQL)
-            .bind(sql_time(now))
-            .execute(pool)
-            .await?
-            .rows_affected()))
+    async fn close(&self) {
+        Pool::close(self).await;
     }
 }

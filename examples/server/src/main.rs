@@ -25,7 +25,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use zeroize::Zeroizing;
 
-use crate::config::Config;
+use twofactor::store::{PostgresStore, SqliteStore};
+
+use crate::config::{Config, Database};
+use crate::db::{Backend, Db as _};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -54,13 +57,27 @@ fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::from_env()?;
-    let db = db::Db::connect(&config.database)
+    // The one place that looks at which database it is.
+    match &config.database {
+        Database::Sqlite(url) => serve::<SqliteStore>(&config, url, shutdown).await,
+        Database::Postgres(url) => serve::<PostgresStore>(&config, url, shutdown).await,
+    }
+}
+
+/// Runs the server on backend `S` until `shutdown` resolves.
+async fn serve<S: Backend>(
+    config: &Config,
+    url: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = S::connect(url)
         .await
         .map_err(|e| format!("cannot open the {} database: {e}", config.database.kind()))?;
-    db.migrate()
+    let db = store.db();
+    db.migrate(S::SCHEMA)
         .await
         .map_err(|e| format!("cannot create the demo tables: {e}"))?;
-    let twofa = twofa::TwoFa::new(&db, &config)
+    let twofa = twofa::service(store, config)
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
     let mut random_password = Zeroizing::new([0u8; 32]);
@@ -101,7 +118,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Every five minutes (and at start): delete expired sessions, challenges and limiter rows.
 /// Failures are logged and retried next time; expired rows are never honoured anyway.
-async fn housekeeping(state: Arc<api::AppState>) {
+async fn housekeeping<S: Backend>(state: Arc<api::AppState<S>>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         tick.tick().await;
@@ -111,7 +128,7 @@ async fn housekeeping(state: Arc<api::AppState>) {
             Ok(n) => tracing::info!(sessions = n, "removed expired sessions"),
             Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
         }
-        match state.twofa.purge_expired(now).await {
+        match state.twofa.ephemeral_store().purge_store(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "removed expired challenges and limiter rows"),
             Err(e) => tracing::warn!(error = %e, "purging challenges failed"),
