@@ -1,0 +1,432 @@
+//! Timing side channels, measured dudect-style: Welch's t-test between input classes whose
+//! timing must not differ, over randomly interleaved, batch-timed samples, with outliers cropped
+//! at several percentiles, and an A/A control pair (identical inputs) beside the comparisons.
+//!
+//! Groups (select with a substring filter; none runs every group):
+//! - `totp_verify_at`: `Totp::verify_at` (SHA-1, 6 digits, window ±1) with a code valid at drift
+//!   -1 / 0 / +1, each against an invalid code.
+//! - `service_verify`: `TwoFactor::verify` on `MemoryStore` with a wrong code, for an unknown
+//!   user, a user without 2FA (enrolment started, not confirmed) and a user with 2FA on. The TOTP
+//!   rate limit never locks (`max_failures = u32::MAX`, no escalation), so every call does the
+//!   full check; each batch asserts that every call was `Rejected`, never `RateLimited`.
+//!
+//! Run: `cargo bench --all-features --bench timing [-- FILTER]`; environment:
+//! `TIMING_SAMPLES` (per class, default 1000000), `TIMING_BATCH` (calls per timed sample,
+//! default 16 for `totp_verify_at`, 8 for `service_verify`), `TIMING_SEED` (u64; default from the
+//! OS). See benches/README.md for how to read the output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use twofactor::{
+    BackupCodeKey, Config, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore,
+    Secret, Totp, TotpOutcome, TwoFactor, VerifyOutcome,
+};
+
+/// dudect's threshold: above it, the two classes are told apart.
+const T_THRESHOLD: f64 = 4.5;
+/// Crop levels: keep samples at or below this percentile of the pair's pooled samples
+/// (1.0 keeps all), as dudect crops at fixed percentiles and reports each test.
+const CROPS: [f64; 5] = [1.0, 0.999, 0.99, 0.90, 0.50];
+/// The Unix time the service runs at (any fixed time; the limiter never locks).
+const NOW: u64 = 1_700_000_000;
+
+struct Settings {
+    samples: usize,
+    batch: Option<usize>,
+    seed: u64,
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+    })
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; everything else that is not a flag is a filter.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let settings = Settings {
+        samples: env_usize("TIMING_SAMPLES").unwrap_or(1_000_000),
+        batch: env_usize("TIMING_BATCH"),
+        seed: std::env::var("TIMING_SEED")
+            .ok()
+            .map_or_else(rand::random, |v| v.parse().expect("TIMING_SEED: a u64")),
+    };
+    let selected = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
+    if selected("totp_verify_at") {
+        totp_verify_at(&settings);
+    }
+    if selected("service_verify") {
+        service_verify(&settings);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Measurement
+// ------------------------------------------------------------------------------------------------
+
+/// A group: class names, the pairs to compare (indices), and the A/A control pair.
+struct Group {
+    name: &'static str,
+    classes: &'static [&'static str],
+    pairs: &'static [(usize, usize)],
+    control: (usize, usize),
+}
+
+/// Runs `samples` batches per class in a random order (a shuffled schedule holding each class
+/// exactly `samples` times). `sample(class, rng)` prepares a batch's inputs (untimed), times the
+/// batch, checks its outcomes (untimed) and returns the batch's duration in ns.
+fn collect(
+    group: &Group,
+    settings: &Settings,
+    mut sample: impl FnMut(usize, &mut StdRng) -> u64,
+) -> Vec<Vec<u64>> {
+    let classes = group.classes.len();
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let mut schedule: Vec<u8> = (0..classes)
+        .flat_map(|c| std::iter::repeat_n(u8::try_from(c).unwrap(), settings.samples))
+        .collect();
+    schedule.shuffle(&mut rng);
+    // Warm-up: caches, branch predictors, the allocator and CPU frequency settle.
+    for &class in schedule.iter().take(20_000) {
+        black_box(sample(usize::from(class), &mut rng));
+    }
+    let mut times: Vec<Vec<u64>> = (0..classes)
+        .map(|_| Vec::with_capacity(settings.samples))
+        .collect();
+    for &class in &schedule {
+        let class = usize::from(class);
+        times[class].push(sample(class, &mut rng));
+    }
+    times
+}
+
+/// Mean and variance by Welford's method.
+#[derive(Default)]
+struct Moments {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+
+    fn var(&self) -> f64 {
+        self.m2 / (self.n - 1.0)
+    }
+}
+
+/// Welch's t statistic of two samples.
+fn welch_t(a: &Moments, b: &Moments) -> f64 {
+    (a.mean - b.mean) / (a.var() / a.n + b.var() / b.n).sqrt()
+}
+
+/// The median of `xs`.
+fn median(xs: &[u64]) -> u64 {
+    let mut v = xs.to_vec();
+    let mid = v.len() / 2;
+    *v.select_nth_unstable(mid).1
+}
+
+/// The pair's |t| at every crop level, plus the uncropped means.
+fn compare(a: &[u64], b: &[u64]) -> (Moments, Moments, Vec<f64>) {
+    let mut pooled: Vec<u64> = a.iter().chain(b).copied().collect();
+    pooled.sort_unstable();
+    let ts = CROPS
+        .iter()
+        .map(|&p| {
+            // p ≤ 1 and the index is clamped: the cast is the percentile's rank.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let rank = ((pooled.len() as f64 * p).ceil() as usize).clamp(1, pooled.len());
+            let limit = pooled[rank - 1];
+            let moments = |xs: &[u64]| {
+                let mut m = Moments::default();
+                for &x in xs.iter().filter(|&&x| x <= limit) {
+                    #[allow(clippy::cast_precision_loss)]
+                    m.push(x as f64);
+                }
+                m
+            };
+            welch_t(&moments(a), &moments(b)).abs()
+        })
+        .collect();
+    let all = |xs: &[u64]| {
+        let mut m = Moments::default();
+        for &x in xs {
+            #[allow(clippy::cast_precision_loss)]
+            m.push(x as f64);
+        }
+        m
+    };
+    (all(a), all(b), ts)
+}
+
+fn report(group: &Group, settings: &Settings, batch: usize, detail: &str, times: &[Vec<u64>]) {
+    println!(
+        "\n== {}: {} samples/class, batch {batch}, seed {} ({detail})",
+        group.name, settings.samples, settings.seed
+    );
+    let mut header = format!(
+        "{:<28} {:>9} {:>11} {:>11} {:>8}",
+        "pair", "n", "a ns/call", "b ns/call", "Δmedian"
+    );
+    for &p in &CROPS {
+        if p >= 1.0 {
+            header.push_str(&format!(" {:>8}", "|t| all"));
+        } else {
+            header.push_str(&format!(" {:>8}", format!("<p{}", p * 100.0)));
+        }
+    }
+    println!("{header}  verdict");
+    let lines = group
+        .pairs
+        .iter()
+        .map(|&p| (p, ""))
+        .chain(std::iter::once((group.control, " (A/A)")));
+    for ((a, b), tag) in lines {
+        let (ma, mb, ts) = compare(&times[a], &times[b]);
+        #[allow(clippy::cast_precision_loss)]
+        let per_call = |m: &Moments| m.mean / batch as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let median_diff = (median(&times[a]) as f64 - median(&times[b]) as f64) / batch as f64;
+        let mut line = format!(
+            "{:<28} {:>9} {:>11.2} {:>11.2} {:>8.2}",
+            format!("{} vs {}{tag}", group.classes[a], group.classes[b]),
+            times[a].len().min(times[b].len()),
+            per_call(&ma),
+            per_call(&mb),
+            median_diff,
+        );
+        for t in &ts {
+            write!(line, " {t:>8.2}").unwrap();
+        }
+        let worst = ts.iter().copied().fold(0.0, f64::max);
+        if worst <= T_THRESHOLD {
+            line.push_str("  PASS |t| <= 4.5");
+        } else {
+            line.push_str("  FAIL");
+        }
+        println!("{line}");
+    }
+}
+
+fn elapsed_ns(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Totp::verify_at
+// ------------------------------------------------------------------------------------------------
+
+/// One time and the codes each class sends at it: valid at drift -1, 0, +1, then an invalid one.
+struct TotpInput {
+    t: u64,
+    codes: [String; 4],
+}
+
+fn totp_verify_at(settings: &Settings) {
+    const GROUP: Group = Group {
+        name: "totp_verify_at",
+        classes: &["valid(-1)", "valid(0)", "valid(+1)", "invalid", "invalid'"],
+        pairs: &[(0, 3), (1, 3), (2, 3)],
+        control: (3, 4),
+    };
+    let batch = settings.batch.unwrap_or(16);
+    let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x746f_7470);
+    let secret = Secret::from_bytes(b"12345678901234567890").unwrap();
+    let totp = Totp::builder(&secret).build().unwrap();
+    // A pool of random times; every class draws the same pool entries, only the code differs.
+    let pool: Vec<TotpInput> = (0..4096)
+        .map(|_| {
+            let t = rng.random_range(1_000_000_000..2_000_000_000u64);
+            let window: Vec<String> = [t - 30, t, t + 30]
+                .iter()
+                .map(|&u| totp.generate_at(u).unwrap().as_str().to_owned())
+                .collect();
+            let invalid = loop {
+                let c = format!("{:06}", rng.random_range(0..1_000_000u32));
+                if !window.contains(&c) {
+                    break c;
+                }
+            };
+            let [a, b, c] = <[String; 3]>::try_from(window).unwrap();
+            TotpInput {
+                t,
+                codes: [a, b, c, invalid],
+            }
+        })
+        .collect();
+    let column = |class: usize| class.min(3);
+    let mut inputs: Vec<(&str, u64)> = Vec::with_capacity(batch);
+    let mut outs: Vec<Option<TotpOutcome>> = vec![None; batch];
+    let times = collect(&GROUP, settings, |class, rng| {
+        inputs.clear();
+        for _ in 0..batch {
+            let e = &pool[rng.random_range(0..pool.len())];
+            inputs.push((e.codes[column(class)].as_str(), e.t));
+        }
+        let start = Instant::now();
+        for (slot, &(code, t)) in outs.iter_mut().zip(&inputs) {
+            *slot = totp.verify_at(black_box(code), black_box(t)).ok();
+        }
+        let ns = elapsed_ns(start);
+        black_box(&outs);
+        let want = (class < 3).then(|| i64::try_from(class).unwrap() - 1);
+        for out in &outs {
+            let drift = out.expect("verify_at failed").matched().map(|m| m.drift);
+            assert_eq!(drift, want, "class {}", GROUP.classes[class]);
+        }
+        ns
+    });
+    report(
+        &GROUP,
+        settings,
+        batch,
+        "SHA-1, 6 digits, window ±1",
+        &times,
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// TwoFactor::verify
+// ------------------------------------------------------------------------------------------------
+
+fn service_verify(settings: &Settings) {
+    const GROUP: Group = Group {
+        name: "service_verify",
+        classes: &["unknown", "no-2fa", "2fa-on", "2fa-on'"],
+        pairs: &[(0, 2), (1, 2), (0, 1)],
+        control: (2, 3),
+    };
+    const USERS: usize = 4096;
+    let batch = settings.batch.unwrap_or(8);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut config = Config::new("Timing");
+    // Never lock: every sample must do the full check. Asserted per call below.
+    config.totp_rate_limit.max_failures = u32::MAX;
+    config.totp_rate_limit.escalate = false;
+    let store = MemoryStore::new();
+    let svc = TwoFactor::new(
+        store.clone(),
+        store,
+        Keyring::single(1, [7; 32]),
+        BackupCodeKey::from_bytes([3; 32]),
+        config,
+    )
+    .unwrap()
+    .with_clock(ManualClock::new(NOW));
+
+    // Ids of one length for every class, so hashing and copying them cost the same.
+    let ids =
+        |tag: &str| -> Vec<String> { (0..USERS).map(|i| format!("user-{tag}-{i:06}")).collect() };
+    let unknown = ids("un");
+    let pending = ids("pe");
+    let enabled = ids("on");
+    // The codes valid now for each enrolled user: a wrong code must avoid them.
+    let mut valid: Vec<[u32; 3]> = Vec::with_capacity(USERS);
+    rt.block_on(async {
+        for id in &pending {
+            let EnrolmentStart::Started(_) =
+                svc.start_enrolment(id, "p@example.com").await.unwrap()
+            else {
+                panic!("enrolment did not start")
+            };
+        }
+        for id in &enabled {
+            let EnrolmentStart::Started(e) =
+                svc.start_enrolment(id, "e@example.com").await.unwrap()
+            else {
+                panic!("enrolment did not start")
+            };
+            let totp = Totp::builder(e.secret()).build().unwrap();
+            let code = totp.generate_at(NOW).unwrap();
+            let ConfirmOutcome::Confirmed { .. } =
+                svc.confirm_enrolment(id, code.as_str()).await.unwrap()
+            else {
+                panic!("not confirmed")
+            };
+            valid.push(
+                [NOW - 30, NOW, NOW + 30]
+                    .map(|t| totp.generate_at(t).unwrap().as_str().parse().unwrap()),
+            );
+        }
+    });
+    let pools = [&unknown, &pending, &enabled, &enabled];
+    // Touch every user once, so that no sample pays for creating a limiter row.
+    rt.block_on(async {
+        for id in unknown.iter().chain(&pending).chain(&enabled) {
+            let out = svc.verify(id, "000000").await.unwrap();
+            assert!(matches!(
+                out,
+                VerifyOutcome::Rejected | VerifyOutcome::Success { .. }
+            ));
+        }
+    });
+    let mut users: Vec<&str> = Vec::with_capacity(batch);
+    let mut codes = String::with_capacity(6 * batch);
+    let mut outs = Vec::with_capacity(batch);
+    let times = collect(&GROUP, settings, |class, rng| {
+        users.clear();
+        codes.clear();
+        for _ in 0..batch {
+            // The same draws for every class: a user index, and a code that is wrong for the
+            // enrolled user at that index.
+            let j = rng.random_range(0..USERS);
+            let code = loop {
+                let c = rng.random_range(0..1_000_000u32);
+                if !valid[j].contains(&c) {
+                    break c;
+                }
+            };
+            users.push(pools[class][j].as_str());
+            write!(codes, "{code:06}").unwrap();
+        }
+        let start = Instant::now();
+        rt.block_on(async {
+            for (i, user) in users.iter().enumerate() {
+                let code = &codes[6 * i..6 * i + 6];
+                outs.push(svc.verify(black_box(user), black_box(code)).await);
+            }
+        });
+        let ns = elapsed_ns(start);
+        for out in outs.drain(..) {
+            // Never locked out: a `RateLimited` sample would measure the limiter, not the check.
+            assert_eq!(
+                out.unwrap(),
+                VerifyOutcome::Rejected,
+                "class {}",
+                GROUP.classes[class]
+            );
+        }
+        ns
+    });
+    report(
+        &GROUP,
+        settings,
+        batch,
+        "wrong code, MemoryStore, Keyring, no audit sink, limiter never locks",
+        &times,
+    );
+}
