@@ -1,6 +1,7 @@
 //! Timing side channels, measured dudect-style: Welch's t-test between input classes whose
 //! timing must not differ, over randomly interleaved, batch-timed samples, with outliers cropped
-//! at several percentiles, and an A/A control pair (identical inputs) beside the comparisons.
+//! at several percentiles, and an A/A control pair (two classes treated alike) beside the
+//! comparisons.
 //!
 //! Groups (select with a substring filter; none runs every group):
 //! - `totp_verify_at`: `Totp::verify_at` (SHA-1, 6 digits, window ±1) with a code valid at drift
@@ -8,7 +9,8 @@
 //! - `service_verify`: `TwoFactor::verify` on `MemoryStore` with a wrong code, for an unknown
 //!   user, a user without 2FA (enrolment started, not confirmed) and a user with 2FA on. The TOTP
 //!   rate limit never locks (`max_failures = u32::MAX`, no escalation), so every call does the
-//!   full check; each batch asserts that every call was `Rejected`, never `RateLimited`.
+//!   full check; each batch asserts that every call was `Rejected`, never `RateLimited`. The
+//!   control class `2fa-on'` has its own pool of users enrolled alike.
 //!
 //! Run: `cargo bench --all-features --bench timing [-- FILTER]`; environment:
 //! `TIMING_SAMPLES` (per class, default 1000000), `TIMING_BATCH` (calls per timed sample,
@@ -239,9 +241,12 @@ fn elapsed_ns(start: Instant) -> u64 {
 // ------------------------------------------------------------------------------------------------
 
 /// One time and the codes each class sends at it: valid at drift -1, 0, +1, then an invalid one.
+/// Held inline in one cache line, so that no class's code is hotter in the cache than another's
+/// (the invalid column serves two classes).
+#[repr(align(64))]
 struct TotpInput {
     t: u64,
-    codes: [String; 4],
+    codes: [[u8; 6]; 4],
 }
 
 fn totp_verify_at(settings: &Settings) {
@@ -255,39 +260,43 @@ fn totp_verify_at(settings: &Settings) {
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x746f_7470);
     let secret = Secret::from_bytes(b"12345678901234567890").unwrap();
     let totp = Totp::builder(&secret).build().unwrap();
+    let digits = |s: &str| <[u8; 6]>::try_from(s.as_bytes()).unwrap();
     // A pool of random times; every class draws the same pool entries, only the code differs.
     let pool: Vec<TotpInput> = (0..4096)
         .map(|_| {
             let t = rng.random_range(1_000_000_000..2_000_000_000u64);
-            let window: Vec<String> = [t - 30, t, t + 30]
-                .iter()
-                .map(|&u| totp.generate_at(u).unwrap().as_str().to_owned())
-                .collect();
+            let window = [t - 30, t, t + 30].map(|u| digits(totp.generate_at(u).unwrap().as_str()));
             let invalid = loop {
-                let c = format!("{:06}", rng.random_range(0..1_000_000u32));
+                let c = digits(&format!("{:06}", rng.random_range(0..1_000_000u32)));
                 if !window.contains(&c) {
                     break c;
                 }
             };
-            let [a, b, c] = <[String; 3]>::try_from(window).unwrap();
             TotpInput {
                 t,
-                codes: [a, b, c, invalid],
+                codes: [window[0], window[1], window[2], invalid],
             }
         })
         .collect();
     let column = |class: usize| class.min(3);
-    let mut inputs: Vec<(&str, u64)> = Vec::with_capacity(batch);
+    // The batch's codes and times are copied here, so that every class reads its inputs from the
+    // same addresses (where a load sits relative to the stack's stores can change its latency).
+    let mut codes = String::with_capacity(6 * batch);
+    let mut times: Vec<u64> = Vec::with_capacity(batch);
     let mut outs: Vec<Option<TotpOutcome>> = vec![None; batch];
-    let times = collect(&GROUP, settings, |class, rng| {
-        inputs.clear();
+    let samples = collect(&GROUP, settings, |class, rng| {
+        codes.clear();
+        times.clear();
         for _ in 0..batch {
             let e = &pool[rng.random_range(0..pool.len())];
-            inputs.push((e.codes[column(class)].as_str(), e.t));
+            codes.push_str(std::str::from_utf8(&e.codes[column(class)]).unwrap());
+            times.push(e.t);
         }
         let start = Instant::now();
-        for (slot, &(code, t)) in outs.iter_mut().zip(&inputs) {
-            *slot = totp.verify_at(black_box(code), black_box(t)).ok();
+        for (i, (slot, &t)) in outs.iter_mut().zip(&times).enumerate() {
+            *slot = totp
+                .verify_at(black_box(&codes[6 * i..6 * i + 6]), black_box(t))
+                .ok();
         }
         let ns = elapsed_ns(start);
         black_box(&outs);
@@ -303,7 +312,7 @@ fn totp_verify_at(settings: &Settings) {
         settings,
         batch,
         "SHA-1, 6 digits, window ±1",
-        &times,
+        &samples,
     );
 }
 
@@ -344,8 +353,13 @@ fn service_verify(settings: &Settings) {
     let unknown = ids("un");
     let pending = ids("pe");
     let enabled = ids("on");
-    // The codes valid now for each enrolled user: a wrong code must avoid them.
-    let mut valid: Vec<[u32; 3]> = Vec::with_capacity(USERS);
+    // The control class has its own users, enrolled alike: a class sharing a pool would keep its
+    // users' store entries twice as hot in the cache as the other classes'.
+    let control = ids("co");
+    let id_len = unknown[0].len();
+    // The codes valid now for each enrolled user (`enabled`, then `control`): a wrong code must
+    // avoid them.
+    let mut valid: Vec<[u32; 3]> = Vec::with_capacity(2 * USERS);
     rt.block_on(async {
         for id in &pending {
             let EnrolmentStart::Started(_) =
@@ -354,7 +368,7 @@ fn service_verify(settings: &Settings) {
                 panic!("enrolment did not start")
             };
         }
-        for id in &enabled {
+        for id in enabled.iter().chain(&control) {
             let EnrolmentStart::Started(e) =
                 svc.start_enrolment(id, "e@example.com").await.unwrap()
             else {
@@ -373,10 +387,10 @@ fn service_verify(settings: &Settings) {
             );
         }
     });
-    let pools = [&unknown, &pending, &enabled, &enabled];
+    let pools = [&unknown, &pending, &enabled, &control];
     // Touch every user once, so that no sample pays for creating a limiter row.
     rt.block_on(async {
-        for id in unknown.iter().chain(&pending).chain(&enabled) {
+        for id in pools.iter().flat_map(|p| p.iter()) {
             let out = svc.verify(id, "000000").await.unwrap();
             assert!(matches!(
                 out,
@@ -384,28 +398,31 @@ fn service_verify(settings: &Settings) {
             ));
         }
     });
-    let mut users: Vec<&str> = Vec::with_capacity(batch);
+    // The batch's ids and codes are copied into these buffers, so that every class reads its
+    // inputs from the same memory.
+    let mut users = String::with_capacity(id_len * batch);
     let mut codes = String::with_capacity(6 * batch);
     let mut outs = Vec::with_capacity(batch);
     let times = collect(&GROUP, settings, |class, rng| {
         users.clear();
         codes.clear();
         for _ in 0..batch {
-            // The same draws for every class: a user index, and a code that is wrong for the
-            // enrolled user at that index.
+            // The same draws for every class: a user index, and a code that is wrong for both
+            // enrolled users at that index.
             let j = rng.random_range(0..USERS);
             let code = loop {
                 let c = rng.random_range(0..1_000_000u32);
-                if !valid[j].contains(&c) {
+                if !valid[j].contains(&c) && !valid[USERS + j].contains(&c) {
                     break c;
                 }
             };
-            users.push(pools[class][j].as_str());
+            users.push_str(&pools[class][j]);
             write!(codes, "{code:06}").unwrap();
         }
         let start = Instant::now();
         rt.block_on(async {
-            for (i, user) in users.iter().enumerate() {
+            for i in 0..batch {
+                let user = &users[id_len * i..id_len * (i + 1)];
                 let code = &codes[6 * i..6 * i + 6];
                 outs.push(svc.verify(black_box(user), black_box(code)).await);
             }
