@@ -1,7 +1,7 @@
 //! Timing side channels, measured dudect-style: Welch's t-test between input classes whose
 //! timing must not differ, over randomly interleaved, batch-timed samples, with outliers cropped
-//! at several percentiles, and an A/A control pair (two classes treated alike) beside the
-//! comparisons.
+//! at several percentiles, and an A/A control pair (two classes with identical inputs) beside
+//! the comparisons.
 //!
 //! Groups (select with a substring filter; none runs every group):
 //! - `totp_verify_at`: `Totp::verify_at` (SHA-1, 6 digits, window ±1) with a code valid at drift
@@ -9,13 +9,15 @@
 //! - `service_verify`: `TwoFactor::verify` on `MemoryStore` with a wrong code, for an unknown
 //!   user, a user without 2FA (enrolment started, not confirmed) and a user with 2FA on. The TOTP
 //!   rate limit never locks (`max_failures = u32::MAX`, no escalation), so every call does the
-//!   full check; each batch asserts that every call was `Rejected`, never `RateLimited`. The
-//!   control class `2fa-on'` has its own pool of users enrolled alike.
+//!   full check; each batch asserts that every call was `Rejected`, never `RateLimited`. Two
+//!   controls: `2fa-on'` vs `2fa-on''` (the same users, A/A) and `2fa-on` vs `2fa-on'` (two sets
+//!   of users enrolled alike, A/A'), which bounds what the pairs can resolve.
 //!
 //! Run: `cargo bench --all-features --bench timing [-- FILTER]`; environment:
 //! `TIMING_SAMPLES` (per class, default 1000000), `TIMING_BATCH` (calls per timed sample,
-//! default 16 for `totp_verify_at`, 8 for `service_verify`), `TIMING_SEED` (u64; default from the
-//! OS). See benches/README.md for how to read the output.
+//! default 16 for `totp_verify_at`, 8 for `service_verify`), `TIMING_USERS` (users per class for
+//! `service_verify`, default 4096), `TIMING_SEED` (u64; default from the OS). See
+//! benches/README.md for how to read the output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::fmt::Write as _;
@@ -41,6 +43,7 @@ const NOW: u64 = 1_700_000_000;
 struct Settings {
     samples: usize,
     batch: Option<usize>,
+    users: usize,
     seed: u64,
 }
 
@@ -60,6 +63,7 @@ fn main() {
     let settings = Settings {
         samples: env_usize("TIMING_SAMPLES").unwrap_or(1_000_000),
         batch: env_usize("TIMING_BATCH"),
+        users: env_usize("TIMING_USERS").unwrap_or(4096).max(1),
         seed: std::env::var("TIMING_SEED")
             .ok()
             .map_or_else(rand::random, |v| v.parse().expect("TIMING_SEED: a u64")),
@@ -77,12 +81,12 @@ fn main() {
 // Measurement
 // ------------------------------------------------------------------------------------------------
 
-/// A group: class names, the pairs to compare (indices), and the A/A control pair.
+/// A group: class names, the pairs to compare (indices), and the control pairs with their tags.
 struct Group {
     name: &'static str,
     classes: &'static [&'static str],
     pairs: &'static [(usize, usize)],
-    control: (usize, usize),
+    controls: &'static [(usize, usize, &'static str)],
 }
 
 /// Runs `samples` batches per class in a random order (a shuffled schedule holding each class
@@ -204,7 +208,7 @@ fn report(group: &Group, settings: &Settings, batch: usize, detail: &str, times:
         .pairs
         .iter()
         .map(|&p| (p, ""))
-        .chain(std::iter::once((group.control, " (A/A)")));
+        .chain(group.controls.iter().map(|&(a, b, tag)| ((a, b), tag)));
     for ((a, b), tag) in lines {
         let (ma, mb, ts) = compare(&times[a], &times[b]);
         #[allow(clippy::cast_precision_loss)]
@@ -254,7 +258,7 @@ fn totp_verify_at(settings: &Settings) {
         name: "totp_verify_at",
         classes: &["valid(-1)", "valid(0)", "valid(+1)", "invalid", "invalid'"],
         pairs: &[(0, 3), (1, 3), (2, 3)],
-        control: (3, 4),
+        controls: &[(3, 4, " (A/A)")],
     };
     let batch = settings.batch.unwrap_or(16);
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x746f_7470);
@@ -323,12 +327,12 @@ fn totp_verify_at(settings: &Settings) {
 fn service_verify(settings: &Settings) {
     const GROUP: Group = Group {
         name: "service_verify",
-        classes: &["unknown", "no-2fa", "2fa-on", "2fa-on'"],
+        classes: &["unknown", "no-2fa", "2fa-on", "2fa-on'", "2fa-on''"],
         pairs: &[(0, 2), (1, 2), (0, 1)],
-        control: (2, 3),
+        controls: &[(3, 4, " (A/A)"), (2, 3, " (A/A')")],
     };
-    const USERS: usize = 4096;
     let batch = settings.batch.unwrap_or(8);
+    let users = settings.users;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -348,49 +352,66 @@ fn service_verify(settings: &Settings) {
     .with_clock(ManualClock::new(NOW));
 
     // Ids of one length for every class, so hashing and copying them cost the same.
-    let ids =
-        |tag: &str| -> Vec<String> { (0..USERS).map(|i| format!("user-{tag}-{i:06}")).collect() };
-    let unknown = ids("un");
-    let pending = ids("pe");
-    let enabled = ids("on");
-    // The control class has its own users, enrolled alike: a class sharing a pool would keep its
-    // users' store entries twice as hot in the cache as the other classes'.
-    let control = ids("co");
+    let ids = |tag: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("user-{tag}-{i:06}")).collect()
+    };
+    let unknown = ids("un", users);
+    let pending = ids("pe", users);
+    let enabled = ids("on", users);
+    // The controls: `2fa-on'` and `2fa-on''` send the same inputs (A/A); `2fa-on` against
+    // `2fa-on'` compares two sets of users enrolled alike (A/A'), the floor for what the pairs
+    // can resolve. The control pool serves two classes, so it has twice the users: every user of
+    // every pool is drawn equally often, and none is hotter in the cache than another.
+    let control = ids("co", 2 * users);
     let id_len = unknown[0].len();
-    // The codes valid now for each enrolled user (`enabled`, then `control`): a wrong code must
-    // avoid them.
-    let mut valid: Vec<[u32; 3]> = Vec::with_capacity(2 * USERS);
+    // The codes valid now for each enrolled user: a wrong code must avoid them.
+    let mut valid_on: Vec<[u32; 3]> = Vec::with_capacity(users);
+    let mut valid_co: Vec<[u32; 3]> = Vec::with_capacity(2 * users);
+    // Users are created interleaved (one of each pool in turn), so that every pool's records,
+    // keys and limiter rows are spread alike over the heap and the maps.
     rt.block_on(async {
-        for id in &pending {
-            let EnrolmentStart::Started(_) =
-                svc.start_enrolment(id, "p@example.com").await.unwrap()
+        for i in 0..users {
+            let EnrolmentStart::Started(_) = svc
+                .start_enrolment(&pending[i], "p@example.com")
+                .await
+                .unwrap()
             else {
                 panic!("enrolment did not start")
             };
-        }
-        for id in enabled.iter().chain(&control) {
-            let EnrolmentStart::Started(e) =
-                svc.start_enrolment(id, "e@example.com").await.unwrap()
-            else {
-                panic!("enrolment did not start")
-            };
-            let totp = Totp::builder(e.secret()).build().unwrap();
-            let code = totp.generate_at(NOW).unwrap();
-            let ConfirmOutcome::Confirmed { .. } =
-                svc.confirm_enrolment(id, code.as_str()).await.unwrap()
-            else {
-                panic!("not confirmed")
-            };
-            valid.push(
-                [NOW - 30, NOW, NOW + 30]
-                    .map(|t| totp.generate_at(t).unwrap().as_str().parse().unwrap()),
-            );
+            for (id, is_control) in [
+                (&enabled[i], false),
+                (&control[2 * i], true),
+                (&control[2 * i + 1], true),
+            ] {
+                let EnrolmentStart::Started(e) =
+                    svc.start_enrolment(id, "e@example.com").await.unwrap()
+                else {
+                    panic!("enrolment did not start")
+                };
+                let totp = Totp::builder(e.secret()).build().unwrap();
+                let code = totp.generate_at(NOW).unwrap();
+                let ConfirmOutcome::Confirmed { .. } =
+                    svc.confirm_enrolment(id, code.as_str()).await.unwrap()
+                else {
+                    panic!("not confirmed")
+                };
+                let codes = [NOW - 30, NOW, NOW + 30]
+                    .map(|t| totp.generate_at(t).unwrap().as_str().parse().unwrap());
+                if is_control {
+                    valid_co.push(codes);
+                } else {
+                    valid_on.push(codes);
+                }
+            }
         }
     });
-    let pools = [&unknown, &pending, &enabled, &control];
+    let pools = [&unknown, &pending, &enabled, &control, &control];
     // Touch every user once, so that no sample pays for creating a limiter row.
     rt.block_on(async {
-        for id in pools.iter().flat_map(|p| p.iter()) {
+        for id in [&unknown, &pending, &enabled, &control]
+            .into_iter()
+            .flatten()
+        {
             let out = svc.verify(id, "000000").await.unwrap();
             assert!(matches!(
                 out,
@@ -400,29 +421,30 @@ fn service_verify(settings: &Settings) {
     });
     // The batch's ids and codes are copied into these buffers, so that every class reads its
     // inputs from the same memory.
-    let mut users = String::with_capacity(id_len * batch);
+    let mut batch_ids = String::with_capacity(id_len * batch);
     let mut codes = String::with_capacity(6 * batch);
     let mut outs = Vec::with_capacity(batch);
     let times = collect(&GROUP, settings, |class, rng| {
-        users.clear();
+        batch_ids.clear();
         codes.clear();
         for _ in 0..batch {
-            // The same draws for every class: a user index, and a code that is wrong for both
-            // enrolled users at that index.
-            let j = rng.random_range(0..USERS);
+            // The same draws for every class: a user index (halved for the pools of `users`),
+            // and a code that is wrong for both enrolled users it picks.
+            let k = rng.random_range(0..2 * users);
             let code = loop {
                 let c = rng.random_range(0..1_000_000u32);
-                if !valid[j].contains(&c) && !valid[USERS + j].contains(&c) {
+                if !valid_on[k / 2].contains(&c) && !valid_co[k].contains(&c) {
                     break c;
                 }
             };
-            users.push_str(&pools[class][j]);
+            let pool = pools[class];
+            batch_ids.push_str(&pool[k * pool.len() / (2 * users)]);
             write!(codes, "{code:06}").unwrap();
         }
         let start = Instant::now();
         rt.block_on(async {
             for i in 0..batch {
-                let user = &users[id_len * i..id_len * (i + 1)];
+                let user = &batch_ids[id_len * i..id_len * (i + 1)];
                 let code = &codes[6 * i..6 * i + 6];
                 outs.push(svc.verify(black_box(user), black_box(code)).await);
             }
@@ -443,7 +465,9 @@ fn service_verify(settings: &Settings) {
         &GROUP,
         settings,
         batch,
-        "wrong code, MemoryStore, Keyring, no audit sink, limiter never locks",
+        &format!(
+            "wrong code, {users} users/class, MemoryStore, Keyring, no audit sink, never locked"
+        ),
         &times,
     );
 }
