@@ -95,6 +95,15 @@ const MAX_CHALLENGE_LEN: usize = 128;
 const MAX_CODE_INPUT: usize = 64;
 /// Random bytes in a challenge token (256 bits).
 const CHALLENGE_BYTES: usize = 32;
+/// The stand-in user id of the dummy check, cut to the real id's length (ASCII, `MAX_USER_ID_LEN`
+/// bytes), so that its associated data is built and authenticated like the real id's.
+const DUMMY_USER_ID: &str = concat!(
+    "dummy---------------------------------------------------------------",
+    "----------------------------------------------------------------",
+    "----------------------------------------------------------------",
+    "------------------------------------------------------------",
+);
+const _: () = assert!(DUMMY_USER_ID.len() == MAX_USER_ID_LEN);
 
 /// Two-factor authentication for an application: TOTP with backup codes, rate limits, replay
 /// protection, encrypted secrets and recovery.
@@ -114,7 +123,8 @@ pub struct TwoFactor<C, E, K, Clk = SystemClock> {
     clock: Clk,
     audit: Option<Arc<dyn AuditSink>>,
     dummy_secret: Secret,
-    dummy_blob: OnceLock<Vec<u8>>,
+    /// The dummy secret encrypted for a stand-in id of each length, made on first use.
+    dummy_blobs: Box<[OnceLock<Vec<u8>>]>,
 }
 
 impl<C, E, K, Clk> core::fmt::Debug for TwoFactor<C, E, K, Clk> {
@@ -226,7 +236,7 @@ where
             clock: SystemClock,
             audit: None,
             dummy_secret,
-            dummy_blob: OnceLock::new(),
+            dummy_blobs: (0..=MAX_USER_ID_LEN).map(|_| OnceLock::new()).collect(),
         })
     }
 }
@@ -250,7 +260,7 @@ where
             clock,
             audit: self.audit,
             dummy_secret: self.dummy_secret,
-            dummy_blob: self.dummy_blob,
+            dummy_blobs: self.dummy_blobs,
         }
     }
 
@@ -995,7 +1005,7 @@ where
             }
         };
         if record.is_none() {
-            if let Err(e) = self.dummy_check(code, now).await {
+            if let Err(e) = self.dummy_check(user_id, code, now).await {
                 return Err(self.release_on_error(key, policy, now, e).await);
             }
             let reason = if enabled {
@@ -1080,10 +1090,14 @@ where
     }
 
     /// The work of a code check for a user without an enabled credential: decrypt a dummy blob
-    /// and verify the code against the dummy secret. The result is thrown away.
-    async fn dummy_check(&self, code: &str, now: u64) -> Result<(), ServiceError> {
-        let aad = secret_aad("");
-        let blob = match self.dummy_blob.get() {
+    /// and verify the code against the dummy secret. The result is thrown away. The blob's
+    /// associated data is built like `user_id`'s, for a stand-in id of the same length, so
+    /// authenticating it costs what the user's own would.
+    async fn dummy_check(&self, user_id: &str, code: &str, now: u64) -> Result<(), ServiceError> {
+        let len = user_id.len().min(MAX_USER_ID_LEN);
+        let aad = secret_aad(&DUMMY_USER_ID[..len]);
+        let slot = &self.dummy_blobs[len];
+        let blob = match slot.get() {
             Some(b) => b,
             None => {
                 let blob = self
@@ -1091,7 +1105,7 @@ where
                     .encrypt(self.dummy_secret.expose_secret(), &aad)
                     .await
                     .map_err(cipher_err)?;
-                self.dummy_blob.get_or_init(|| blob)
+                slot.get_or_init(|| blob)
             }
         };
         let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
