@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::mac::KeyedMac;
 use super::{Algorithm, Code, Digits, parse_code};
@@ -84,18 +84,18 @@ impl Hotp {
         let last = counter
             .checked_add(u64::from(look_ahead))
             .ok_or(OtpError::CounterOverflow)?;
-        let mut found = subtle::Choice::from(0);
+        let mut found = Choice::from(0);
         let mut matched = 0u64;
         for c in counter..=last {
             let hit = self.mac.hotp(c, self.digits).ct_eq(&given) & !found;
             matched.conditional_assign(&c, hit);
             found |= hit;
         }
-        Ok(if bool::from(found) {
-            HotpOutcome::Valid { counter: matched }
-        } else {
-            HotpOutcome::Invalid
-        })
+        Ok(super::select(
+            found,
+            HotpOutcome::Invalid,
+            HotpOutcome::Valid { counter: matched },
+        ))
     }
 
     /// The algorithm.

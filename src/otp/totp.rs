@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::mac::KeyedMac;
 use super::{Algorithm, Code, Digits, parse_code};
@@ -276,8 +276,9 @@ impl Totp {
 
     /// Verifies `code` at Unix time `unix` over the configured window.
     ///
-    /// Every step of the window is evaluated and compared in constant time with no early exit, so
-    /// timing reveals neither whether nor where the code matched. This does not remember used
+    /// Every step of the window is evaluated and compared in constant time with no early exit or
+    /// branch on the match, so timing reveals neither whether nor where the code matched
+    /// (`benches/timing.rs` measures it). This does not remember used
     /// steps: store [`TotpMatch::step`] and refuse steps not later than it (the service layer does
     /// this atomically).
     ///
@@ -326,20 +327,23 @@ impl Totp {
         let last = centre
             .checked_add(u64::from(self.window.future))
             .ok_or(OtpError::CounterOverflow)?;
-        let mut found = subtle::Choice::from(0);
-        let mut matched = 0u64;
+        // The first matching step wins. Every step is hashed, compared and offset from the
+        // current step alike, and the match is kept by masked selects, not branches.
+        let mut found = Choice::from(0);
+        let mut matched = TotpMatch { step: 0, drift: 0 };
         for step in first..=last {
             let hit = self.mac.hotp(step, self.digits).ct_eq(&given) & !found;
-            matched.conditional_assign(&step, hit);
+            matched.step.conditional_assign(&step, hit);
+            matched
+                .drift
+                .conditional_assign(&step_offset(step, current), hit);
             found |= hit;
         }
-        if !bool::from(found) {
-            return Ok(TotpOutcome::Invalid);
-        }
-        Ok(TotpOutcome::Valid(TotpMatch {
-            step: matched,
-            drift: signed_offset(matched, current),
-        }))
+        Ok(super::select(
+            found,
+            TotpOutcome::Invalid,
+            TotpOutcome::Valid(matched),
+        ))
     }
 
     /// Finds which step offset `code` belongs to, searching outwards from the current step up to
@@ -413,12 +417,14 @@ impl Totp {
     }
 }
 
-/// `a - b` as i64, saturating (steps in a window are at most a few thousand apart).
-fn signed_offset(a: u64, b: u64) -> i64 {
-    if a >= b {
-        i64::try_from(a - b).unwrap_or(i64::MAX)
-    } else {
-        i64::try_from(b - a).map_or(i64::MIN, |d| -d)
+/// `step - current` as i64, without a branch. Exact for steps less than 2^63 apart: a window's
+/// steps are at most `2 × DANGER_MAX_STEPS + MAX_STEPS` from the current one.
+#[inline]
+const fn step_offset(step: u64, current: u64) -> i64 {
+    // Two's complement: the wrapped difference reinterpreted is the signed difference.
+    #[allow(clippy::cast_possible_wrap)]
+    {
+        step.wrapping_sub(current) as i64
     }
 }
 

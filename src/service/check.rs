@@ -208,17 +208,19 @@ where
     }
 
     /// The work of a code check for a user without an enabled credential: decrypt a dummy blob
-    /// and verify the code against the dummy secret. The result is thrown away.
+    /// and verify the code against the dummy secret. The result is thrown away. The blob's
+    /// associated data is built like `user_id`'s, for a stand-in id of the same length, so
+    /// authenticating it costs what the user's own would.
     pub(super) async fn dummy_check(
         &self,
         user_id: &str,
         code: &str,
         now: u64,
     ) -> Result<(), ServiceError> {
-        // The same associated-data construction as a real check, so its cost is the same too.
-        let _ = secret_aad(user_id);
-        let aad = secret_aad("");
-        let blob = match self.dummy_blob.get() {
+        let len = user_id.len().min(MAX_USER_ID_LEN);
+        let aad = secret_aad(&DUMMY_USER_ID[..len]);
+        let slot = &self.dummy_blobs[len];
+        let blob = match slot.get() {
             Some(b) => b,
             None => {
                 let blob = self
@@ -226,7 +228,7 @@ where
                     .encrypt(self.dummy_secret.expose_secret(), &aad)
                     .await
                     .map_err(cipher_err)?;
-                self.dummy_blob.get_or_init(|| blob)
+                slot.get_or_init(|| blob)
             }
         };
         let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;

@@ -138,6 +138,15 @@ const MAX_CODE_INPUT: usize = 64;
 const TOKEN_BYTES: usize = 32;
 /// Longest device or cancel token accepted; longer input is ignored before hashing.
 const MAX_TOKEN_LEN: usize = 128;
+/// The stand-in user id of the dummy check, cut to the real id's length, so that its associated
+/// data is built and authenticated like the real id's.
+const DUMMY_USER_ID: &str = concat!(
+    "dummy---------------------------------------------------------------",
+    "----------------------------------------------------------------",
+    "----------------------------------------------------------------",
+    "------------------------------------------------------------",
+);
+const _: () = assert!(DUMMY_USER_ID.len() == MAX_USER_ID_LEN);
 
 /// Two-factor authentication for an application: TOTP with backup codes, rate limits, replay
 /// protection, encrypted secrets and recovery.
@@ -159,7 +168,8 @@ pub struct TwoFactor<C, E = C, K = crate::Keyring, Clk = SystemClock> {
     clock: Clk,
     audit: Option<Arc<dyn AuditSink>>,
     dummy_secret: Secret,
-    dummy_blob: OnceLock<Vec<u8>>,
+    /// The dummy secret encrypted for a stand-in id of each length, made on first use.
+    dummy_blobs: Box<[OnceLock<Vec<u8>>]>,
 }
 
 impl<C, E, K, Clk> core::fmt::Debug for TwoFactor<C, E, K, Clk> {
@@ -284,7 +294,7 @@ where
             clock: SystemClock,
             audit: None,
             dummy_secret,
-            dummy_blob: OnceLock::new(),
+            dummy_blobs: (0..=MAX_USER_ID_LEN).map(|_| OnceLock::new()).collect(),
         })
     }
 }
@@ -308,7 +318,7 @@ where
             clock,
             audit: self.audit,
             dummy_secret: self.dummy_secret,
-            dummy_blob: self.dummy_blob,
+            dummy_blobs: self.dummy_blobs,
         }
     }
 

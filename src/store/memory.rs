@@ -51,6 +51,9 @@ struct Inner {
     devices: HashMap<TokenHash, DeviceRecord>,
     limiters: HashMap<String, (LimiterState, u64)>,
     takes_since_sweep: u32,
+    /// Cloned by `get_credential` for an unknown user, so that the answer "none" costs the same
+    /// allocation and copy as a real record; its secret has the length last stored.
+    absent: Option<CredentialRecord>,
 }
 
 impl Inner {
@@ -119,7 +122,10 @@ impl CredentialStore for MemoryStore {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<CredentialRecord>, Infallible>> + Send {
-        done(self.lock().credentials.get(user_id).cloned())
+        let inner = self.lock();
+        let record = inner.credentials.get(user_id);
+        let copy = record.or(inner.absent.as_ref()).cloned();
+        done(copy.filter(|_| record.is_some()))
     }
 
     /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
@@ -134,6 +140,9 @@ impl CredentialStore for MemoryStore {
         }
         let mut record = record.clone();
         record.enabled = false;
+        let mut absent = record.clone();
+        absent.encrypted_secret.fill(0);
+        inner.absent = Some(absent);
         inner.credentials.insert(user_id.to_owned(), record);
         done(true)
     }
