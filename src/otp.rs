@@ -90,6 +90,16 @@ impl core::str::FromStr for Algorithm {
 pub struct Digits(u8);
 
 impl Digits {
+    /// Whether `code` has the shape of a code of this length: exactly this many ASCII digits.
+    /// Verification treats any other input as an ordinary wrong code; use this where a typo
+    /// deserves its own message (a form, a command line).
+    ///
+    /// # Errors
+    /// [`OtpError::CodeLength`] or [`OtpError::CodeNotDigits`].
+    pub fn check(self, code: &str) -> Result<(), OtpError> {
+        parse_code(code, self).map(|_| ())
+    }
+
     /// Six digits: the default of every authenticator app.
     pub const SIX: Self = Self(6);
     /// Eight digits.

@@ -67,8 +67,9 @@ impl Hotp {
     /// Every counter in the window is evaluated and compared in constant time, with no early exit,
     /// so timing does not reveal which counter matched.
     ///
+    /// A malformed code (wrong length, a non-digit) is [`HotpOutcome::Invalid`], like a wrong one.
+    ///
     /// # Errors
-    /// [`OtpError::CodeLength`] / [`OtpError::CodeNotDigits`] for a malformed code,
     /// [`OtpError::LookAheadTooLarge`] above [`Hotp::MAX_LOOK_AHEAD`], and
     /// [`OtpError::CounterOverflow`] when the window passes `u64::MAX`.
     pub fn verify(
@@ -80,10 +81,12 @@ impl Hotp {
         if look_ahead > Self::MAX_LOOK_AHEAD {
             return Err(OtpError::LookAheadTooLarge(look_ahead));
         }
-        let given = parse_code(code, self.digits)?;
         let last = counter
             .checked_add(u64::from(look_ahead))
             .ok_or(OtpError::CounterOverflow)?;
+        let Ok(given) = parse_code(code, self.digits) else {
+            return Ok(HotpOutcome::Invalid);
+        };
         let mut found = Choice::from(0);
         let mut matched = 0u64;
         for c in counter..=last {

@@ -276,6 +276,10 @@ impl Totp {
 
     /// Verifies `code` at Unix time `unix` over the configured window.
     ///
+    /// What the user typed is never an error: a code of the wrong length or with a non-digit is
+    /// [`TotpOutcome::Invalid`], like a wrong one ([`Digits::check`] tells a typo apart where a
+    /// form wants to say so).
+    ///
     /// Every step of the window is evaluated and compared in constant time with no early exit or
     /// branch on the match, so timing reveals neither whether nor where the code matched
     /// (`benches/timing.rs` measures it). This does not remember used
@@ -283,8 +287,7 @@ impl Totp {
     /// this atomically).
     ///
     /// # Errors
-    /// [`OtpError::CodeLength`] / [`OtpError::CodeNotDigits`] for a malformed code,
-    /// [`OtpError::TimeBeforeT0`], [`OtpError::CounterOverflow`].
+    /// Only for the time: [`OtpError::TimeBeforeT0`], [`OtpError::CounterOverflow`].
     pub fn verify_at(&self, code: &str, unix: u64) -> Result<TotpOutcome, OtpError> {
         self.verify_shifted_at(code, unix, 0)
     }
@@ -318,8 +321,11 @@ impl Totp {
                 max: Window::MAX_STEPS,
             });
         }
-        let given = parse_code(code, self.digits)?;
         let current = self.step_at(unix)?;
+        let Ok(given) = parse_code(code, self.digits) else {
+            // The length is what the caller typed, not a secret: no need to hash the window.
+            return Ok(TotpOutcome::Invalid);
+        };
         let centre = current
             .checked_add_signed(shift)
             .ok_or(OtpError::CounterOverflow)?;

@@ -201,8 +201,6 @@ where
                 Ok(Some(later_match(&totp, record, &clean, m, now, shift)))
             }
             Ok(TotpOutcome::Invalid) => Ok(None),
-            // Wrong length or not digits: an ordinary wrong code.
-            Err(crate::OtpError::CodeLength { .. } | crate::OtpError::CodeNotDigits) => Ok(None),
             Err(e) => Err(ServiceError::CorruptCredential(Box::new(e))),
         }
     }

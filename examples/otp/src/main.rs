@@ -180,6 +180,8 @@ fn verify(raw: &[String]) -> Result<ExitCode, String> {
     };
     let ok = match otp(&args, window)? {
         Otp::Totp { time, totp } => {
+            // A typo on the command line is a usage error, not a wrong code.
+            totp.digits().check(given).map_err(|e| e.to_string())?;
             match totp.verify_at(given, time).map_err(|e| e.to_string())? {
                 TotpOutcome::Valid(m) => {
                     println!("ok step={} drift={}", m.step, m.drift);
@@ -192,6 +194,7 @@ fn verify(raw: &[String]) -> Result<ExitCode, String> {
             if past.is_some() {
                 return Err("--past does not apply to --hotp (HOTP only looks ahead)".to_owned());
             }
+            hotp.digits().check(given).map_err(|e| e.to_string())?;
             match hotp
                 .verify(given, counter, future.unwrap_or(0))
                 .map_err(|e| e.to_string())?
