@@ -229,8 +229,9 @@
 //! - **Replay:** a TOTP step is accepted once per user (compare-and-set on the last step), including
 //!   the step that confirmed enrolment; a backup code and a login challenge are consumed atomically.
 //! - **Indistinguishable failures:** wrong code, replayed code, unknown or expired challenge, user
-//!   without 2FA and unknown user all return `Rejected` and cost the same work (a dummy secret is
-//!   decrypted and checked). The reason is in the audit trail only.
+//!   without 2FA and unknown user all return `Rejected` and get the same computation (a dummy
+//!   secret is decrypted and checked). The store's lookup is not equal: see `benches/README.md`
+//!   for what the timing harness measures. The reason is in the audit trail only.
 //! - **Fail closed:** `Err` only for store, cipher or configuration failures; nobody is let in and
 //!   nothing is consumed.
 //! - **A failed `complete_login` does not consume the challenge** (typos happen; the per-user limiter

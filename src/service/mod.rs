@@ -14,8 +14,12 @@
 //!   delete-and-return, a challenge by one atomic take. The service never reads and then writes.
 //! - **Indistinguishable rejections.** A wrong code, a replayed code, an unknown or expired
 //!   challenge, a user without 2FA and an unknown user all give `Rejected`. A user without an
-//!   enabled credential costs the same work as a wrong code (a dummy secret is decrypted and the
-//!   code checked against it), so timing does not reveal who has 2FA. An unknown or expired
+//!   enabled credential gets the same computation as a wrong code (a dummy secret, with
+//!   associated data of the same length, is decrypted and the code checked against it). What the
+//!   store's lookup costs is the store's: `benches/timing.rs` measures `MemoryStore` with 4096
+//!   users per class at about 400 ns/call faster for an unknown user than for one with 2FA on
+//!   (the known user's record is not in the cache), so do not rely on timing alone to hide who
+//!   exists. An unknown or expired
 //!   challenge is answered without evaluating the code: it reveals nothing its holder does not
 //!   know, and guessing a live one means guessing 256 random bits. The reason goes to the
 //!   [audit trail](crate::audit) only.
