@@ -195,8 +195,10 @@ impl RateLimitPolicy {
             s.forgiven_at = now;
             return s;
         }
-        let periods = (now - s.forgiven_at) / period;
-        if periods > 0 {
+        let elapsed = now - s.forgiven_at;
+        // The common case (less than a period since the last forgiveness) needs no division.
+        if elapsed >= period {
+            let periods = elapsed / period;
             let forgiven = u32::try_from(periods).unwrap_or(u32::MAX).min(s.failures);
             s.failures -= forgiven;
             s.forgiven_at = if s.failures == 0 {
