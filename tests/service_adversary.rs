@@ -13,9 +13,8 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use support::{KEY1, T0, code_at, wrong_code};
+use support::{Instrumented, T0, code_at, wrong_code};
 use twofactor::audit::AuditEvent;
-use twofactor::crypto::{Decrypted, SecretCipher};
 use twofactor::rate_limit::YEAR_SECS;
 use twofactor::service::{Config, LoginStart};
 use twofactor::store::{
@@ -23,51 +22,13 @@ use twofactor::store::{
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 use twofactor::{
-    BackupCode, BackupCodeKey, Clock, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring,
-    ManualClock, MemoryStore, RecoveryCompletion, RecoveryRequest, Secret, TwoFactor,
-    VerifyOutcome,
+    BackupCode, BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, ManualClock, MemoryStore,
+    RecoveryCompletion, RecoveryRequest, Secret, TwoFactor, VerifyOutcome,
 };
 
 // ------------------------------------------------------------------------------------------
 // The instruments: a counting cipher, a store whose writes fail, a service over any store.
 // ------------------------------------------------------------------------------------------
-
-/// Counts decryptions: every TOTP code evaluation decrypts the secret (or a dummy) once.
-#[derive(Clone)]
-struct Counting {
-    inner: Arc<Keyring>,
-    decrypts: Arc<AtomicU64>,
-    /// While set, decryptions wait for this many milliseconds (to open race windows).
-    delay_ms: Arc<AtomicU64>,
-}
-
-impl Counting {
-    fn new() -> Self {
-        Self {
-            inner: Arc::new(Keyring::single(1, KEY1)),
-            decrypts: Arc::default(),
-            delay_ms: Arc::default(),
-        }
-    }
-    fn count(&self) -> u64 {
-        self.decrypts.load(Ordering::SeqCst)
-    }
-}
-
-impl SecretCipher for Counting {
-    type Error = CryptoError;
-    async fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.inner.encrypt(plaintext, aad).await
-    }
-    async fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Decrypted, CryptoError> {
-        self.decrypts.fetch_add(1, Ordering::SeqCst);
-        let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-        }
-        self.inner.decrypt(blob, aad).await
-    }
-}
 
 #[derive(Debug)]
 struct Injected;
@@ -258,11 +219,11 @@ impl<S: EphemeralStore> EphemeralStore for Faulty<S> {
 trait Store: CredentialStore + EphemeralStore + Clone + 'static {}
 impl<S: CredentialStore + EphemeralStore + Clone + 'static> Store for S {}
 
-type Svc<S> = TwoFactor<S, S, Counting, ManualClock>;
+type Svc<S> = TwoFactor<S, S, Instrumented, ManualClock>;
 
 struct World<S: Store> {
     svc: Arc<Svc<S>>,
-    cipher: Counting,
+    cipher: Instrumented,
     clock: ManualClock,
     secret: Secret,
     backup_codes: Vec<BackupCode>,
@@ -277,7 +238,7 @@ struct World<S: Store> {
 const USER: &str = "victim";
 
 async fn world<S: Store>(store: S) -> World<S> {
-    let cipher = Counting::new();
+    let cipher = Instrumented::new();
     let clock = ManualClock::new(T0);
     let events: Arc<std::sync::Mutex<Vec<AuditEvent>>> = Arc::default();
     let sink = events.clone();

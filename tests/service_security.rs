@@ -7,11 +7,10 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use support::*;
-use twofactor::crypto::{Decrypted, SecretCipher};
 use twofactor::rate_limit::{RateLimitPolicy, YEAR_SECS};
 use twofactor::service::{LoginStart, Method};
 use twofactor::store::{
@@ -19,49 +18,9 @@ use twofactor::store::{
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
 };
 use twofactor::{
-    BackupCodeKey, ConfirmOutcome, CryptoError, EnrolmentStart, Keyring, ManualClock, MemoryStore,
-    TwoFactor, VerifyOutcome,
+    BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, TwoFactor,
+    VerifyOutcome,
 };
-
-// ------------------------------------------------------------------------------------------
-// A cipher that counts decryptions (= code evaluations) and can be told to fail.
-// ------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct Instrumented {
-    inner: Arc<Keyring>,
-    decrypts: Arc<AtomicU64>,
-    fail: Arc<AtomicBool>,
-}
-
-impl Instrumented {
-    fn new() -> Self {
-        Self {
-            inner: Arc::new(Keyring::single(1, KEY1)),
-            decrypts: Arc::default(),
-            fail: Arc::default(),
-        }
-    }
-}
-
-impl SecretCipher for Instrumented {
-    type Error = CryptoError;
-
-    async fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(CryptoError::Decrypt);
-        }
-        self.inner.encrypt(plaintext, aad).await
-    }
-
-    async fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Decrypted, CryptoError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(CryptoError::Decrypt);
-        }
-        self.decrypts.fetch_add(1, Ordering::SeqCst);
-        self.inner.decrypt(blob, aad).await
-    }
-}
 
 // ------------------------------------------------------------------------------------------
 // Rate limits

@@ -3,6 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+mod cipher;
+#[allow(unused_imports)] // used by the adversary tests, not by every test file
+pub use cipher::Instrumented;
+
 use twofactor::audit::AuditEvent;
 use twofactor::service::{Config, LoginStart};
 use twofactor::{
