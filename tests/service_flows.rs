@@ -638,3 +638,74 @@ async fn one_store_for_both_with_the_default_type_parameters() {
         ConfirmOutcome::Confirmed { .. }
     ));
 }
+
+/// A device token only counts for the user it was issued to: a forged, oversized, expired or
+/// foreign token is ignored (the user's budget applies), never an error.
+#[tokio::test]
+async fn device_tokens_of_others_forged_or_expired_are_ignored() {
+    let (svc, _store, clock, _events) = service();
+    let (secret_a, _) = enrol(&svc, &clock, "amy").await;
+    let (secret_b, _) = enrol(&svc, &clock, "ben").await;
+    clock.advance(30);
+    let c = challenge(&svc, "amy").await;
+    let VerifyOutcome::Success {
+        device_token: Some(amy_device),
+        ..
+    } = svc
+        .complete_login_with_device(&c, &code_at(&secret_a, T0 + 30), None)
+        .await
+        .unwrap()
+    else {
+        panic!("no device token")
+    };
+    // Ben locks his own budget, then presents Amy's token, a forged one and an oversized one:
+    // each is ignored, so the attempt is refused by Ben's budget.
+    for i in 0..5 {
+        let g = wrong_code(&secret_b, T0 + 30, 17 * i);
+        assert_eq!(
+            svc.verify("ben", &g).await.unwrap(),
+            VerifyOutcome::Rejected
+        );
+    }
+    let long = "A".repeat(10_000);
+    for token in [amy_device.as_str(), "forged-token", long.as_str(), ""] {
+        let c = challenge(&svc, "ben").await;
+        assert!(
+            matches!(
+                svc.complete_login_with_device(&c, &code_at(&secret_b, T0 + 30), Some(token))
+                    .await
+                    .unwrap(),
+                VerifyOutcome::RateLimited { .. }
+            ),
+            "{} bytes",
+            token.len()
+        );
+        assert!(matches!(
+            svc.verify_with_device("ben", &code_at(&secret_b, T0 + 30), Some(token))
+                .await
+                .unwrap(),
+            VerifyOutcome::RateLimited { .. }
+        ));
+    }
+    // Amy's token expires after 90 days; then a login issues a new one.
+    clock.advance(91 * 86_400);
+    let now = clock.now_secs();
+    let c = challenge(&svc, "amy").await;
+    let outcome = svc
+        .complete_login_with_device(&c, &code_at(&secret_a, now), Some(amy_device.as_str()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            VerifyOutcome::Success {
+                device_token: Some(_),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // Forgetting the devices revokes them.
+    assert_eq!(svc.forget_devices("amy").await.unwrap(), 2);
+    assert_eq!(svc.forget_devices("amy").await.unwrap(), 0);
+}
