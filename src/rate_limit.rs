@@ -254,6 +254,20 @@ impl RateLimitPolicy {
         self.acquire(before, now).1
     }
 
+    /// What [`RateLimitPolicy::acquire`] decided, read from the state it was applied to and the
+    /// state it stored, without running it again: a granted attempt always adds one to
+    /// [`LimiterState::since_success`]. (At `u32::MAX` failures since the last success the count
+    /// saturates and a grant reads as a refusal: it fails closed.)
+    pub fn decision(&self, before: &LimiterState, after: &LimiterState, now: u64) -> Decision {
+        if after.since_success != before.since_success {
+            Decision::Allowed
+        } else {
+            Decision::Refused {
+                retry_after_secs: after.locked_until.saturating_sub(now).max(1),
+            }
+        }
+    }
+
     /// Gives back a granted attempt whose code was accepted: one failure, one attempt, and the
     /// lockout that this very attempt started (if it was the one that reached a multiple of
     /// `max_failures`). Failures counted for other requests stay. Records the success.
@@ -455,15 +469,29 @@ mod tests {
     }
 
     #[test]
-    fn decide_agrees_with_acquire() {
-        let p = RateLimitPolicy::totp_default();
-        let mut s = LimiterState::default();
-        for i in 0..40 {
-            let now = T0 + i * 97;
-            let before = s;
-            let (n, d) = p.acquire(s, now);
-            assert_eq!(p.decide(before, now), d);
-            s = n;
+    fn decide_and_decision_agree_with_acquire() {
+        for p in [
+            RateLimitPolicy::totp_default(),
+            RateLimitPolicy::fixed_window(),
+        ] {
+            let mut s = LimiterState::default();
+            for i in 0..400 {
+                let now = T0 + i * 37;
+                let before = s;
+                let (n, d) = p.acquire(s, now);
+                assert_eq!(p.decide(before, now), d);
+                assert_eq!(
+                    p.decision(&before, &n, now),
+                    d,
+                    "at {i}: {before:?} -> {n:?}"
+                );
+                // Owner successes now and then, as the service would settle them.
+                s = if i % 7 == 0 && d == Decision::Allowed {
+                    p.succeed(n, now)
+                } else {
+                    n
+                };
+            }
         }
     }
 

@@ -41,7 +41,7 @@ where
             })
             .await
             .map_err(ephemeral_err)?;
-        match policy.decide(update.before, now) {
+        match policy.decision(&update.before, &update.after, now) {
             Decision::Allowed => Ok(Ok(Attempt {
                 key,
                 policy,
