@@ -213,7 +213,10 @@ where
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (nobody is let in).
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<VerifyOutcome, ServiceError> {
-        self.verify_with_device(user_id, code, None).await
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let checked = self.check_code(user_id, code, now, Budget::User).await?;
+        Ok(verified(user_id, checked))
     }
 
     /// [`TwoFactor::verify`] from a browser that may hold a device token of this user: a valid
@@ -232,17 +235,8 @@ where
         let now = self.clock.now();
         let device = self.known_device(user_id, device_token, now).await?;
         let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
-        Ok(match self.check_code(user_id, code, now, budget).await? {
-            Checked::Success(method) => VerifyOutcome::Success {
-                user_id: user_id.to_owned(),
-                method,
-                device_token: None,
-            },
-            Checked::Rejected => VerifyOutcome::Rejected,
-            Checked::RateLimited(retry_after_secs) => {
-                VerifyOutcome::RateLimited { retry_after_secs }
-            }
-        })
+        let checked = self.check_code(user_id, code, now, budget).await?;
+        Ok(verified(user_id, checked))
     }
 
     /// Revokes every device token of the user (a lost or stolen laptop, or "sign out
@@ -293,5 +287,18 @@ where
             user_id: user_id.to_owned(),
         });
         Ok(())
+    }
+}
+
+/// The outcome of a check without a challenge (no device token is issued).
+fn verified(user_id: &str, checked: Checked) -> VerifyOutcome {
+    match checked {
+        Checked::Success(method) => VerifyOutcome::Success {
+            user_id: user_id.to_owned(),
+            method,
+            device_token: None,
+        },
+        Checked::Rejected => VerifyOutcome::Rejected,
+        Checked::RateLimited(retry_after_secs) => VerifyOutcome::RateLimited { retry_after_secs },
     }
 }
