@@ -440,18 +440,20 @@ impl EphemeralStore for MemoryStore {
         F: Fn(LimiterState) -> LimiterState + Send + Sync,
     {
         let mut inner = self.lock();
-        let current = inner
-            .limiters
-            .get(key)
-            .map(|(state, _)| *state)
-            .unwrap_or_default();
-        // The caller's closure runs before any mutation (see `lock`).
-        let next = update(current);
-        inner.limiters.insert(key.to_owned(), (next, expire_at));
-        done(LimiterUpdate {
-            before: current,
-            after: next,
-        })
+        // The caller's closure runs before any mutation (see `lock`). An existing row is
+        // updated in place: the key is allocated only for a new one.
+        let (before, after) = if let Some(slot) = inner.limiters.get_mut(key) {
+            let before = slot.0;
+            let after = update(before);
+            *slot = (after, expire_at);
+            (before, after)
+        } else {
+            let before = LimiterState::default();
+            let after = update(before);
+            inner.limiters.insert(key.to_owned(), (after, expire_at));
+            (before, after)
+        };
+        done(LimiterUpdate { before, after })
     }
 
     fn get_limiter(
