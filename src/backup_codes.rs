@@ -159,37 +159,71 @@ pub fn generate_with_rng<R: CryptoRng + ?Sized>(count: usize, rng: &mut R) -> Ve
 /// has one, so an all-digit input is a TOTP code, never a backup code).
 #[must_use]
 pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {
-    if typed.len() > MAX_TYPED_LEN {
+    let mut canonical = Zeroizing::new([0u8; CODE_LEN]);
+    if !canonical_into(typed, &mut canonical) {
         return None;
     }
     let mut out = Zeroizing::new(String::with_capacity(CODE_LEN));
+    out.extend(canonical.iter().map(|&b| char::from(b)));
+    Some(out)
+}
+
+/// Whether `typed` has the shape of a backup code (see [`normalize`]) rather than a TOTP code.
+/// Use it to route one login field to the right check; it says nothing about validity.
+///
+/// Allocates nothing: every code check calls it, including the ones a rate limit refuses.
+#[must_use]
+pub fn looks_like_backup_code(typed: &str) -> bool {
+    canonical_into(typed, &mut Zeroizing::new([0u8; CODE_LEN]))
+}
+
+/// The canonical value of each ASCII byte (upper case, `O → 0`, `I`/`L → 1`), or 0 when it is
+/// not in the alphabet. A table, not a search: this runs on every code check.
+const CANONICAL: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        let c = ALPHABET[i];
+        table[c as usize] = c;
+        table[c.to_ascii_lowercase() as usize] = c;
+        i += 1;
+    }
+    table[b'O' as usize] = b'0';
+    table[b'o' as usize] = b'0';
+    table[b'I' as usize] = b'1';
+    table[b'i' as usize] = b'1';
+    table[b'L' as usize] = b'1';
+    table[b'l' as usize] = b'1';
+    table
+};
+
+/// Writes the canonical form of `typed` into `out`; `false` when it is not backup-code shaped
+/// (see [`normalize`]), in which case `out` holds a prefix to be discarded.
+fn canonical_into(typed: &str, out: &mut [u8; CODE_LEN]) -> bool {
+    // Ten characters take at least ten bytes: a 6-digit TOTP code is answered here.
+    if typed.len() > MAX_TYPED_LEN || typed.len() < CODE_LEN {
+        return false;
+    }
+    let mut len = 0;
     let mut has_letter = false;
     for c in typed.chars() {
         if c.is_whitespace() || matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—' | '−') {
             continue;
         }
-        let c = match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            c => c,
+        let Some(&canonical) = u8::try_from(c)
+            .ok()
+            .and_then(|b| CANONICAL.get(usize::from(b)))
+        else {
+            return false;
         };
-        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
-            return None;
+        if canonical == 0 || len == CODE_LEN {
+            return false;
         }
-        if out.len() == CODE_LEN {
-            return None;
-        }
-        has_letter |= c.is_ascii_alphabetic();
-        out.push(c);
+        has_letter |= canonical.is_ascii_alphabetic();
+        out[len] = canonical;
+        len += 1;
     }
-    (out.len() == CODE_LEN && has_letter).then_some(out)
-}
-
-/// Whether `typed` has the shape of a backup code (see [`normalize`]) rather than a TOTP code.
-/// Use it to route one login field to the right check; it says nothing about validity.
-#[must_use]
-pub fn looks_like_backup_code(typed: &str) -> bool {
-    normalize(typed).is_some()
+    len == CODE_LEN && has_letter
 }
 
 /// The pepper: the HMAC key for backup-code hashes. Keep it outside the database (configuration,
@@ -258,8 +292,9 @@ impl BackupCodeKey {
     /// the value to pass to `consume_backup_code`. `None` when the input is not a backup code.
     #[must_use]
     pub fn hash_input(&self, user_id: &str, typed: &str) -> Option<BackupCodeHash> {
-        let canonical = normalize(typed)?;
-        Some(self.hash_canonical(user_id, canonical.as_bytes()))
+        let mut canonical = Zeroizing::new([0u8; CODE_LEN]);
+        canonical_into(typed, &mut canonical)
+            .then(|| self.hash_canonical(user_id, canonical.as_slice()))
     }
 
     /// Finds a typed code among a user's stored hashes, returning its index.

@@ -676,9 +676,44 @@ proptest! {
         }
     }
 
+    /// The table-driven scanner against the obvious character-by-character definition, on
+    /// inputs drawn mostly from the characters that matter (alphabet, look-alikes, separators,
+    /// non-ASCII).
+    #[test]
+    fn normalize_matches_its_definition(typed in "[0-9A-Za-z -]{9,12}|[0-9A-Za-z \t\u{2010}\u{2212}\u{00e9}\u{0130}\u{212a}_-]{0,20}|.{0,70}") {
+        let expected = reference_normalize(&typed);
+        prop_assert_eq!(normalize(&typed).as_deref().cloned(), expected.clone());
+        prop_assert_eq!(backup_codes::looks_like_backup_code(&typed), expected.is_some());
+        let pepper = BackupCodeKey::from_bytes(key(6));
+        prop_assert_eq!(pepper.hash_input("u", &typed).is_some(), expected.is_some());
+    }
+
     #[test]
     fn totp_codes_never_look_like_backup_codes(n in any::<u64>(), digits in 6usize..=10) {
         let code = format!("{:0width$}", n % 10u64.pow(digits as u32), width = digits);
         prop_assert!(!backup_codes::looks_like_backup_code(&code));
     }
+}
+
+/// `normalize` as documented, written the slow and obvious way.
+fn reference_normalize(typed: &str) -> Option<String> {
+    if typed.len() > 64 {
+        return None;
+    }
+    let mut out = String::new();
+    for c in typed.chars() {
+        if c.is_whitespace() || "-\u{2010}\u{2011}\u{2012}\u{2013}\u{2014}\u{2212}".contains(c) {
+            continue;
+        }
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !ALPHABET.contains(c) {
+            return None;
+        }
+        out.push(c);
+    }
+    (out.chars().count() == 10 && out.chars().any(|c| c.is_ascii_alphabetic())).then_some(out)
 }
