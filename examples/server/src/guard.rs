@@ -5,13 +5,15 @@
 //! hasher was saturated, a store failed) is released. Budgets live in the crate's store, so
 //! several server processes on one database share them.
 //!
-//! Three budgets:
+//! Four budgets:
 //! - **per account**, keyed by the SHA-256 of the normalised email as typed, so an unknown email
 //!   is limited exactly like a known one (a 429 reveals nothing about who has an account);
 //!   escalating lockouts stop guessing one password;
 //! - **per known device**: a request with a valid device token of the account (the crate's,
 //!   issued after a completed 2FA login) draws on the device's own budget instead, which the
 //!   attacker's failures never touch, so the owner's browser still gets in;
+//! - **per session** for the current password of a password change, so a stolen session is no
+//!   password oracle and a locked account budget does not stop its logged-in owner;
 //! - **per client address**, counting failures only (a correct password gives its attempt back),
 //!   sized for an office NAT or a load test from one address: it stops spraying one password
 //!   across many accounts. Known devices are exempt.
@@ -64,6 +66,15 @@ pub fn account_key(email: &str) -> String {
 /// The limiter key of a known device: `demo:pw:device:<hex of its token's hash>`.
 pub fn device_key(hash: &TokenHash) -> String {
     format!("demo:pw:device:{}", data_encoding::HEXLOWER.encode(hash))
+}
+
+/// The limiter key of a session (the current-password check of a password change):
+/// `demo:pw:session:<hex of the session token's hash>`.
+pub fn session_key(token_hash: &[u8; 32]) -> String {
+    format!(
+        "demo:pw:session:{}",
+        data_encoding::HEXLOWER.encode(token_hash)
+    )
 }
 
 /// The limiter key of a client address: the IPv4 address, or the /64 of an IPv6 address (one

@@ -365,10 +365,13 @@ pub async fn login_2fa<S: Backend>(
     }
 }
 
-/// `POST /api/password`: the current password (on the account's guess budget, so a stolen
-/// session is no password oracle) and, with 2FA on, a code or backup code (through the service:
-/// limited, single use); then the new hash, every other session ended, the service told (the
-/// 2FA lockout ends) and the account's password budget cleared.
+/// `POST /api/password`: the current password and, with 2FA on, a code or backup code (through
+/// the service: limited, single use); then the new hash, every other session ended, the service
+/// told (the 2FA lockout ends) and the account's password budget cleared.
+///
+/// The current password is checked on the session's own guess budget: a stolen session is no
+/// password oracle, and an attacker who keeps the account's login budget locked cannot stop
+/// the logged-in owner from changing the password.
 pub async fn change_password<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
@@ -385,7 +388,10 @@ pub async fn change_password<S: Backend>(
         ));
     }
     let now = now();
-    let budget = vec![(guard::account_key(&user.email), guard::account_policy())];
+    let budget = vec![(
+        guard::session_key(&auth.token_hash),
+        guard::account_policy(),
+    )];
     let guess = match Guess::take(store, budget, now).await? {
         Ok(guess) => guess,
         Err(retry_after) => return Err(too_many(retry_after)),

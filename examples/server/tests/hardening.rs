@@ -438,7 +438,8 @@ async fn password_change_needs_the_second_factor_and_ends_other_sessions() {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert!(r.json["requiresTwoFactor"].as_bool().unwrap());
 
-    // Guessing the current password through a session draws on the account's budget.
+    // Guessing the current password through a session draws on that session's own budget; it
+    // neither locks the owner's logins nor their other sessions.
     signup(&http, "nofa@example.com", PASSWORD).await;
     let session = login(&http, "nofa@example.com", PASSWORD)
         .await
@@ -455,9 +456,28 @@ async fn password_change_needs_the_second_factor_and_ends_other_sessions() {
         statuses.push(r.status);
     }
     assert_eq!(tally(&statuses), BTreeMap::from([(400, 10), (429, 2)]));
+    let r = http
+        .post(
+            "/api/password",
+            Some(&session),
+            change(PASSWORD, new_password, None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    let other = login(&http, "nofa@example.com", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK, "{other:?}");
+    let r = http
+        .post(
+            "/api/password",
+            Some(&other.str("token")),
+            change(PASSWORD, new_password, None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // The guessing session ended with the change.
     assert_eq!(
-        login(&http, "nofa@example.com", PASSWORD).await.status,
-        StatusCode::TOO_MANY_REQUESTS
+        http.get("/api/me", Some(&session)).await.status,
+        StatusCode::UNAUTHORIZED
     );
 }
 
