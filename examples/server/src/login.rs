@@ -212,9 +212,13 @@ pub async fn login<S: Backend>(
             .map_err(|e| ApiError::infra("reading a user failed", &e))?
     };
     let device_token = device_cookie(&headers, &body.email);
-    let device = match (&user, &device_token) {
-        (Some(user), Some(token)) => known_device(&state, &user.id, token, now).await?,
-        _ => None,
+    // Looked up whether or not the account exists, so a cookie does not time the difference.
+    let device = match &device_token {
+        Some(token) => {
+            let owner = user.as_ref().map_or("", |u| u.id.as_str());
+            known_device(&state, owner, token, now).await?
+        }
+        None => None,
     };
     let account_key = guard::account_key(&body.email);
     let budgets = match &device {

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use axum::http::{StatusCode, header};
 use serde_json::json;
-use server_common::{Http, Resp, Server, TempDir, totp_at, unix_now, wait_for_step_room};
+use server_common::{
+    Http, PgTestDb, Resp, Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -304,6 +306,75 @@ async fn the_address_budget_counts_failures_only_and_stops_spraying() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_on_postgres_share_one_password_budget() {
+    if !switch_on(
+        "TWOFACTOR_TEST_POSTGRES_URL",
+        "two-server PostgreSQL guess test",
+    ) {
+        return;
+    }
+    let admin = std::env::var("TWOFACTOR_TEST_POSTGRES_URL").unwrap();
+    let db = PgTestDb::create(&admin, "guess").await;
+    let dir = TempDir::new("guess-pg");
+    let queue = [("TWOFACTOR_HASH_QUEUE", "64")];
+    let a = Server::start_with(dir.path(), &db.url, &queue);
+    let b = Server::start_with(dir.path(), &db.url, &queue);
+    let (ha, hb) = (Http::new(&a.base), Http::new(&b.base));
+    let (_, _secret, codes) = enrolled(&ha, "pg@example.com").await;
+    // The owner's browser logs in through A and keeps its device cookie.
+    let challenge = login(&ha, "pg@example.com", PASSWORD)
+        .await
+        .str("challenge");
+    let r = ha
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": challenge, "code": codes[0], "email": "pg@example.com"}),
+        )
+        .await;
+    let cookie = device_cookie(&r);
+
+    // 60 concurrent wrong passwords, alternating between the two servers: 10 checked in all.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let http = if i % 2 == 0 { ha.clone() } else { hb.clone() };
+        tasks.spawn(async move {
+            login(&http, "pg@example.com", &format!("wrong {i}"))
+                .await
+                .status
+        });
+    }
+    let statuses: Vec<StatusCode> = tasks.join_all().await;
+    assert_eq!(tally(&statuses), BTreeMap::from([(401, 10), (429, 50)]));
+    for http in [&ha, &hb] {
+        let r = login(http, "pg@example.com", PASSWORD).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    }
+    // The owner's device cookie, issued by A, is honoured by B.
+    let r = hb
+        .post_with(
+            "/api/login",
+            None,
+            &[("cookie", &cookie)],
+            json!({"email": "pg@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = hb
+        .post_with(
+            "/api/login/2fa",
+            None,
+            &[("cookie", &cookie)],
+            json!({"challenge": r.str("challenge"), "code": codes[1], "email": "pg@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["failedAttempts"], 10, "{r:?}");
+    drop((a, b));
+    db.drop_db().await;
 }
 
 /// Peak resident memory (VmHWM) of a process, in KiB.
