@@ -33,6 +33,8 @@ pub struct Limits {
     pub hash_workers: usize,
     /// `TWOFACTOR_HASH_QUEUE`: requests waiting for a hashing slot (default 4 × workers).
     pub hash_queue: usize,
+    /// `TWOFACTOR_HASH_WAIT_MS`: the longest one waits (default 2000).
+    pub hash_wait_ms: u64,
     /// `TWOFACTOR_ADDR_FAILURES`: wrong passwords per client address per window (default 100).
     pub address_failures: u32,
     /// `TWOFACTOR_ADDR_WINDOW_SECS`: that window (default 60).
@@ -47,6 +49,7 @@ impl Limits {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let hash_workers = env_number("TWOFACTOR_HASH_WORKERS", cores, 1)?;
         let hash_queue = env_number("TWOFACTOR_HASH_QUEUE", hash_workers.saturating_mul(4), 0)?;
+        let hash_wait_ms = env_number("TWOFACTOR_HASH_WAIT_MS", 2000, 1)?;
         let address_failures = env_number("TWOFACTOR_ADDR_FAILURES", 100, 1)?;
         let address_window_secs = env_number("TWOFACTOR_ADDR_WINDOW_SECS", 60, 1)?;
         let trust_forwarded_for = match std::env::var("TWOFACTOR_TRUST_FORWARDED_FOR") {
@@ -64,6 +67,7 @@ impl Limits {
         Ok(Self {
             hash_workers,
             hash_queue,
+            hash_wait_ms,
             address_failures,
             address_window_secs,
             trust_forwarded_for,

@@ -1,6 +1,6 @@
 //! Password hashing with a bounded appetite. Each Argon2id run holds 19 MiB for tens of
 //! milliseconds; unbounded, a burst of logins grows the process by gigabytes. At most `workers`
-//! hashes run at once, at most `queue` more requests wait (for at most [`MAX_WAIT`]), and any
+//! hashes run at once, at most `queue` more requests wait (for at most `max_wait`), and any
 //! request beyond that is answered 503 + `Retry-After` at once, before it allocates anything.
 //!
 //! The hashes run on `workers` threads of their own, each with one Argon2 memory buffer that it
@@ -24,8 +24,6 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
-/// The longest a request waits in the queue for a hashing slot.
-pub const MAX_WAIT: Duration = Duration::from_secs(2);
 /// `Retry-After` (seconds) of a request turned away because hashing is saturated.
 pub const BUSY_RETRY_AFTER: u64 = 1;
 
@@ -40,14 +38,17 @@ pub struct Hasher {
     admitted: AtomicUsize,
     /// `workers + queue`: the most requests admitted at once.
     limit: usize,
+    /// The longest a request waits in the queue for a hashing slot.
+    max_wait: Duration,
 }
 
 impl Hasher {
-    /// Starts `workers` hashing threads (at least 1); `queue` more requests may wait.
+    /// Starts `workers` hashing threads (at least 1); `queue` more requests may wait, each for
+    /// at most `max_wait`.
     ///
     /// # Errors
     /// The OS refused to start a thread.
-    pub fn new(workers: usize, queue: usize) -> std::io::Result<Self> {
+    pub fn new(workers: usize, queue: usize, max_wait: Duration) -> std::io::Result<Self> {
         let workers = workers.max(1);
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
@@ -74,6 +75,7 @@ impl Hasher {
             slots: Arc::new(Semaphore::new(workers)),
             admitted: AtomicUsize::new(0),
             limit: workers.saturating_add(queue),
+            max_wait,
         })
     }
 
@@ -107,7 +109,7 @@ impl Hasher {
     }
 
     /// Runs `work` on a hashing thread once a slot is free, or refuses at once when `limit`
-    /// requests are already admitted, or after [`MAX_WAIT`] in the queue.
+    /// requests are already admitted, or after `max_wait` in the queue.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -115,16 +117,20 @@ impl Hasher {
         let _admitted = Admitted::enter(&self.admitted, self.limit).ok_or(ApiError::Busy {
             retry_after: BUSY_RETRY_AFTER,
         })?;
-        let permit =
-            match tokio::time::timeout(MAX_WAIT, Arc::clone(&self.slots).acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                // Timed out in the queue (a closed semaphore cannot happen: it is never closed).
-                _ => {
-                    return Err(ApiError::Busy {
-                        retry_after: BUSY_RETRY_AFTER,
-                    });
-                }
-            };
+        let permit = match tokio::time::timeout(
+            self.max_wait,
+            Arc::clone(&self.slots).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            // Timed out in the queue (a closed semaphore cannot happen: it is never closed).
+            _ => {
+                return Err(ApiError::Busy {
+                    retry_after: BUSY_RETRY_AFTER,
+                });
+            }
+        };
         // The permit moves into the job: even if this request is dropped (the client went
         // away), the slot stays taken until the hash is done, so the bound holds.
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -247,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_workers_plus_queue_is_refused_at_once() {
-        let hasher = Arc::new(Hasher::new(1, 2).unwrap());
+        let hasher = Arc::new(Hasher::new(1, 2, Duration::from_secs(5)).unwrap());
         let gate = Arc::new(std::sync::Barrier::new(2));
         // Occupy the one worker until the gate opens.
         let busy = {

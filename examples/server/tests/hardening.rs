@@ -701,3 +701,28 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_security_headers("404", &missing);
 }
+
+#[test]
+fn bad_limit_settings_stop_the_server_with_a_clear_message() {
+    for (name, value) in [
+        ("TWOFACTOR_HASH_WORKERS", "0"),
+        ("TWOFACTOR_HASH_QUEUE", "-1"),
+        ("TWOFACTOR_HASH_WAIT_MS", "soon"),
+        ("TWOFACTOR_ADDR_FAILURES", "lots"),
+        ("TWOFACTOR_ADDR_WINDOW_SECS", "0"),
+        ("TWOFACTOR_TRUST_FORWARDED_FOR", "yes please"),
+    ] {
+        let dir = TempDir::new("limits-config");
+        let out = std::process::Command::new(server_common::server_binary())
+            .current_dir(dir.path())
+            .env("TWOFACTOR_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", sqlite_url(&dir))
+            .env("TWOFACTOR_KEY", server_common::TEST_KEY)
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with {name}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name), "{name}={value}: {err}");
+    }
+}
