@@ -3,10 +3,11 @@
 //! service's: each handler maps the service's outcome to a response. Generic over the
 //! [`Backend`], instantiated once per database in `main`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,14 +16,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use twofactor::service::LoginStart;
+use twofactor::rate_limit::RateLimitPolicy;
 use twofactor::{
     BackupCode, ConfirmOutcome, DisableOutcome, EnrolmentStart, RegenerateOutcome, TwoFactor,
-    VerifyOutcome,
 };
 
 use crate::db::{Backend, Db, User};
 use crate::error::{ApiError, Json};
+use crate::hashing::Hasher;
+use crate::headers::PAGE_CSP;
+use crate::login::{Credentials, change_password, check_new_password, login, login_2fa};
 
 /// How long a session lasts.
 pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
@@ -38,17 +41,26 @@ pub struct AppState<S: Backend> {
     /// An Argon2id hash of a random password: unknown emails are checked against it so they
     /// take as long as a wrong password.
     pub dummy_hash: String,
+    /// Password hashing, at most N at a time.
+    pub hasher: Hasher,
+    /// The per-address password-guess budget.
+    pub address_policy: RateLimitPolicy,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_forwarded_for: bool,
 }
 
 /// The router: the page, the API, JSON 404/405 fallbacks and the 64 KiB body limit.
 pub fn router<S: Backend>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/app.js", get(script))
+        .route("/app.css", get(stylesheet))
         .route("/api/signup", post(signup::<S>))
         .route("/api/login", post(login::<S>))
         .route("/api/login/2fa", post(login_2fa::<S>))
         .route("/api/logout", post(logout::<S>))
         .route("/api/me", get(me::<S>))
+        .route("/api/password", post(change_password::<S>))
         .route("/api/2fa/setup", post(setup::<S>))
         .route("/api/2fa/verify-setup", post(verify_setup::<S>))
         .route("/api/2fa/backup-codes", post(backup_codes::<S>))
@@ -59,19 +71,31 @@ pub fn router<S: Backend>(state: Arc<AppState<S>>) -> Router {
         .with_state(state)
 }
 
+/// The page; the other security headers come from [`crate::headers`].
 async fn page() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-                 img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
-            ),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
         ],
         include_str!("index.html"),
+    )
+        .into_response()
+}
+
+/// The page's script, a file of its own so the page's CSP needs no `'unsafe-inline'`.
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("app.js"),
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("app.css"),
     )
         .into_response()
 }
@@ -84,7 +108,7 @@ pub fn now() -> u64 {
 }
 
 /// Trims and lower-cases an email and checks it looks like one.
-fn normalise_email(email: &str) -> Result<String, ApiError> {
+pub fn normalise_email(email: &str) -> Result<String, ApiError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -102,40 +126,8 @@ fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn unavailable_on_join(e: &tokio::task::JoinError) -> ApiError {
-    ApiError::infra("password hashing task failed", e)
-}
-
-/// Argon2id with the crate's default parameters (19 MiB, 2 passes: OWASP's recommendation), off
-/// the async threads.
-pub async fn hash_password(password: Zeroizing<String>) -> Result<String, ApiError> {
-    use argon2::password_hash::PasswordHasher as _;
-    tokio::task::spawn_blocking(move || {
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| unavailable_on_join(&e))?
-    .map_err(|e| ApiError::infra("password hashing failed", &e))
-}
-
-/// Checks a password against a PHC string; `false` for a wrong password or a broken hash.
-async fn verify_password(password: Zeroizing<String>, hash: String) -> Result<bool, ApiError> {
-    use argon2::password_hash::PasswordVerifier as _;
-    tokio::task::spawn_blocking(move || {
-        argon2::password_hash::phc::PasswordHash::new(&hash).is_ok_and(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .map_err(|e| unavailable_on_join(&e))
-}
-
 /// Issues a session: 256 random bits, base64url; only its SHA-256 is stored.
-async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
+pub async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     crate::random::fill(&mut raw[..]).map_err(|e| ApiError::infra("no OS randomness", &e))?;
     let token = Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(&raw[..]));
@@ -147,8 +139,33 @@ async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, A
 
 /// The logged-in user, from `Authorization: Bearer <token>`.
 pub struct Authenticated {
-    user: User,
-    token_hash: [u8; 32],
+    /// Whose session it is.
+    pub user: User,
+    /// The SHA-256 of the session token.
+    pub token_hash: [u8; 32],
+}
+
+/// The client's address (see [`crate::guard::client_ip`]).
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Backend> FromRequestParts<Arc<AppState<S>>> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Self, Self::Rejection> {
+        // The server is always run with connect info; without it, every client is one address.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Ok(Self(crate::guard::client_ip(
+            &parts.headers,
+            peer,
+            state.trust_forwarded_for,
+        )))
+    }
 }
 
 impl<S: Backend> FromRequestParts<Arc<AppState<S>>> for Authenticated {
@@ -184,7 +201,7 @@ impl<S: Backend> FromRequestParts<Arc<AppState<S>>> for Authenticated {
 
 /// A string from a request body that is a secret (password, code, challenge): zeroized on drop,
 /// redacted in `Debug`.
-struct SecretString(Zeroizing<String>);
+pub struct SecretString(pub Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for SecretString {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -206,21 +223,7 @@ impl std::ops::Deref for SecretString {
 }
 
 #[derive(Deserialize)]
-struct Credentials {
-    email: String,
-    password: SecretString,
-    #[serde(rename = "totpCode", default)]
-    totp_code: Option<SecretString>,
-}
-
-#[derive(Deserialize)]
 struct CodeBody {
-    code: SecretString,
-}
-
-#[derive(Deserialize)]
-struct ChallengeBody {
-    challenge: SecretString,
     code: SecretString,
 }
 
@@ -230,10 +233,13 @@ struct Me {
     email: String,
     two_factor_enabled: bool,
     backup_codes_remaining: u32,
+    /// Failed second factors on the user's budget since this login.
+    failures_since_login: u32,
+    last_login_at: Option<u64>,
 }
 
-const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("wrong email or password");
-const BAD_LOGIN_CODE: ApiError =
+pub const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("wrong email or password");
+pub const BAD_LOGIN_CODE: ApiError =
     ApiError::Unauthorized("wrong, expired or already used code; log in again if it keeps failing");
 
 async fn signup<S: Backend>(
@@ -241,18 +247,8 @@ async fn signup<S: Backend>(
     Json(body): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     let email = normalise_email(&body.email)?;
-    let length = body.password.chars().count();
-    if length < 8 {
-        return Err(ApiError::BadRequest(
-            "the password needs at least 8 characters".into(),
-        ));
-    }
-    if length > 1024 {
-        return Err(ApiError::BadRequest(
-            "the password may have at most 1024 characters".into(),
-        ));
-    }
-    let hash = hash_password(body.password.0).await?;
+    check_new_password(&body.password)?;
+    let hash = state.hasher.hash(body.password.0).await?;
     let mut id = [0u8; 16];
     crate::random::fill(&mut id).map_err(|e| ApiError::infra("no OS randomness", &e))?;
     let id = data_encoding::HEXLOWER.encode(&id);
@@ -272,76 +268,6 @@ async fn signup<S: Backend>(
         axum::Json(serde_json::json!({ "email": email })),
     )
         .into_response())
-}
-
-async fn login<S: Backend>(
-    State(state): State<Arc<AppState<S>>>,
-    Json(body): Json<Credentials>,
-) -> Result<Response, ApiError> {
-    // A malformed email gets the same 401 as an unknown one (after the same work).
-    let email = normalise_email(&body.email).unwrap_or_default();
-    let user = if email.is_empty() {
-        None
-    } else {
-        state
-            .db
-            .user_by_email(&email)
-            .await
-            .map_err(|e| ApiError::infra("reading a user failed", &e))?
-    };
-    let Some(user) = user else {
-        // Same Argon2 work as for a real account, so timing does not reveal which emails exist.
-        let _ = verify_password(body.password.0, state.dummy_hash.clone()).await?;
-        return Err(BAD_CREDENTIALS);
-    };
-    if !verify_password(body.password.0, user.password_hash.clone()).await? {
-        return Err(BAD_CREDENTIALS);
-    }
-    let status = state.twofa.status(&user.id).await?;
-    if !status.enabled {
-        return session_response(&state, &user.id).await;
-    }
-    match body.totp_code {
-        Some(code) if !code.trim().is_empty() => match state.twofa.verify(&user.id, &code).await? {
-            VerifyOutcome::Success { .. } => session_response(&state, &user.id).await,
-            VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
-            // `Rejected`, and fail closed on any outcome added later.
-            _ => Err(BAD_LOGIN_CODE),
-        },
-        _ => match state.twofa.start_login(&user.id).await? {
-            LoginStart::Required { challenge, .. } => Ok(axum::Json(serde_json::json!({
-                "requiresTwoFactor": true,
-                "challenge": challenge.as_str(),
-            }))
-            .into_response()),
-            // 2FA was switched off between the status read and now: the password suffices.
-            LoginStart::NotRequired => session_response(&state, &user.id).await,
-            _ => Err(ApiError::Unavailable),
-        },
-    }
-}
-
-async fn session_response<S: Backend>(
-    state: &AppState<S>,
-    user_id: &str,
-) -> Result<Response, ApiError> {
-    let token = new_session(&state.db, user_id).await?;
-    Ok(axum::Json(serde_json::json!({ "token": token.as_str() })).into_response())
-}
-
-async fn login_2fa<S: Backend>(
-    State(state): State<Arc<AppState<S>>>,
-    Json(body): Json<ChallengeBody>,
-) -> Result<Response, ApiError> {
-    match state
-        .twofa
-        .complete_login(&body.challenge, &body.code)
-        .await?
-    {
-        VerifyOutcome::Success { user_id, .. } => session_response(&state, &user_id).await,
-        VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
-        _ => Err(BAD_LOGIN_CODE),
-    }
 }
 
 async fn logout<S: Backend>(
@@ -365,6 +291,8 @@ async fn me<S: Backend>(
         email: auth.user.email,
         two_factor_enabled: status.enabled,
         backup_codes_remaining: status.backup_codes_remaining,
+        failures_since_login: status.failures_since_login,
+        last_login_at: status.last_login_at,
     }))
 }
 
@@ -397,12 +325,12 @@ fn codes_response(codes: &[BackupCode]) -> Response {
     axum::Json(serde_json::json!({ "backupCodes": codes })).into_response()
 }
 
-fn too_many(retry_after: u64) -> ApiError {
+pub fn too_many(retry_after: u64) -> ApiError {
     ApiError::TooManyRequests { retry_after }
 }
 
 /// A wrong code on an authenticated endpoint (a 400: a 401 would read as "session expired").
-const WRONG_CODE: ApiError =
+pub const WRONG_CODE: ApiError =
     ApiError::WrongCode("wrong or already used code; check your phone's clock if this repeats");
 
 async fn verify_setup<S: Backend>(
@@ -452,6 +380,12 @@ async fn disable<S: Backend>(
 ) -> Result<Response, ApiError> {
     match state.twofa.disable(&auth.user.id, &body.code).await? {
         DisableOutcome::Disabled => {
+            // Whoever else holds a session must now prove the password alone again.
+            state
+                .db
+                .delete_other_sessions(&auth.user.id, &auth.token_hash)
+                .await
+                .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
             tracing::info!("two-factor authentication disabled");
             Ok(axum::Json(serde_json::json!({ "twoFactorEnabled": false })).into_response())
         }

@@ -22,6 +22,73 @@ pub struct Config {
     pub key: KeyMaterial,
     /// `TWOFACTOR_BACKUP_PEPPER` (32 bytes, hex), if set.
     pub backup_pepper: Option<Zeroizing<[u8; 32]>>,
+    /// Hashing bounds and password-guess limits.
+    pub limits: Limits,
+}
+
+/// How much password hashing runs at once, and the per-address password-guess budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `TWOFACTOR_HASH_WORKERS`: Argon2id hashes at once (default: the available cores).
+    pub hash_workers: usize,
+    /// `TWOFACTOR_HASH_QUEUE`: requests waiting for a hashing slot (default 4 × workers).
+    pub hash_queue: usize,
+    /// `TWOFACTOR_HASH_WAIT_MS`: the longest one waits (default 2000).
+    pub hash_wait_ms: u64,
+    /// `TWOFACTOR_ADDR_FAILURES`: wrong passwords per client address per window (default 100).
+    pub address_failures: u32,
+    /// `TWOFACTOR_ADDR_WINDOW_SECS`: that window (default 60).
+    pub address_window_secs: u64,
+    /// `TWOFACTOR_TRUST_FORWARDED_FOR=1`: take the client address from the last
+    /// `X-Forwarded-For` entry (only behind a proxy that sets it; default off).
+    pub trust_forwarded_for: bool,
+}
+
+impl Limits {
+    fn from_env() -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let hash_workers = env_number("TWOFACTOR_HASH_WORKERS", cores, 1)?;
+        let hash_queue = env_number("TWOFACTOR_HASH_QUEUE", hash_workers.saturating_mul(4), 0)?;
+        let hash_wait_ms = env_number("TWOFACTOR_HASH_WAIT_MS", 2000, 1)?;
+        let address_failures = env_number("TWOFACTOR_ADDR_FAILURES", 100, 1)?;
+        let address_window_secs = env_number("TWOFACTOR_ADDR_WINDOW_SECS", 60, 1)?;
+        let trust_forwarded_for = match std::env::var("TWOFACTOR_TRUST_FORWARDED_FOR") {
+            Err(_) => false,
+            Ok(v) => match v.trim() {
+                "" | "0" | "false" => false,
+                "1" | "true" => true,
+                _ => {
+                    return Err(ConfigError(
+                        "TWOFACTOR_TRUST_FORWARDED_FOR must be 1 or 0".into(),
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            hash_workers,
+            hash_queue,
+            hash_wait_ms,
+            address_failures,
+            address_window_secs,
+            trust_forwarded_for,
+        })
+    }
+}
+
+/// A whole number from the environment, at least `min`, or `default` when unset.
+fn env_number<T>(name: &str, default: T, min: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+{
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(s) => match s.trim().parse::<T>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(ConfigError(format!(
+                "{name} must be a whole number of at least {min}"
+            ))),
+        },
+    }
 }
 
 /// The database the server talks to.
@@ -115,6 +182,7 @@ impl Config {
             database,
             key,
             backup_pepper,
+            limits: Limits::from_env()?,
         })
     }
 }

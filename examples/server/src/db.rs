@@ -157,6 +157,19 @@ pub trait Db: Clone + Send + Sync + 'static {
         email: &str,
     ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
 
+    /// The user with this id.
+    fn user_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
+
+    /// Replaces a user's password hash; `false` when the user is gone.
+    fn set_password_hash(
+        &self,
+        id: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
     /// Stores a session under the hash of its token.
     fn create_session(
         &self,
@@ -178,8 +191,8 @@ pub trait Db: Clone + Send + Sync + 'static {
         token_hash: &[u8; 32],
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
-    /// Ends every other session of a user (after turning 2FA off or on, the other devices must
-    /// log in again).
+    /// Ends every other session of a user (after turning 2FA off or on and after a password
+    /// change, the other devices must log in again).
     fn delete_other_sessions(
         &self,
         user_id: &str,
@@ -269,6 +282,22 @@ where
         const SQL: &str = "SELECT id, email, password_hash FROM demo_users WHERE email = $1";
         let row = sqlx::query_as(SQL).bind(email).fetch_optional(self).await?;
         Ok(row.map(user))
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+        const SQL: &str = "SELECT id, email, password_hash FROM demo_users WHERE id = $1";
+        let row = sqlx::query_as(SQL).bind(id).fetch_optional(self).await?;
+        Ok(row.map(user))
+    }
+
+    async fn set_password_hash(&self, id: &str, password_hash: &str) -> Result<bool, sqlx::Error> {
+        const SQL: &str = "UPDATE demo_users SET password_hash = $2 WHERE id = $1";
+        let done = sqlx::query(SQL)
+            .bind(id)
+            .bind(password_hash)
+            .execute(self)
+            .await?;
+        Ok(done.rows() == 1)
     }
 
     async fn create_session(

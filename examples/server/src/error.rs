@@ -34,6 +34,12 @@ pub enum ApiError {
         /// Seconds until the next attempt can count.
         retry_after: u64,
     },
+    /// 503 with `Retry-After`: the server is saturated (password hashing is at its bound) and
+    /// turns the request away at once instead of queueing it without limit.
+    Busy {
+        /// Seconds after which a retry is likely to be served.
+        retry_after: u64,
+    },
     /// 503: the database (or another dependency) failed. Logged by the caller without secrets;
     /// the client only learns to retry later.
     Unavailable,
@@ -81,6 +87,11 @@ impl IntoResponse for ApiError {
             Self::TooManyRequests { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many attempts; try again in {retry_after} seconds"),
+                Some(retry_after),
+            ),
+            Self::Busy { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is busy; try again in a moment".into(),
                 Some(retry_after),
             ),
             Self::Unavailable => (

@@ -7,15 +7,22 @@
 //!
 //! Configuration (environment): `TWOFACTOR_ADDR`, `DATABASE_URL` (`sqlite://…` or
 //! `postgres://…`), `TWOFACTOR_KEY` (64 hex digits, or the crate's key ring format),
-//! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `RUST_LOG`. See examples/server/README.md.
+//! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `TWOFACTOR_HASH_WORKERS`,
+//! `TWOFACTOR_HASH_QUEUE`, `TWOFACTOR_HASH_WAIT_MS`, `TWOFACTOR_ADDR_FAILURES`, `TWOFACTOR_ADDR_WINDOW_SECS`,
+//! `TWOFACTOR_TRUST_FORWARDED_FOR`, `RUST_LOG`. See examples/server/README.md.
 
 mod api;
 mod config;
 mod db;
 mod error;
+mod guard;
+mod hashing;
+mod headers;
+mod login;
 mod random;
 mod twofa;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,22 +87,35 @@ async fn serve<S: Backend>(
     let twofa = twofa::service(store, config)
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
+    let limits = config.limits;
+    let hasher = hashing::Hasher::new(
+        limits.hash_workers,
+        limits.hash_queue,
+        std::time::Duration::from_millis(limits.hash_wait_ms),
+    )
+    .map_err(|e| format!("cannot start the password hashing threads: {e}"))?;
     let mut random_password = Zeroizing::new([0u8; 32]);
     random::fill(&mut random_password[..])?;
-    let dummy_hash = api::hash_password(Zeroizing::new(
-        data_encoding::HEXLOWER.encode(&random_password[..]),
-    ))
-    .await
-    .map_err(|_| "cannot hash the dummy password")?;
+    let dummy_hash = hasher
+        .hash(Zeroizing::new(
+            data_encoding::HEXLOWER.encode(&random_password[..]),
+        ))
+        .await
+        .map_err(|_| "cannot hash the dummy password")?;
 
     let pool = db.clone();
     let state = Arc::new(api::AppState {
         db,
         twofa,
         dummy_hash,
+        hasher,
+        address_policy: guard::address_policy(limits.address_failures, limits.address_window_secs),
+        trust_forwarded_for: limits.trust_forwarded_for,
     });
     tokio::spawn(housekeeping(Arc::clone(&state)));
-    let app = api::router(state).layer(axum::middleware::from_fn(log_request));
+    let app = api::router(state)
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(axum::middleware::from_fn(log_request));
 
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -103,13 +123,23 @@ async fn serve<S: Backend>(
     let local = listener.local_addr()?;
     tracing::info!(
         database = config.database.kind(),
+        hash_workers = limits.hash_workers,
+        hash_queue = limits.hash_queue,
+        hash_wait_ms = limits.hash_wait_ms,
+        address_failures = limits.address_failures,
+        address_window_secs = limits.address_window_secs,
+        trust_forwarded_for = limits.trust_forwarded_for,
         "listening on http://{local}"
     );
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The peer address feeds the per-address password-guess budget.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     // Close the pool: connections finish cleanly (SQLite checkpoints its WAL) before exit.
     pool.close().await;
     tracing::info!("shut down cleanly");

@@ -1,6 +1,8 @@
 //! The demo page in headless Chromium through WebDriver (fantoccini + chromedriver): sign up,
 //! turn on 2FA (the secret read from the page, the code computed with the crate), log out, log
-//! in with a code, log out, log in with a backup code. Runs when `TWOFACTOR_BROWSER=1`.
+//! in with a code, log out, let an attacker lock the account's password budget, log in with a
+//! backup code all the same (the browser's device cookie), see the failed-attempts banner and
+//! change the password from it. Runs when `TWOFACTOR_BROWSER=1`.
 //! Screenshots go to `target/browser-screenshot*.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use server_common::{Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room};
+use server_common::{Http, Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -231,8 +233,40 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     wait_visible(c, "account").await;
     wait_text(c, "twofa-state", |t| t == "on").await;
 
-    // Log out; log in with a backup code, typed in lower case.
+    // Log out. An attacker elsewhere guesses the password until the account's budget is spent.
     log_out(c).await;
+    let http = Http::new(&server.base);
+    let mut refused = 0;
+    for i in 0..30 {
+        let r = http
+            .post(
+                "/api/login",
+                None,
+                json!({"email": email, "password": format!("guess {i}")}),
+            )
+            .await;
+        refused += usize::from(r.status.as_u16() == 429);
+    }
+    assert_eq!(refused, 20, "10 guesses checked, the rest refused");
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 429, "the attacker is locked out: {r:?}");
+
+    // This browser holds the account's device cookie (HttpOnly, invisible to the page's
+    // script) from the code login: it still gets in, here with a backup code in lower case.
+    let visible = c
+        .execute("return document.cookie", vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(
+        !visible.as_str().unwrap_or_default().contains("tf_device_"),
+        "the device token is readable by scripts: {visible}"
+    );
     log_in(c, email, password).await;
     wait_visible(c, "second-factor").await;
     fill(c, "login-code", &codes[0].to_lowercase()).await;
@@ -241,11 +275,46 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     wait_text(c, "backup-remaining", |t| t == "7").await;
     let notice = text(c, "message").await;
     assert!(notice.contains("Logged in"), "{notice}");
+
+    // The owner is told, and changes the password from the banner (with a backup code).
+    wait_visible(c, "failures-banner").await;
+    let banner = text(c, "failures-banner").await;
+    assert!(
+        banner.contains("10 failed attempts since your last login"),
+        "{banner}"
+    );
     save_screenshot(c, "browser-screenshot.png").await;
+    click(c, "failures-change").await;
+    wait_visible(c, "password").await;
+    wait_visible(c, "password-code").await;
+    let new_password = "a new browser password";
+    fill(c, "password-current", password).await;
+    fill(c, "password-new", new_password).await;
+    fill(c, "password-code", &codes[1]).await;
+    click(c, "password-submit").await;
+    wait_text(c, "message", |t| t.contains("Password changed")).await;
+    wait_text(c, "backup-remaining", |t| t == "6").await;
+    assert!(
+        !c.find(Locator::Id("failures-banner"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": new_password}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "the new password works: {r:?}");
+    save_screenshot(c, "browser-screenshot-password.png").await;
 
     // Too many wrong codes: the page says how long to wait (from Retry-After) and disables the
-    // form's buttons meanwhile. The wrong code at setup still counts (successes give back only
-    // their own attempt), so four more failures reach the limit of five.
+    // form's buttons meanwhile. The password change cleared the user's budget (a new password
+    // ends a lockout), so five failures reach the limit.
     let now = unix_now();
     let current = totp_at(&secret, now);
     let wrong = if current == "000000" {
@@ -253,7 +322,7 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     } else {
         "000000"
     };
-    for _ in 0..4 {
+    for _ in 0..5 {
         fill(c, "manage-code", wrong).await;
         click(c, "regenerate-codes").await;
         wait_text(c, "message", |t| t.contains("not accepted")).await;

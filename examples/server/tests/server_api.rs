@@ -117,7 +117,13 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     let m = me(&http, &token).await;
     assert_eq!(
         m,
-        json!({"email": "alice@example.com", "twoFactorEnabled": false, "backupCodesRemaining": 0})
+        json!({
+            "email": "alice@example.com",
+            "twoFactorEnabled": false,
+            "backupCodesRemaining": 0,
+            "failuresSinceLogin": 0,
+            "lastLoginAt": null
+        })
     );
 
     // Unknown email and wrong password look the same.

@@ -144,6 +144,11 @@ impl Server {
         None
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -254,6 +259,31 @@ impl Http {
             token,
             Some("application/json"),
             serde_json::to_vec(&body).unwrap(),
+        )
+        .await
+    }
+
+    /// `POST` a JSON value with extra headers (`Cookie`, `X-Forwarded-For`, …).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{path}", self.base))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(
+            req.body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap(),
         )
         .await
     }
