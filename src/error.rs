@@ -320,6 +320,24 @@ pub enum CryptoError {
         /// The variable's name.
         name: String,
     },
+    /// The environment variable is set, but its value was refused for `reason` (one of the
+    /// variants above). Names the variable, never its value.
+    #[error("environment variable {name}: {reason}")]
+    InvalidEnv {
+        /// The variable's name.
+        name: String,
+        /// Why the value was refused.
+        reason: Box<CryptoError>,
+    },
+}
+
+impl CryptoError {
+    pub(crate) fn in_env(name: &str, reason: CryptoError) -> Self {
+        Self::InvalidEnv {
+            name: name.to_owned(),
+            reason: Box::new(reason),
+        }
+    }
 }
 
 /// A QR code could not be rendered.
