@@ -14,6 +14,8 @@ use core::fmt;
 
 /// Which kind of code an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Factor {
     /// A TOTP code from an authenticator app.
@@ -36,6 +38,8 @@ impl Factor {
 /// Why a verification was rejected. Only for the audit trail: the caller of the service sees the
 /// same `Rejected` for all of these, so an attacker cannot tell them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum FailureReason {
     /// The code matched no step of the window, or no stored backup code.
@@ -72,6 +76,8 @@ impl FailureReason {
 
 /// What cancelled a recovery request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CancelledBy {
     /// An explicit `cancel_recovery` call (the owner, or an operator).
@@ -85,7 +91,12 @@ pub enum CancelledBy {
 }
 
 /// Something the service did or refused. See the [module docs](self).
+///
+/// With the `serde` feature an event is a JSON object tagged by [`AuditEvent::kind`]:
+/// `{"event": "backup_code_used", "user_id": "u1", "remaining": 7}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "event", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum AuditEvent {
     /// A new secret was generated and stored as pending (replacing any pending one).

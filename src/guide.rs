@@ -421,3 +421,4 @@
 //! Four cargo-fuzz targets (URI parsing, base32 secrets, the key ring, backup-code input) live in
 //! `fuzz/`; `fuzz/README.md` says how to run them and what they found.
 //!
+#![cfg_attr(feature = "serde", doc = include_str!("guide_serde.md"))]

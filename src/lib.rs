@@ -43,4 +43,4 @@ pub use service::{
     RecoveryCompletion, RecoveryRequest, RegenerateOutcome, TwoFactor, VerifyOutcome,
 };
 pub use store::MemoryStore;
-pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};
+pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind, UriParts};
