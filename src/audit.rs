@@ -209,6 +209,28 @@ pub enum AuditEvent {
         /// Whether a credential existed.
         existed: bool,
     },
+    /// Everything the crate held for the user was deleted
+    /// ([`TwoFactor::delete_user`](crate::service::TwoFactor::delete_user)): the account is
+    /// gone, or its data erased on request.
+    UserDeleted {
+        /// The user.
+        user_id: String,
+        /// Whether a credential (pending or enabled) existed.
+        existed: bool,
+        /// Device tokens removed.
+        devices: u64,
+    },
+    /// A credential made elsewhere was imported
+    /// ([`TwoFactor::import_credential`](crate::service::TwoFactor::import_credential)): 2FA is on
+    /// with the user's existing authenticator entry.
+    CredentialImported {
+        /// The user.
+        user_id: String,
+        /// Whether an enabled credential was replaced (only when the import asked to).
+        replaced: bool,
+        /// Backup-code hashes imported with it.
+        backup_codes: u32,
+    },
     /// Someone asked to remove the second factor because phone and backup codes are lost. Tell
     /// the owner at once: if it was not them, logging in with a second factor cancels it.
     RecoveryRequested {
@@ -263,6 +285,8 @@ impl AuditEvent {
             Self::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
             Self::Disabled { .. } => "disabled",
             Self::AdminReset { .. } => "admin_reset",
+            Self::UserDeleted { .. } => "user_deleted",
+            Self::CredentialImported { .. } => "credential_imported",
             Self::RecoveryRequested { .. } => "recovery_requested",
             Self::RecoveryApproved { .. } => "recovery_approved",
             Self::RecoveryCancelled { .. } => "recovery_cancelled",
@@ -290,6 +314,8 @@ impl AuditEvent {
             | Self::BackupCodesRegenerated { user_id, .. }
             | Self::Disabled { user_id }
             | Self::AdminReset { user_id, .. }
+            | Self::UserDeleted { user_id, .. }
+            | Self::CredentialImported { user_id, .. }
             | Self::RecoveryRequested { user_id, .. }
             | Self::RecoveryApproved { user_id }
             | Self::RecoveryCancelled { user_id, .. }
@@ -310,6 +336,7 @@ impl AuditEvent {
                 | Self::LockedOut { .. }
                 | Self::SecondFactorFailed { .. }
                 | Self::AdminReset { .. }
+                | Self::CredentialImported { replaced: true, .. }
                 | Self::RecoveryRequested { .. }
                 | Self::RecoveryCompleted { .. }
         )

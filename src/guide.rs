@@ -399,11 +399,18 @@
 //! - **Unsigned values** (Unix times, steps) are stored in signed 64-bit columns; a value above
 //!   2^63−1 is refused with `SqlStoreError::OutOfRange`, never wrapped.
 //! - **Expired rows**: expired challenges and limiter states are never reported valid, but the SQL
-//!   stores keep them until you call `purge_expired(now)` (run it every few minutes). Redis drops keys
-//!   by itself, a grace period (`with_gc_grace`, default 300 s) after their own expiry.
+//!   stores keep them until you call [`Purge::purge_expired`](crate::store::Purge) (every store
+//!   implements it); `twofactor::housekeeping::spawn(store.clone(), Duration::from_secs(300))`
+//!   (feature `tokio`) runs it in the background. Redis drops keys by itself, a grace period
+//!   (`with_gc_grace`, default 300 s) after their own expiry, and its `purge_expired` is a no-op.
+//! - **Deleting a user**: [`TwoFactor::delete_user`](crate::TwoFactor::delete_user) removes
+//!   everything the crate holds for a user in both stores (credential, backup codes, recovery
+//!   request, device tokens, rate-limit states, open challenges). Call it when your application
+//!   deletes the account; `disable` and `admin_reset` only turn the second factor off.
 //! - **SQLite in memory**: `sqlite::memory:` is private to each connection; use a pool of exactly one
 //!   connection that never closes, or a file.
-//! - **Redis** keys are `{prefix}challenge:{hex}` and `{prefix}limiter:{key}`. Validity is decided
+//! - **Redis** keys are `{prefix}challenge:{hex}`, `{prefix}limiter:{key}` and
+//!   `{prefix}user-challenges:{user id}` (a set naming the user's challenges, for `delete_user`). Validity is decided
 //!   against the time the service passes in, not Redis's clock.
 //!
 //! Tests against the real services read their URLs at run time and run in their own schema / key

@@ -11,6 +11,9 @@ pub mod crypto;
 pub mod danger;
 pub mod error;
 pub mod guide;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod housekeeping;
 mod key_text;
 pub mod otp;
 #[cfg(feature = "qr")]

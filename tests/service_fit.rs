@@ -96,3 +96,133 @@ async fn account_name_with_a_colon_is_encoded_and_works() {
         VerifyOutcome::Success { .. }
     ));
 }
+
+/// `delete_user` leaves nothing of the user in either store (credential, backup codes, recovery,
+/// device tokens and their budgets, the user's budget, open challenges), nothing of anyone else
+/// is touched, and it is audited.
+#[tokio::test]
+async fn delete_user_removes_everything_of_that_user_only() {
+    use twofactor::audit::AuditEvent;
+    use twofactor::store::{CredentialStore, EphemeralStore};
+
+    let (svc, store, clock, events) = service();
+    let (secret, _codes) = enrol(&svc, &clock, "gone").await;
+    let (other_secret, _) = enrol(&svc, &clock, "gone2").await;
+    // A device token (with its own budget), a failed attempt on the user's budget, a recovery
+    // request and an open challenge.
+    clock.advance(30);
+    let LoginStart::Required { challenge, .. } = svc.start_login("gone").await.unwrap() else {
+        panic!()
+    };
+    let code = code_at(&secret, clock.now_secs());
+    let VerifyOutcome::Success {
+        device_token: Some(device),
+        ..
+    } = svc
+        .complete_login_with_device(challenge.as_str(), &code, None)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    clock.advance(30);
+    let LoginStart::Required {
+        challenge: open, ..
+    } = svc.start_login("gone").await.unwrap()
+    else {
+        panic!()
+    };
+    let wrong = wrong_code(&secret, clock.now_secs(), 1);
+    assert_eq!(
+        svc.complete_login_with_device(open.as_str(), &wrong, Some(device.as_str()))
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        svc.complete_login(open.as_str(), &wrong).await.unwrap(),
+        VerifyOutcome::Rejected
+    );
+    let _ = svc.request_recovery("gone").await.unwrap();
+    let LoginStart::Required {
+        challenge: theirs, ..
+    } = svc.start_login("gone2").await.unwrap()
+    else {
+        panic!()
+    };
+    let their_budget_before = store.get_limiter("2fa:user:gone2").await.unwrap();
+    assert_ne!(
+        store.get_limiter("2fa:user:gone").await.unwrap(),
+        Default::default()
+    );
+
+    assert!(svc.delete_user("gone").await.unwrap());
+
+    assert_eq!(store.get_credential("gone").await.unwrap(), None);
+    assert_eq!(store.backup_codes_remaining("gone").await.unwrap(), 0);
+    assert_eq!(store.get_recovery("gone").await.unwrap(), None);
+    assert_eq!(
+        store.get_limiter("2fa:user:gone").await.unwrap(),
+        Default::default(),
+        "the user's budget survived"
+    );
+    let device_hash: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(device.as_str().as_bytes()).into();
+    assert_eq!(
+        store
+            .get_device(&device_hash, clock.now_secs())
+            .await
+            .unwrap(),
+        None
+    );
+    let device_key = format!(
+        "2fa:device:{}",
+        data_encoding::HEXLOWER.encode(&device_hash)
+    );
+    assert_eq!(
+        store.get_limiter(&device_key).await.unwrap(),
+        Default::default(),
+        "the device's budget survived"
+    );
+    let open_hash: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(open.as_str().as_bytes()).into();
+    assert_eq!(
+        store
+            .get_challenge(&open_hash, clock.now_secs())
+            .await
+            .unwrap(),
+        None
+    );
+    let status = svc.status("gone").await.unwrap();
+    assert!(!status.enabled && !status.pending && status.recovery.is_none());
+    assert_eq!(status.failures_since_login, 0);
+
+    // The other user is untouched and still logs in.
+    assert_eq!(
+        store.get_limiter("2fa:user:gone2").await.unwrap(),
+        their_budget_before
+    );
+    let code = code_at(&other_secret, clock.now_secs());
+    assert!(matches!(
+        svc.complete_login(theirs.as_str(), &code).await.unwrap(),
+        VerifyOutcome::Success { .. }
+    ));
+
+    assert!(events.all().contains(&AuditEvent::UserDeleted {
+        user_id: "gone".into(),
+        existed: true,
+        devices: 1,
+    }));
+    // Idempotent; the user may enrol again from scratch.
+    assert!(!svc.delete_user("gone").await.unwrap());
+    assert!(matches!(
+        svc.start_enrolment("gone", "gone@example.com")
+            .await
+            .unwrap(),
+        EnrolmentStart::Started(_)
+    ));
+    assert_eq!(
+        svc.delete_user("").await.unwrap_err().kind(),
+        ErrorKind::Input
+    );
+}
