@@ -228,8 +228,6 @@ pub enum AuditEvent {
         user_id: String,
         /// Whether an enabled credential was replaced (only when the import asked to).
         replaced: bool,
-        /// Backup-code hashes imported with it.
-        backup_codes: u32,
     },
     /// Someone asked to remove the second factor because phone and backup codes are lost. Tell
     /// the owner at once: if it was not them, logging in with a second factor cancels it.

@@ -27,6 +27,7 @@ pub enum Error {
     Crypto(#[from] CryptoError),
     /// A QR code could not be rendered.
     #[cfg(feature = "qr")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
     #[error(transparent)]
     Qr(#[from] QrError),
     /// A service operation failed (infrastructure, cipher, configuration, input).
@@ -342,6 +343,7 @@ impl CryptoError {
 
 /// A QR code could not be rendered.
 #[cfg(feature = "qr")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum QrError {

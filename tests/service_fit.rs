@@ -226,3 +226,125 @@ async fn delete_user_removes_everything_of_that_user_only() {
         ErrorKind::Input
     );
 }
+
+/// An 80-bit SHA-256, 8-digit, 60-second credential from another system: imported, the user
+/// logs in with the code their existing app shows, the last step the old system accepted cannot
+/// be replayed, and there are no backup codes until the user makes some.
+#[tokio::test]
+async fn imported_credential_logs_in_with_the_same_app() {
+    use twofactor::{Algorithm, ImportOutcome, ImportedCredential, Totp};
+
+    let (svc, store, clock, events) = service();
+    let secret = twofactor::danger::short_secret_from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    let app = Totp::builder(&secret)
+        .algorithm(Algorithm::Sha256)
+        .digits(8)
+        .period(60)
+        .build()
+        .unwrap();
+    let now = clock.now_secs();
+    let last = app.step_at(now).unwrap();
+    let mut credential = ImportedCredential::new(secret.clone());
+    credential.algorithm = Algorithm::Sha256;
+    credential.digits = 8;
+    credential.period = 60;
+    credential.last_step = Some(last);
+    assert_eq!(
+        svc.import_credential("legacy", credential.clone())
+            .await
+            .unwrap(),
+        ImportOutcome::Imported { replaced: false }
+    );
+    let stored = twofactor::store::CredentialStore::get_credential(&store, "legacy")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.enabled);
+    assert!(
+        !stored
+            .encrypted_secret
+            .windows(10)
+            .any(|w| w == secret.expose_secret()),
+        "the secret must be stored encrypted"
+    );
+    let status = svc.status("legacy").await.unwrap();
+    assert!(status.enabled && status.backup_codes_remaining == 0);
+
+    // The code the old system last accepted is refused: a replay across the migration.
+    let LoginStart::Required { challenge, .. } = svc.start_login("legacy").await.unwrap() else {
+        panic!("an imported credential must require the second factor")
+    };
+    let old_code = app.generate_at(now).unwrap();
+    assert_eq!(
+        svc.complete_login(challenge.as_str(), old_code.as_str())
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected
+    );
+    clock.advance(60);
+    let code = app.generate_at(clock.now_secs()).unwrap();
+    assert!(matches!(
+        svc.complete_login(challenge.as_str(), code.as_str())
+            .await
+            .unwrap(),
+        VerifyOutcome::Success { .. }
+    ));
+    assert_eq!(events.count("credential_imported"), 1);
+
+    // An enabled credential is left alone unless the import asks to replace it.
+    assert_eq!(
+        svc.import_credential("legacy", credential.clone())
+            .await
+            .unwrap(),
+        ImportOutcome::AlreadyEnabled
+    );
+    credential.replace_enabled = true;
+    credential.last_step = None;
+    assert_eq!(
+        svc.import_credential("legacy", credential).await.unwrap(),
+        ImportOutcome::Imported { replaced: true }
+    );
+}
+
+#[tokio::test]
+async fn import_refuses_unusable_parameters_as_input_errors() {
+    use twofactor::{ImportedCredential, Secret};
+
+    let (svc, _store, clock, _events) = service();
+    let secret = Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
+    let base = ImportedCredential::new(secret.clone());
+    let mut cases = Vec::new();
+    for digits in [0, 5, 11] {
+        let mut c = base.clone();
+        c.digits = digits;
+        cases.push(c);
+    }
+    for period in [0, 86_401] {
+        let mut c = base.clone();
+        c.period = period;
+        cases.push(c);
+    }
+    let mut future = base.clone();
+    future.last_step = Some(clock.now_secs() / 30 + 2);
+    cases.push(future);
+    for c in cases {
+        let e = svc.import_credential("bad", c).await.unwrap_err();
+        assert!(matches!(e, ServiceError::InvalidCredential(_)), "{e:?}");
+        assert_eq!(e.kind().http_status(), 400);
+        assert!(!format!("{e} {e:?}").contains("GEZDGNBV"));
+    }
+    assert!(!svc.status("bad").await.unwrap().enabled);
+
+    // From an otpauth URI: parameters taken, HOTP refused.
+    let uri = OtpAuthUri::parse(
+        "otpauth://totp/Old:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&digits=8&period=45",
+    )
+    .unwrap();
+    let c = ImportedCredential::from_uri(&uri).unwrap();
+    assert_eq!((c.digits, c.period), (8, 45));
+    let hotp = OtpAuthUri::parse(
+        "otpauth://hotp/Old:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=3",
+    )
+    .unwrap();
+    assert!(ImportedCredential::from_uri(&hotp).unwrap_err().is_input());
+}
