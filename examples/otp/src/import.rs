@@ -43,7 +43,7 @@ pub fn run(raw: &[String]) -> ExitCode {
         }
     };
     match runtime.block_on(import(raw)) {
-        Ok(failed) if failed == 0 => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(message) => {
             eprintln!("otp import: {message}");
