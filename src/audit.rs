@@ -14,6 +14,8 @@ use core::fmt;
 
 /// Which kind of code an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Factor {
     /// A TOTP code from an authenticator app.
@@ -36,6 +38,8 @@ impl Factor {
 /// Why a verification was rejected. Only for the audit trail: the caller of the service sees the
 /// same `Rejected` for all of these, so an attacker cannot tell them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum FailureReason {
     /// The code matched no step of the window, or no stored backup code.
@@ -72,6 +76,8 @@ impl FailureReason {
 
 /// What cancelled a recovery request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CancelledBy {
     /// An explicit `cancel_recovery` call (the owner, or an operator).
@@ -85,7 +91,12 @@ pub enum CancelledBy {
 }
 
 /// Something the service did or refused. See the [module docs](self).
+///
+/// With the `serde` feature an event is a JSON object tagged by [`AuditEvent::kind`]:
+/// `{"event": "backup_code_used", "user_id": "u1", "remaining": 7}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "event", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum AuditEvent {
     /// A new secret was generated and stored as pending (replacing any pending one).
@@ -198,6 +209,26 @@ pub enum AuditEvent {
         /// Whether a credential existed.
         existed: bool,
     },
+    /// Everything the crate held for the user was deleted
+    /// ([`TwoFactor::delete_user`](crate::service::TwoFactor::delete_user)): the account is
+    /// gone, or its data erased on request.
+    UserDeleted {
+        /// The user.
+        user_id: String,
+        /// Whether a credential (pending or enabled) existed.
+        existed: bool,
+        /// Device tokens removed.
+        devices: u64,
+    },
+    /// A credential made elsewhere was imported
+    /// ([`TwoFactor::import_credential`](crate::service::TwoFactor::import_credential)): 2FA is on
+    /// with the user's existing authenticator entry.
+    CredentialImported {
+        /// The user.
+        user_id: String,
+        /// Whether an enabled credential was replaced (only when the import asked to).
+        replaced: bool,
+    },
     /// Someone asked to remove the second factor because phone and backup codes are lost. Tell
     /// the owner at once: if it was not them, logging in with a second factor cancels it.
     RecoveryRequested {
@@ -252,6 +283,8 @@ impl AuditEvent {
             Self::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
             Self::Disabled { .. } => "disabled",
             Self::AdminReset { .. } => "admin_reset",
+            Self::UserDeleted { .. } => "user_deleted",
+            Self::CredentialImported { .. } => "credential_imported",
             Self::RecoveryRequested { .. } => "recovery_requested",
             Self::RecoveryApproved { .. } => "recovery_approved",
             Self::RecoveryCancelled { .. } => "recovery_cancelled",
@@ -279,6 +312,8 @@ impl AuditEvent {
             | Self::BackupCodesRegenerated { user_id, .. }
             | Self::Disabled { user_id }
             | Self::AdminReset { user_id, .. }
+            | Self::UserDeleted { user_id, .. }
+            | Self::CredentialImported { user_id, .. }
             | Self::RecoveryRequested { user_id, .. }
             | Self::RecoveryApproved { user_id }
             | Self::RecoveryCancelled { user_id, .. }
@@ -299,6 +334,7 @@ impl AuditEvent {
                 | Self::LockedOut { .. }
                 | Self::SecondFactorFailed { .. }
                 | Self::AdminReset { .. }
+                | Self::CredentialImported { replaced: true, .. }
                 | Self::RecoveryRequested { .. }
                 | Self::RecoveryCompleted { .. }
         )

@@ -229,9 +229,25 @@ fn canonical_into(typed: &str, out: &mut [u8; CODE_LEN]) -> bool {
 /// The pepper: the HMAC key for backup-code hashes. Keep it outside the database (configuration,
 /// KMS): with it out of reach, a leaked table of hashes cannot be brute-forced.
 ///
-/// Zeroized on drop; `Debug` prints `[REDACTED]`. Changing the pepper voids every stored code,
-/// so derive it from a master key that you keep, or store it like the [`crate::crypto::Keyring`]
-/// keys.
+/// Zeroized on drop; `Debug` prints `[REDACTED]`.
+///
+/// # The pepper must outlive key rotation
+///
+/// A stored hash can only be checked with the pepper it was made with, and there is no way to
+/// re-hash a code nobody knows. Changing the pepper therefore voids every stored backup code at
+/// once, silently: users find out the day they lost their phone. So:
+///
+/// - Give the pepper its own variable ([`BackupCodeKey::from_env`], e.g.
+///   `TWOFACTOR_BACKUP_PEPPER="$(openssl rand -hex 32)"`) and **never rotate it** with the
+///   [`Keyring`](crate::crypto::Keyring) keys. Rotating the encryption keys is routine; the pepper
+///   stays.
+/// - [`BackupCodeKey::derive`] from a master key is fine only for a key that never changes. Do
+///   not derive it from the current `Keyring` key: the first rotation would void every code.
+/// - If the pepper leaks, it is not enough to change it: every user must regenerate their codes
+///   ([`TwoFactor::regenerate_backup_codes`](crate::TwoFactor::regenerate_backup_codes)), so
+///   plan a forced regeneration rather than a swap.
+///
+/// See the [guide](crate::guide#keys-pepper-and-rotation) for the whole key set-up.
 #[derive(Clone)]
 pub struct BackupCodeKey {
     key: Zeroizing<[u8; 32]>,
@@ -261,6 +277,30 @@ impl BackupCodeKey {
         let key =
             crate::key_text::parse_key(text.trim()).ok_or(CryptoError::InvalidKey { key_id: 0 })?;
         Ok(Self { key })
+    }
+
+    /// Loads the pepper from the environment variable `name`: 32 bytes as 64 hex digits or
+    /// base64, the same forms as a bare [`Keyring`](crate::crypto::Keyring) key. See the
+    /// [rotation rule](BackupCodeKey#the-pepper-must-outlive-key-rotation).
+    ///
+    /// ```
+    /// # use twofactor::BackupCodeKey;
+    /// # // SAFETY of set_var: a doctest is its own single-threaded process.
+    /// # unsafe { std::env::set_var("DOC_TWOFACTOR_BACKUP_PEPPER", "3c".repeat(32)) };
+    /// let pepper = BackupCodeKey::from_env("DOC_TWOFACTOR_BACKUP_PEPPER")?;
+    /// # unsafe { std::env::set_var("DOC_TWOFACTOR_BACKUP_PEPPER", "1:3c3c") };
+    /// let e = BackupCodeKey::from_env("DOC_TWOFACTOR_BACKUP_PEPPER").unwrap_err();
+    /// assert!(e.to_string().starts_with("environment variable DOC_TWOFACTOR_BACKUP_PEPPER: "));
+    /// # Ok::<(), twofactor::CryptoError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`CryptoError::MissingEnv`] when the variable is unset or not UTF-8;
+    /// [`CryptoError::InvalidEnv`] (naming the variable, wrapping [`CryptoError::InvalidKey`])
+    /// when its value is not a 32-byte key. Neither contains the value.
+    pub fn from_env(name: &str) -> Result<Self, CryptoError> {
+        let value = crate::key_text::read_env(name)?;
+        Self::from_config(&value).map_err(|e| CryptoError::in_env(name, e))
     }
 
     /// Derives the pepper from a master key with HKDF-SHA256 (RFC 5869, no salt, info

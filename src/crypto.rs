@@ -162,15 +162,22 @@ struct RingKey {
 /// One string, typically an environment variable:
 ///
 /// ```text
-/// TWOFACTOR_KEYS="1:<key>,2:<key>;current=2"
+/// TWOFACTOR_KEYS="<key>"                         # one key, which is key id 1
+/// TWOFACTOR_KEYS="1:<key>,2:<key>;current=2"     # a ring, during a rotation
 /// ```
 ///
+/// - A bare key (no `ID:`) is key id 1, so a deployment can start with just
+///   `openssl rand -hex 32` and later rotate to `1:<old>,2:<new>;current=2` without re-encrypting
+///   anything: blobs name key 1 either way.
 /// - Entries are `ID:KEY`, separated by commas. `ID` is a decimal `u32` (unique). `KEY` is 32
 ///   bytes as 64 hex digits, or as base64 (standard or URL-safe alphabet, padding optional).
 /// - `;current=ID` names the key that encrypts. It may be left out only when the ring has one key.
 /// - Spaces around entries are ignored. Errors name the entry or key id, never the key.
 ///
-/// Generate a key with `openssl rand -hex 32` or [`Keyring::generate`].
+/// Generate a key with `openssl rand -hex 32` or [`Keyring::generate`]. Key rotation (add, make
+/// current, drop when unused) is in the [module docs](self#key-rotation-without-downtime); the
+/// backup-code pepper is a separate key that must **not** rotate with these (see
+/// [`BackupCodeKey`](crate::BackupCodeKey) and the [guide](crate::guide#keys-pepper-and-rotation)).
 pub struct Keyring {
     keys: Vec<RingKey>,
     current: usize,
@@ -248,6 +255,12 @@ impl Keyring {
     /// [`CryptoError::DuplicateKeyId`], [`CryptoError::MissingCurrentKey`] or
     /// [`CryptoError::UnknownCurrentKey`]. None of them contains key material.
     pub fn from_config(config: &str) -> Result<Self, CryptoError> {
+        let bare = config.trim();
+        if !bare.is_empty() && !bare.contains([':', ',', ';']) {
+            // Neither hex nor base64 contains these: a bare key, which is key 1.
+            let key = parse_key(bare).ok_or(CryptoError::InvalidKey { key_id: 1 })?;
+            return Ok(Self::single(1, *key));
+        }
         let (entries, current) = match config.split_once(';') {
             Some((entries, rest)) => {
                 let rest = rest.trim();
@@ -286,16 +299,31 @@ impl Keyring {
         Self::new(keys.iter().map(|(id, key)| (*id, **key)), current)
     }
 
-    /// Loads a ring from the environment variable `name` (see [`Keyring::from_config`]).
+    /// Loads a ring from the environment variable `name`: a bare key (key id 1) or the
+    /// [configuration format](Keyring#configuration-format).
+    ///
+    /// ```
+    /// # use twofactor::Keyring;
+    /// # // SAFETY of set_var: a doctest is its own single-threaded process.
+    /// # unsafe { std::env::set_var("DOC_TWOFACTOR_KEYS", "9f".repeat(32)) };
+    /// let keys = Keyring::from_env("DOC_TWOFACTOR_KEYS")?; // e.g. `openssl rand -hex 32`
+    /// assert_eq!(keys.key_ids(), [1]);
+    /// # unsafe { std::env::set_var("DOC_TWOFACTOR_KEYS", "1:not-a-key") };
+    /// let e = Keyring::from_env("DOC_TWOFACTOR_KEYS").unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "environment variable DOC_TWOFACTOR_KEYS: key 1: expected 32 bytes as 64 hex digits or base64"
+    /// );
+    /// # Ok::<(), twofactor::CryptoError>(())
+    /// ```
     ///
     /// # Errors
-    /// [`CryptoError::MissingEnv`] when the variable is unset or not UTF-8, otherwise as
-    /// [`Keyring::from_config`].
+    /// [`CryptoError::MissingEnv`] when the variable is unset or not UTF-8;
+    /// [`CryptoError::InvalidEnv`], naming the variable and wrapping the reason
+    /// [`Keyring::from_config`] gives, when its value is refused. Neither contains the value.
     pub fn from_env(name: &str) -> Result<Self, CryptoError> {
-        let value = Zeroizing::new(std::env::var(name).map_err(|_| CryptoError::MissingEnv {
-            name: name.to_owned(),
-        })?);
-        Self::from_config(&value)
+        let value = crate::key_text::read_env(name)?;
+        Self::from_config(&value).map_err(|e| CryptoError::in_env(name, e))
     }
 
     /// The id of the key new blobs are encrypted with.

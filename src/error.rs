@@ -27,6 +27,7 @@ pub enum Error {
     Crypto(#[from] CryptoError),
     /// A QR code could not be rendered.
     #[cfg(feature = "qr")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
     #[error(transparent)]
     Qr(#[from] QrError),
     /// A service operation failed (infrastructure, cipher, configuration, input).
@@ -320,10 +321,29 @@ pub enum CryptoError {
         /// The variable's name.
         name: String,
     },
+    /// The environment variable is set, but its value was refused for `reason` (one of the
+    /// variants above). Names the variable, never its value.
+    #[error("environment variable {name}: {reason}")]
+    InvalidEnv {
+        /// The variable's name.
+        name: String,
+        /// Why the value was refused.
+        reason: Box<CryptoError>,
+    },
+}
+
+impl CryptoError {
+    pub(crate) fn in_env(name: &str, reason: CryptoError) -> Self {
+        Self::InvalidEnv {
+            name: name.to_owned(),
+            reason: Box::new(reason),
+        }
+    }
 }
 
 /// A QR code could not be rendered.
 #[cfg(feature = "qr")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum QrError {
@@ -343,31 +363,125 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a service operation (`crate::service::TwoFactor`) failed.
 ///
-/// Wrong, replayed and rate-limited codes are never errors. These are infrastructure failures,
-/// after which nobody was let in and nothing was consumed (fail closed), and malformed
-/// configuration or input. The sources are kept for logs; none of them contains a secret or a code.
+/// Wrong, replayed and rate-limited codes are never errors. An `Err` is either the caller's bad
+/// input (a user id or account name the service cannot take), an infrastructure failure (after
+/// which nobody was let in and nothing was consumed: fail closed), or a broken deployment
+/// (configuration, corrupt data). [`ServiceError::kind`] says which, and
+/// [`ErrorKind::http_status`] the HTTP status it should become, so an application maps every
+/// error without matching variants (new variants keep their kind):
+///
+/// ```
+/// use twofactor::error::{ErrorKind, ServiceError};
+///
+/// fn status_of(e: &ServiceError) -> u16 {
+///     // Log `e` with its source chain first: none of it contains a secret or a code.
+///     e.kind().http_status()
+/// }
+///
+/// assert_eq!(status_of(&ServiceError::InvalidUserId), 400);
+/// assert_eq!(ServiceError::InvalidUserId.kind(), ErrorKind::Input);
+/// let down = ServiceError::CredentialStore("connection refused".into());
+/// assert_eq!(status_of(&down), 503);
+/// assert!(down.kind().is_retryable());
+/// ```
+///
+/// | Variant | [`ErrorKind`] | HTTP |
+/// |---|---|---|
+/// | [`InvalidUserId`](Self::InvalidUserId), [`InvalidAccountName`](Self::InvalidAccountName), [`InvalidCredential`](Self::InvalidCredential) | [`Input`](ErrorKind::Input) | 400 |
+/// | [`CredentialStore`](Self::CredentialStore), [`EphemeralStore`](Self::EphemeralStore), [`Cipher`](Self::Cipher) | [`Unavailable`](ErrorKind::Unavailable) | 503 |
+/// | [`CorruptCredential`](Self::CorruptCredential), [`InvalidConfig`](Self::InvalidConfig) | [`Internal`](ErrorKind::Internal) | 500 |
+///
+/// The sources are kept for logs; none of them contains a secret or a code. The `Display` of
+/// an input error is safe to show to the user; the others are for logs only.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ServiceError {
-    /// The credential store failed.
+    /// The credential store failed. [`ErrorKind::Unavailable`].
     #[error("credential store failed")]
     CredentialStore(#[source] BoxError),
-    /// The ephemeral store (challenges, rate limits) failed.
+    /// The ephemeral store (challenges, rate limits) failed. [`ErrorKind::Unavailable`].
     #[error("ephemeral store failed")]
     EphemeralStore(#[source] BoxError),
     /// The secret cipher failed to encrypt or decrypt (wrong key, tampered blob, KMS down).
+    /// [`ErrorKind::Unavailable`]: a KMS outage is the common cause; a wrong key shows in the
+    /// logged source.
     #[error("secret encryption or decryption failed")]
     Cipher(#[source] BoxError),
     /// The stored credential's parameters or secret are unusable (e.g. digits out of range).
+    /// [`ErrorKind::Internal`]: retrying does not help; an operator must look.
     #[error("stored 2FA credential is unusable")]
     CorruptCredential(#[source] BoxError),
-    /// The service configuration is invalid.
+    /// The service configuration is invalid (only from the constructors).
+    /// [`ErrorKind::Internal`].
     #[error("invalid 2FA service configuration")]
     InvalidConfig(#[source] BoxError),
     /// A user id was empty or longer than `service::MAX_USER_ID_LEN` bytes.
+    /// [`ErrorKind::Input`].
     #[error("user id must be 1 to 256 bytes")]
     InvalidUserId,
-    /// The account name cannot go into an otpauth URI.
+    /// The account name cannot go into an otpauth URI (empty, longer than
+    /// [`crate::OtpAuthUri::MAX_ACCOUNT_LEN`] bytes, or beginning with whitespace).
+    /// [`ErrorKind::Input`].
     #[error("invalid account name for the authenticator app")]
     InvalidAccountName(#[source] UriError),
+    /// An imported credential's secret or parameters are unacceptable (see
+    /// `TwoFactor::import_credential`). [`ErrorKind::Input`].
+    #[error("imported 2FA credential is invalid")]
+    InvalidCredential(#[source] BoxError),
+}
+
+impl ServiceError {
+    /// Whose problem this is, and so which HTTP status it should become.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidUserId | Self::InvalidAccountName(_) | Self::InvalidCredential(_) => {
+                ErrorKind::Input
+            }
+            Self::CredentialStore(_) | Self::EphemeralStore(_) | Self::Cipher(_) => {
+                ErrorKind::Unavailable
+            }
+            Self::CorruptCredential(_) | Self::InvalidConfig(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// `true` when the caller's input was refused ([`ErrorKind::Input`], HTTP 400).
+    #[must_use]
+    pub fn is_input(&self) -> bool {
+        self.kind() == ErrorKind::Input
+    }
+}
+
+/// The class of a [`ServiceError`]: what the application should answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller's input was refused (a user id or account name the service cannot take, an
+    /// imported secret it cannot use). Answer **400 Bad Request**; the error's `Display` is safe
+    /// to show. Retrying the same input fails the same way.
+    Input,
+    /// A store or the cipher failed: nobody was let in and nothing was consumed. Answer
+    /// **503 Service Unavailable** (the request may succeed later) and log the source chain.
+    Unavailable,
+    /// The deployment is broken: invalid configuration, or stored data the service cannot use.
+    /// Answer **500 Internal Server Error** and alert an operator.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status code this kind should become: 400, 503 or 500.
+    #[must_use]
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::Input => 400,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// Whether the same request may succeed later ([`ErrorKind::Unavailable`]).
+    #[must_use]
+    pub const fn is_retryable(self) -> bool {
+        matches!(self, Self::Unavailable)
+    }
 }

@@ -158,6 +158,51 @@
 //! have leaked. Keys are zeroized on drop and never printed; errors never contain key material.
 //!
 //!
+//! # Keys, pepper and rotation
+//!
+//! A deployment holds two independent keys, both outside the database (environment, secret
+//! store, KMS), and each has its own rule:
+//!
+//! | Key | Loads with | Protects | Rotation |
+//! |---|---|---|---|
+//! | Secret keys | [`Keyring::from_env`](crate::Keyring::from_env) | TOTP secrets (AES-256-GCM) | routine: yearly, or at once if leaked |
+//! | Backup-code pepper | [`BackupCodeKey::from_env`](crate::BackupCodeKey::from_env) | backup-code hashes (HMAC) | **never** (it must outlive every key rotation) |
+//!
+//! ```text
+//! TWOFACTOR_KEYS="$(openssl rand -hex 32)"            # a bare key is key id 1
+//! TWOFACTOR_BACKUP_PEPPER="$(openssl rand -hex 32)"   # its own value, not derived from the above
+//! ```
+//!
+//! ```rust
+//! use twofactor::{BackupCodeKey, Keyring};
+//! # fn main() -> Result<(), twofactor::CryptoError> {
+//! # unsafe { std::env::set_var("TWOFACTOR_KEYS", "11".repeat(32)) };
+//! # unsafe { std::env::set_var("TWOFACTOR_BACKUP_PEPPER", "22".repeat(32)) };
+//! let keys = Keyring::from_env("TWOFACTOR_KEYS")?;
+//! let pepper = BackupCodeKey::from_env("TWOFACTOR_BACKUP_PEPPER")?;
+//! # let _ = (keys, pepper);
+//! # Ok(()) }
+//! ```
+//!
+//! Errors name the variable and what is wrong with it, never the value.
+//!
+//! **Rotating the secret keys** needs no downtime and no batch job: blobs carry their key id.
+//!
+//! 1. Add the new key on every instance, the old one still current:
+//!    `TWOFACTOR_KEYS="1:<old>,2:<new>;current=1"` (a bare key was key 1).
+//! 2. Once every instance has it, make it current: `...;current=2`. New enrolments use key 2;
+//!    each user's secret is re-encrypted under key 2 at their next successful login.
+//! 3. Drop key 1 when nothing is encrypted under it any more. Users who never logged in meanwhile
+//!    still have blobs under key 1: keep it until they are gone, or accept that they re-enrol.
+//!
+//! **The pepper does not rotate.** A backup code is stored only as `HMAC(pepper, user id, code)`;
+//! nobody knows the codes, so nothing can be re-hashed, and a new pepper voids every stored code
+//! at once, silently, to be found out the day a user has lost their phone. Keep it in its own
+//! variable; do not derive it ([`BackupCodeKey::derive`](crate::BackupCodeKey::derive)) from a
+//! secret key that will rotate. If the pepper leaks, change it **and** make every user regenerate
+//! their codes: a leaked pepper alone does not let anyone in (the hashes must leak too, and each
+//! code still costs 2^50 HMACs to find).
+//!
 //! # The service: enrolment, login, backup codes, recovery
 //!
 //! `TwoFactor` does the whole flow on top of two storage traits (`CredentialStore` for durable
@@ -354,11 +399,18 @@
 //! - **Unsigned values** (Unix times, steps) are stored in signed 64-bit columns; a value above
 //!   2^63−1 is refused with `SqlStoreError::OutOfRange`, never wrapped.
 //! - **Expired rows**: expired challenges and limiter states are never reported valid, but the SQL
-//!   stores keep them until you call `purge_expired(now)` (run it every few minutes). Redis drops keys
-//!   by itself, a grace period (`with_gc_grace`, default 300 s) after their own expiry.
+//!   stores keep them until you call [`Purge::purge_expired`](crate::store::Purge) (every store
+//!   implements it); `twofactor::housekeeping::spawn(store.clone(), Duration::from_secs(300))`
+//!   (feature `tokio`) runs it in the background. Redis drops keys by itself, a grace period
+//!   (`with_gc_grace`, default 300 s) after their own expiry, and its `purge_expired` is a no-op.
+//! - **Deleting a user**: [`TwoFactor::delete_user`](crate::TwoFactor::delete_user) removes
+//!   everything the crate holds for a user in both stores (credential, backup codes, recovery
+//!   request, device tokens, rate-limit states, open challenges). Call it when your application
+//!   deletes the account; `disable` and `admin_reset` only turn the second factor off.
 //! - **SQLite in memory**: `sqlite::memory:` is private to each connection; use a pool of exactly one
 //!   connection that never closes, or a file.
-//! - **Redis** keys are `{prefix}challenge:{hex}` and `{prefix}limiter:{key}`. Validity is decided
+//! - **Redis** keys are `{prefix}challenge:{hex}`, `{prefix}limiter:{key}` and
+//!   `{prefix}user-challenges:{user id}` (a set naming the user's challenges, for `delete_user`). Validity is decided
 //!   against the time the service passes in, not Redis's clock.
 //!
 //! Tests against the real services read their URLs at run time and run in their own schema / key
@@ -376,3 +428,4 @@
 //! Four cargo-fuzz targets (URI parsing, base32 secrets, the key ring, backup-code input) live in
 //! `fuzz/`; `fuzz/README.md` says how to run them and what they found.
 //!
+#![cfg_attr(feature = "serde", doc = include_str!("guide_serde.md"))]

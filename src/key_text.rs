@@ -4,6 +4,17 @@
 use data_encoding::{BASE64, BASE64_NOPAD, BASE64URL, BASE64URL_NOPAD, HEXLOWER_PERMISSIVE};
 use zeroize::Zeroizing;
 
+use crate::error::CryptoError;
+
+/// The value of the environment variable `name`, zeroized on drop.
+pub(crate) fn read_env(name: &str) -> Result<Zeroizing<String>, CryptoError> {
+    std::env::var(name)
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::MissingEnv {
+            name: name.to_owned(),
+        })
+}
+
 /// 32 key bytes from 64 hex digits or base64 (standard or URL-safe, padded or not). The lengths
 /// differ (64 versus 43/44 characters), so the two encodings cannot be confused.
 pub(crate) fn parse_key(text: &str) -> Option<Zeroizing<[u8; 32]>> {

@@ -11,9 +11,13 @@ pub mod crypto;
 pub mod danger;
 pub mod error;
 pub mod guide;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod housekeeping;
 mod key_text;
 pub mod otp;
 #[cfg(feature = "qr")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
 pub mod qr;
 pub mod rate_limit;
 mod rng;
@@ -33,6 +37,7 @@ pub use otp::{
     TotpOutcome, Window,
 };
 #[cfg(feature = "qr")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
 pub use qr::Qr;
 pub use rate_limit::RateLimitPolicy;
 pub use secret::Secret;
@@ -40,7 +45,8 @@ pub use secret::Secret;
 // with an application's own names.
 pub use service::{
     ChallengeToken, ConfirmOutcome, DeviceToken, DisableOutcome, Enrolment, EnrolmentStart,
-    RecoveryCompletion, RecoveryRequest, RegenerateOutcome, TwoFactor, VerifyOutcome,
+    ImportOutcome, ImportedCredential, RecoveryCompletion, RecoveryRequest, RegenerateOutcome,
+    TwoFactor, VerifyOutcome,
 };
 pub use store::MemoryStore;
-pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind};
+pub use uri::{OtpAuthUri, OtpAuthUriBuilder, OtpKind, UriParts};

@@ -18,15 +18,21 @@ use subtle::Choice;
 use crate::error::OtpError;
 
 /// The HMAC hash function behind the codes.
+///
+/// With the `serde` feature it is written as in otpauth URIs: `"SHA1"`, `"SHA256"`, `"SHA512"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Algorithm {
     /// HMAC-SHA-1: what RFC 4226 specifies and what every authenticator app supports.
     #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "SHA1"))]
     Sha1,
     /// HMAC-SHA-256 (RFC 6238). Not every authenticator app honours it.
+    #[cfg_attr(feature = "serde", serde(rename = "SHA256"))]
     Sha256,
     /// HMAC-SHA-512 (RFC 6238). Not every authenticator app honours it.
+    #[cfg_attr(feature = "serde", serde(rename = "SHA512"))]
     Sha512,
 }
 
@@ -86,8 +92,28 @@ impl core::str::FromStr for Algorithm {
 }
 
 /// The number of digits in a code, 6 to 10.
+///
+/// With the `serde` feature it is a number, checked on the way in like [`Digits::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u32", into = "u32")
+)]
 pub struct Digits(u8);
+
+impl TryFrom<u32> for Digits {
+    type Error = OtpError;
+    fn try_from(digits: u32) -> Result<Self, OtpError> {
+        Self::new(digits)
+    }
+}
+
+impl From<Digits> for u32 {
+    fn from(digits: Digits) -> u32 {
+        digits.get()
+    }
+}
 
 impl Digits {
     /// Whether `code` has the shape of a code of this length: exactly this many ASCII digits.

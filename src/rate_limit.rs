@@ -73,6 +73,7 @@ pub const YEAR_SECS: u64 = 365 * 24 * 3600;
 /// Rate-limiter state for one key, as stored. Stores only keep it and update it atomically; its
 /// meaning belongs to [`RateLimitPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct LimiterState {
     /// Start of the current counting window (Unix seconds).
@@ -119,6 +120,7 @@ impl LimiterState {
 
 /// How many attempts a key gets, how lockouts grow, and how failures are forgiven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct RateLimitPolicy {
     /// Failed attempts allowed per window (and per lockout level) before attempts are refused.
@@ -143,6 +145,8 @@ pub struct RateLimitPolicy {
 
 /// Whether an attempt may be evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "decision", rename_all = "snake_case"))]
 #[must_use]
 pub enum Decision {
     /// Evaluate the code: the attempt is already counted as a failure.

@@ -142,6 +142,15 @@ pub struct LimiterUpdate {
     pub after: LimiterState,
 }
 
+/// What [`CredentialStore::delete_user`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedCredentials {
+    /// Whether the user had a credential (pending or enabled).
+    pub credential: bool,
+    /// The hashes of the device tokens removed, so the caller can drop their rate-limit states.
+    pub devices: Vec<TokenHash>,
+}
+
 /// Durable credential storage. See the [module docs](self) for the atomicity contract.
 pub trait CredentialStore: Send + Sync {
     /// The store's infrastructure error.
@@ -305,6 +314,17 @@ pub trait CredentialStore: Send + Sync {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+
+    /// Removes everything stored for the user: the credential (pending or enabled), backup
+    /// codes, recovery request and **every device token**, and returns what went (the device
+    /// hashes let the service drop their rate-limit states). **Atomic, all or nothing:** after
+    /// `Ok`, nothing of the user is left; after `Err`, the store may be as before or fully
+    /// deleted, never half (call it again). For a user with nothing stored it returns the
+    /// default (no credential, no devices).
+    fn delete_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<DeletedCredentials, Self::Error>> + Send;
 }
 
 /// Short-lived state: login challenges and rate-limit counters. See the [module docs](self).
@@ -355,6 +375,31 @@ pub trait EphemeralStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<LimiterState, Self::Error>> + Send;
+
+    /// Deletes every challenge whose `user_id` is `user_id`, and the limiter states under
+    /// `limiter_keys` (the service passes the user's own key and those of the user's devices).
+    /// Returns how many entries went. A challenge put concurrently with the call may survive it;
+    /// it leads nowhere once the credential is gone.
+    fn delete_user_state(
+        &self,
+        user_id: &str,
+        limiter_keys: &[String],
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+}
+
+/// Deleting what has expired: challenges, device tokens and limiter states past their expiry.
+/// Expired entries are never reported valid; purging only frees the space they take.
+///
+/// Every store of this crate implements it. Run it every few minutes, for example with
+/// `housekeeping::spawn` (feature `tokio`), which takes any `Purge`.
+pub trait Purge: Send + Sync {
+    /// The store's infrastructure error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Deletes challenges and device tokens with `expires_at <= now` and limiter states whose
+    /// `expire_at < now`; returns how many entries went (a store whose backend expires entries by
+    /// itself, like Redis, returns 0).
+    fn purge_expired(&self, now: u64) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
 
 #[cfg(feature = "test-util")]
@@ -367,22 +412,26 @@ pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use sql::{DEFAULT_TABLE_PREFIX, SqlStoreError};
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisStore, RedisStoreError};

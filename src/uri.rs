@@ -43,6 +43,8 @@ use crate::secret::{Secret, decode_base32};
 
 /// TOTP (with its period) or HOTP (with its counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "lowercase"))]
 pub enum OtpKind {
     /// Time-based (RFC 6238).
     Totp {
@@ -406,6 +408,41 @@ impl OtpAuthUri {
             OtpKind::Totp { .. } => None,
         }
     }
+}
+
+impl OtpAuthUri {
+    /// Everything in the URI except the secret: what may be shown, logged, or serialised (feature
+    /// `serde`). `OtpAuthUri` itself has no `Serialize`, so a secret cannot leave by mistake.
+    #[must_use]
+    pub fn parts(&self) -> UriParts {
+        UriParts {
+            kind: self.kind,
+            issuer: self.issuer.clone(),
+            account: self.account.clone(),
+            algorithm: self.algorithm,
+            digits: self.digits.get(),
+        }
+    }
+}
+
+/// The non-secret parts of an [`OtpAuthUri`] ([`OtpAuthUri::parts`]).
+///
+/// With the `serde` feature: `{"kind": {"type": "totp", "period": 30}, "issuer": "Example",
+/// "account": "alice@example.com", "algorithm": "SHA1", "digits": 6}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct UriParts {
+    /// TOTP with its period, or HOTP with its counter.
+    pub kind: OtpKind,
+    /// The issuer, if any.
+    pub issuer: Option<String>,
+    /// The account name.
+    pub account: String,
+    /// The HMAC algorithm.
+    pub algorithm: Algorithm,
+    /// Digits per code.
+    pub digits: u32,
 }
 
 impl fmt::Debug for OtpAuthUri {

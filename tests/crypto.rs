@@ -301,7 +301,12 @@ fn config_errors_are_specific_and_never_echo_keys() {
     let cases: Vec<(String, CryptoError)> = vec![
         (String::new(), CryptoError::EmptyKeyring),
         (" , ".into(), CryptoError::EmptyKeyring),
-        (k1.to_string(), CryptoError::ConfigSyntax { entry: 1 }),
+        // A bare key (no `ID:`) is key 1; a broken one is reported as key 1.
+        (k1[..62].to_string(), CryptoError::InvalidKey { key_id: 1 }),
+        (
+            format!("{k1};current=1"),
+            CryptoError::ConfigSyntax { entry: 1 },
+        ),
         (
             format!("1:{k1},{k2}"),
             CryptoError::ConfigSyntax { entry: 2 },
@@ -716,4 +721,75 @@ fn reference_normalize(typed: &str) -> Option<String> {
         out.push(c);
     }
     (out.chars().count() == 10 && out.chars().any(|c| c.is_ascii_alphabetic())).then_some(out)
+}
+
+#[tokio::test]
+async fn a_bare_key_is_key_one_and_interchangeable_with_its_ring_form() {
+    let bare = Keyring::from_config(&format!("  {KAT_KEY_HEX}\n")).unwrap();
+    assert_eq!(bare.key_ids(), vec![1]);
+    assert_eq!(bare.current_key_id(), 1);
+    let b64 = data_encoding::BASE64.encode(&kat_key());
+    assert_eq!(Keyring::from_config(&b64).unwrap().key_ids(), vec![1]);
+    // A blob made under the bare key opens under `1:<key>` and during a rotation to key 2.
+    let blob = bare.encrypt(b"12345678901234567890", b"aad").await.unwrap();
+    let ring = Keyring::from_config(&format!("1:{KAT_KEY_HEX}")).unwrap();
+    assert!(!ring.decrypt(&blob, b"aad").await.unwrap().stale_key);
+    let rotated =
+        Keyring::from_config(&format!("1:{KAT_KEY_HEX},2:{};current=2", "ff".repeat(32))).unwrap();
+    let opened = rotated.decrypt(&blob, b"aad").await.unwrap();
+    assert_eq!(opened.plaintext.as_slice(), b"12345678901234567890");
+    assert!(opened.stale_key);
+}
+
+/// `from_env` takes the same forms as `from_config`, and its errors name the variable and the
+/// reason, never the value.
+#[test]
+#[allow(unsafe_code)] // set_var: each variable is unique to this test
+fn from_env_names_the_variable_never_the_value() {
+    let set = |name: &str, value: &str| unsafe { std::env::set_var(name, value) };
+    let (ring_var, pepper_var) = (
+        "TWOFACTOR_TEST_FROM_ENV_RING",
+        "TWOFACTOR_TEST_FROM_ENV_PEPPER",
+    );
+    set(ring_var, KAT_KEY_HEX);
+    assert_eq!(Keyring::from_env(ring_var).unwrap().key_ids(), vec![1]);
+    set(pepper_var, KAT_KEY_HEX);
+    let pepper = BackupCodeKey::from_env(pepper_var).unwrap();
+    let code = &twofactor::backup_codes::generate(1)[0];
+    assert_eq!(
+        pepper.hash("u", code),
+        BackupCodeKey::from_config(KAT_KEY_HEX)
+            .unwrap()
+            .hash("u", code)
+    );
+
+    let secretish = &KAT_KEY_HEX[..60];
+    for value in [format!("1:{secretish}"), secretish.to_owned()] {
+        set(ring_var, &value);
+        let e = Keyring::from_env(ring_var).unwrap_err();
+        assert_eq!(
+            e,
+            CryptoError::InvalidEnv {
+                name: ring_var.into(),
+                reason: Box::new(CryptoError::InvalidKey { key_id: 1 })
+            }
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(
+            shown.contains(ring_var) && !shown.contains(&secretish[..16]),
+            "{shown}"
+        );
+        set(pepper_var, &value);
+        let e = BackupCodeKey::from_env(pepper_var).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(
+            shown.contains(pepper_var) && !shown.contains(&secretish[..16]),
+            "{shown}"
+        );
+        assert!(matches!(e, CryptoError::InvalidEnv { .. }));
+    }
+    assert!(matches!(
+        BackupCodeKey::from_env("TWOFACTOR_TEST_SURELY_UNSET_VARIABLE").unwrap_err(),
+        CryptoError::MissingEnv { .. }
+    ));
 }

@@ -166,6 +166,9 @@ impl<S: CredentialStore> CredentialStore for Faulty<S> {
     async fn delete_devices(&self, u: &str) -> Result<u64, Injected> {
         lift(self.inner.delete_devices(u).await)
     }
+    async fn delete_user(&self, u: &str) -> Result<twofactor::store::DeletedCredentials, Injected> {
+        lift(self.inner.delete_user(u).await)
+    }
 }
 
 impl<S: EphemeralStore> EphemeralStore for Faulty<S> {
@@ -212,6 +215,9 @@ impl<S: EphemeralStore> EphemeralStore for Faulty<S> {
     }
     async fn get_limiter(&self, key: &str) -> Result<LimiterState, Injected> {
         lift(self.inner.get_limiter(key).await)
+    }
+    async fn delete_user_state(&self, u: &str, keys: &[String]) -> Result<u64, Injected> {
+        lift(self.inner.delete_user_state(u, keys).await)
     }
 }
 

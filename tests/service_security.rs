@@ -500,6 +500,10 @@ impl CredentialStore for Flaky {
         self.check("delete_devices")?;
         Ok(ok(self.inner.delete_devices(u).await))
     }
+    async fn delete_user(&self, u: &str) -> Result<twofactor::store::DeletedCredentials, Down> {
+        self.check("delete_user")?;
+        Ok(ok(self.inner.delete_user(u).await))
+    }
 }
 
 impl EphemeralStore for Flaky {
@@ -540,6 +544,10 @@ impl EphemeralStore for Flaky {
     async fn get_limiter(&self, key: &str) -> Result<LimiterState, Down> {
         self.check("get_limiter")?;
         Ok(ok(self.inner.get_limiter(key).await))
+    }
+    async fn delete_user_state(&self, u: &str, keys: &[String]) -> Result<u64, Down> {
+        self.check("delete_user_state")?;
+        Ok(ok(self.inner.delete_user_state(u, keys).await))
     }
 }
 

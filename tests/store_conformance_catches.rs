@@ -154,6 +154,12 @@ impl CredentialStore for ReadThenWrite {
     fn delete_devices(&self, u: &str) -> impl Future<Output = R<u64>> + Send {
         self.0.delete_devices(u)
     }
+    fn delete_user(
+        &self,
+        u: &str,
+    ) -> impl Future<Output = R<twofactor::store::DeletedCredentials>> + Send {
+        self.0.delete_user(u)
+    }
 }
 
 impl EphemeralStore for ReadThenWrite {
@@ -206,6 +212,9 @@ impl EphemeralStore for ReadThenWrite {
     }
     fn get_limiter(&self, key: &str) -> impl Future<Output = R<LimiterState>> + Send {
         self.0.get_limiter(key)
+    }
+    fn delete_user_state(&self, u: &str, keys: &[String]) -> impl Future<Output = R<u64>> + Send {
+        self.0.delete_user_state(u, keys)
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Hotp {
 
 /// The result of [`Hotp::verify`]. A wrong code is an ordinary outcome, not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 pub enum HotpOutcome {
     /// The code matched this counter. Store `counter + 1` as the next expected counter

@@ -16,7 +16,16 @@ use crate::error::OtpError;
 /// changed, which is what NIST SP 800-63B and RFC 6238 section 5.2 recommend. Each extra step is
 /// another valid code an attacker's guess can hit, so windows are capped at
 /// [`Window::MAX_STEPS`] each way; wider ones exist only through [`crate::danger::wide_window`].
+///
+/// With the `serde` feature it is `{"past": 1, "future": 1}`, checked on the way in like
+/// [`Window::new`]: a window beyond [`Window::MAX_STEPS`] is made in code, through
+/// [`crate::danger::wide_window`], never by a configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "WindowSides")
+)]
 pub struct Window {
     past: u32,
     future: u32,
@@ -62,6 +71,22 @@ impl Window {
     }
 }
 
+/// The unchecked form a [`Window`] is deserialised through.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct WindowSides {
+    past: u32,
+    future: u32,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<WindowSides> for Window {
+    type Error = OtpError;
+    fn try_from(w: WindowSides) -> Result<Self, OtpError> {
+        Self::new(w.past, w.future)
+    }
+}
+
 impl Default for Window {
     fn default() -> Self {
         Self::ONE
@@ -70,6 +95,7 @@ impl Default for Window {
 
 /// Which time step a valid code belonged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TotpMatch {
     /// The matched time step, `(t - T0) / period`. Store it: a step once accepted must never be
     /// accepted again (RFC 6238 section 5.2).
@@ -81,6 +107,8 @@ pub struct TotpMatch {
 
 /// The result of a TOTP verification. A wrong code is an ordinary outcome, not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 pub enum TotpOutcome {
     /// The code is valid for the step in the match.
@@ -108,6 +136,7 @@ impl TotpOutcome {
 
 /// Where a code belongs in time, found by [`Totp::diagnose_at`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Diagnosis {
     /// The code's step minus the current step: -3 means the code is three steps old.
     pub offset_steps: i64,

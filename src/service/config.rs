@@ -5,39 +5,64 @@ use crate::otp::{Algorithm, Totp, Window};
 use crate::rate_limit::RateLimitPolicy;
 
 /// Service configuration. Start from [`Config::new`] and change the fields you need.
+///
+/// With the `serde` feature it reads from a configuration file in which only `issuer` is
+/// required; every other field left out takes its [`Config::new`] default, so files keep working
+/// when fields are added:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let config: twofactor::service::Config =
+///     serde_json::from_str(r#"{"issuer": "Example", "digits": 8}"#).unwrap();
+/// assert_eq!(config.digits, 8);
+/// assert_eq!(config.window, twofactor::Window::ONE);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Config {
     /// The issuer shown in authenticator apps (your product's name).
     pub issuer: String,
     /// HMAC algorithm of new secrets (default SHA-1: the only one every app supports).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::algorithm"))]
     pub algorithm: Algorithm,
     /// Digits of new credentials (default 6).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::digits"))]
     pub digits: u32,
     /// Period of new credentials in seconds (default 30).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::period"))]
     pub period: u64,
     /// Accepted steps around the current one (default ±1).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::window"))]
     pub window: Window,
     /// Centre the window on the drift recorded at the last accepted code (bounded by
     /// [`Window::MAX_STEPS`]). Default `false`; see the [service docs](crate::service#drift).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::follow_drift"))]
     pub follow_drift: bool,
     /// How long a login challenge lives, in seconds (default 300).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::challenge_ttl_secs"))]
     pub challenge_ttl_secs: u64,
     /// Backup codes issued at confirmation and regeneration (default 8).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::backup_code_count"))]
     pub backup_code_count: usize,
     /// The per-user budget for codes, TOTP and backup codes together, shared by every client
     /// without a device token (default [`RateLimitPolicy::totp_default`]). Successes never
     /// refill it; see [`crate::rate_limit`].
+    #[cfg_attr(feature = "serde", serde(default = "defaults::rate_limit"))]
     pub rate_limit: RateLimitPolicy,
     /// The budget of each known device (a browser that presents a valid device token): its own,
     /// which failures from other clients never consume (default
     /// [`RateLimitPolicy::totp_default`]).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::device_rate_limit"))]
     pub device_rate_limit: RateLimitPolicy,
     /// How long a device token stays valid, in seconds (default 90 days). Expired tokens fall
     /// back to the per-user budget, and the next successful login issues a new one.
+    #[cfg_attr(feature = "serde", serde(default = "defaults::device_ttl_secs"))]
     pub device_ttl_secs: u64,
     /// How long a recovery request waits before it can complete without an operator's approval,
     /// in seconds (default 72 hours).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::recovery_delay_secs"))]
     pub recovery_delay_secs: u64,
 }
 
@@ -59,5 +84,50 @@ impl Config {
             device_ttl_secs: 90 * 24 * 3600,
             recovery_delay_secs: 72 * 3600,
         }
+    }
+}
+
+/// The defaults of the fields a configuration file leaves out: those of [`Config::new`].
+#[cfg(feature = "serde")]
+mod defaults {
+    use super::Config;
+    use crate::otp::{Algorithm, Window};
+    use crate::rate_limit::RateLimitPolicy;
+
+    fn base() -> Config {
+        Config::new(String::new())
+    }
+    pub(super) fn algorithm() -> Algorithm {
+        base().algorithm
+    }
+    pub(super) fn digits() -> u32 {
+        base().digits
+    }
+    pub(super) fn period() -> u64 {
+        base().period
+    }
+    pub(super) fn window() -> Window {
+        base().window
+    }
+    pub(super) fn follow_drift() -> bool {
+        base().follow_drift
+    }
+    pub(super) fn challenge_ttl_secs() -> u64 {
+        base().challenge_ttl_secs
+    }
+    pub(super) fn backup_code_count() -> usize {
+        base().backup_code_count
+    }
+    pub(super) fn rate_limit() -> RateLimitPolicy {
+        base().rate_limit
+    }
+    pub(super) fn device_rate_limit() -> RateLimitPolicy {
+        base().device_rate_limit
+    }
+    pub(super) fn device_ttl_secs() -> u64 {
+        base().device_ttl_secs
+    }
+    pub(super) fn recovery_delay_secs() -> u64 {
+        base().recovery_delay_secs
     }
 }

@@ -14,12 +14,17 @@ where
     /// pending one) and returns what the user needs to add it to an authenticator app. 2FA is not
     /// on until [`TwoFactor::confirm_enrolment`] gets a valid code.
     ///
-    /// `account_name` is shown in the app next to the issuer (usually the email address).
+    /// `account_name` is shown in the app next to the issuer (usually the email address). It may
+    /// contain `:`: the URI always carries the issuer, and a `:` inside the account is
+    /// percent-encoded (`%3A`), so apps still split issuer and account at the literal separator
+    /// (see [`crate::uri`]).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; [`ServiceError::InvalidAccountName`] when the account name
-    /// cannot go into an otpauth URI (empty, too long, or containing `:`); store and cipher
-    /// failures (nothing stored).
+    /// cannot go into an otpauth URI (empty, longer than
+    /// [`OtpAuthUri::MAX_ACCOUNT_LEN`] bytes, or beginning with whitespace), both
+    /// [`ErrorKind::Input`](crate::error::ErrorKind::Input); store and cipher failures (nothing
+    /// stored).
     pub async fn start_enrolment(
         &self,
         user_id: &str,

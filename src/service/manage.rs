@@ -82,6 +82,50 @@ where
         }
     }
 
+    /// Removes everything this crate holds for the user: the credential (pending or enabled),
+    /// backup codes, recovery request, device tokens, the rate-limit states of the user and of
+    /// those devices, and open login challenges. Call it when the application deletes the
+    /// account or erases its data on request; it needs no code (your application decides who may
+    /// delete an account). Returns whether a credential existed. Idempotent: deleting a user
+    /// with nothing stored succeeds. Emits [`AuditEvent::UserDeleted`].
+    ///
+    /// To turn 2FA off and keep the account, use [`TwoFactor::disable`] (with a code) or
+    /// [`TwoFactor::admin_reset`] (an operator) instead: those keep the failure history the
+    /// limiter needs.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures. The credential store is emptied first, in
+    /// one atomic step, so after an error the user either kept everything or lost the
+    /// credential, backup codes and devices; call it again to finish (the devices' rate-limit
+    /// states, which hold no user id, then expire by themselves).
+    pub async fn delete_user(&self, user_id: &str) -> Result<bool, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let deleted = self
+            .credentials
+            .delete_user(user_id)
+            .await
+            .map_err(credential_err)?;
+        let keys: Vec<String> = core::iter::once(user_key(user_id))
+            .chain(
+                deleted
+                    .devices
+                    .iter()
+                    .map(|hash| self.budget(user_id, Budget::Device(*hash)).0),
+            )
+            .collect();
+        self.ephemeral
+            .delete_user_state(user_id, &keys)
+            .await
+            .map_err(ephemeral_err)?;
+        self.emit(now, || AuditEvent::UserDeleted {
+            user_id: user_id.to_owned(),
+            existed: deleted.credential,
+            devices: u64::try_from(deleted.devices.len()).unwrap_or(u64::MAX),
+        });
+        Ok(deleted.credential)
+    }
+
     /// The user's 2FA state, with what the owner should be told: failed attempts since the last
     /// login, a lockout, a recovery request.
     ///

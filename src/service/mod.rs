@@ -93,6 +93,7 @@ mod budget;
 mod check;
 mod config;
 mod enrol;
+mod import;
 mod login;
 mod manage;
 mod outcomes;
@@ -107,6 +108,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use config::Config;
+pub use import::{ImportOutcome, ImportedCredential};
 pub use outcomes::{
     ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
     RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,

@@ -106,7 +106,12 @@ pub enum LoginStart {
 }
 
 /// How a user proved the second factor.
+///
+/// With the `serde` feature: `{"type": "totp", "drift": 0}` or
+/// `{"type": "backup_code", "remaining": 7}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Method {
     /// A TOTP code.
@@ -123,7 +128,15 @@ pub enum Method {
 
 /// The result of a second-factor check ([`complete_login`](super::TwoFactor::complete_login),
 /// [`verify`](super::TwoFactor::verify)).
+///
+/// With the `serde` feature it serialises (for logs and API responses) as
+/// `{"outcome": "success", "user_id": ..., "method": {...}}`, `{"outcome": "rejected"}` or
+/// `{"outcome": "rate_limited", "retry_after_secs": 60}`, **without** the device token: that is a
+/// credential, to be set as a cookie, never written into a body or a log. There is no
+/// `Deserialize`: an outcome is made by a check, not read from outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 #[non_exhaustive]
 pub enum VerifyOutcome {
@@ -135,6 +148,8 @@ pub enum VerifyOutcome {
         method: Method,
         /// A new device token for this browser, when the login came without a valid one (only
         /// from [`complete_login_with_device`](super::TwoFactor::complete_login_with_device)).
+        /// Never serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
         device_token: Option<DeviceToken>,
     },
     /// Refused. Wrong code, replayed code, unknown or expired challenge, user without 2FA: all
@@ -157,6 +172,8 @@ impl VerifyOutcome {
 
 /// The result of [`TwoFactor::disable`](super::TwoFactor::disable).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 #[non_exhaustive]
 pub enum DisableOutcome {
@@ -192,6 +209,7 @@ pub enum RegenerateOutcome {
 
 /// A user's 2FA state, for settings pages and support tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Status {
     /// 2FA is on (a confirmed secret).
@@ -217,6 +235,7 @@ pub struct Status {
 
 /// A recovery request in progress, as [`Status`] shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct RecoveryStatus {
     /// When the request was made.
@@ -253,6 +272,8 @@ pub enum RecoveryRequest {
 
 /// The result of [`TwoFactor::complete_recovery`](super::TwoFactor::complete_recovery).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 #[non_exhaustive]
 pub enum RecoveryCompletion {

@@ -16,12 +16,13 @@ use subtle::ConstantTimeEq;
 
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
+    DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
+    RecoveryRecord, TokenHash,
 };
 
 /// After this many `take_challenge` calls, expired challenges and limiter states are swept, so
 /// a long-running process does not grow without bound even if it never calls
-/// [`MemoryStore::purge_expired`].
+/// [`Purge::purge_expired`].
 const SWEEP_EVERY: u32 = 1024;
 
 /// A [`CredentialStore`] and [`EphemeralStore`] kept in process memory.
@@ -36,7 +37,7 @@ const SWEEP_EVERY: u32 = 1024;
 ///
 /// The store never reads a clock. Expired challenges are dropped when they are looked up, and
 /// expired challenges and limiter states are swept every 1024 `take_challenge` calls (using
-/// that call's `now`) or when you call [`purge_expired`](Self::purge_expired).
+/// that call's `now`) or when you call [`Purge::purge_expired`].
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
@@ -61,11 +62,15 @@ impl Inner {
         self.credentials.get(user_id).is_some_and(|c| c.enabled)
     }
 
-    fn sweep(&mut self, now: u64) {
+    /// Drops what has expired; returns how many entries went.
+    fn sweep(&mut self, now: u64) -> u64 {
+        let before = self.challenges.len() + self.devices.len() + self.limiters.len();
         self.challenges.retain(|_, c| now < c.expires_at);
         self.devices.retain(|_, d| now < d.expires_at);
         self.limiters.retain(|_, (_, expire_at)| now <= *expire_at);
         self.takes_since_sweep = 0;
+        let after = self.challenges.len() + self.devices.len() + self.limiters.len();
+        u64::try_from(before - after).unwrap_or(u64::MAX)
     }
 }
 
@@ -74,12 +79,6 @@ impl MemoryStore {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Drops challenges and device tokens with `expires_at <= now` and limiter states whose `expire_at` is before
-    /// `now`. Optional: the store also sweeps on its own (see [Expiry](Self#expiry)).
-    pub fn purge_expired(&self, now: u64) {
-        self.lock().sweep(now);
     }
 
     /// Locks the state. Every critical section finishes its reads and any caller-supplied
@@ -381,6 +380,39 @@ impl CredentialStore for MemoryStore {
         inner.devices.retain(|_, d| d.user_id != user_id);
         done(u64::try_from(before - inner.devices.len()).unwrap_or(u64::MAX))
     }
+
+    fn delete_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<DeletedCredentials, Infallible>> + Send {
+        let mut inner = self.lock();
+        inner.backup_codes.remove(user_id);
+        inner.recovery.remove(user_id);
+        let credential = inner.credentials.remove(user_id).is_some();
+        let mut devices = Vec::new();
+        inner.devices.retain(|hash, d| {
+            let theirs = d.user_id == user_id;
+            if theirs {
+                devices.push(*hash);
+            }
+            !theirs
+        });
+        done(DeletedCredentials {
+            credential,
+            devices,
+        })
+    }
+}
+
+/// Drops challenges and device tokens with `expires_at <= now` and limiter states whose
+/// `expire_at` is before `now`. Optional: the store also sweeps on its own (see
+/// [Expiry](MemoryStore#expiry)).
+impl Purge for MemoryStore {
+    type Error = Infallible;
+
+    fn purge_expired(&self, now: u64) -> impl Future<Output = Result<u64, Infallible>> + Send {
+        done(self.lock().sweep(now))
+    }
 }
 
 impl EphemeralStore for MemoryStore {
@@ -469,6 +501,21 @@ impl EphemeralStore for MemoryStore {
                 .unwrap_or_default(),
         )
     }
+
+    fn delete_user_state(
+        &self,
+        user_id: &str,
+        limiter_keys: &[String],
+    ) -> impl Future<Output = Result<u64, Infallible>> + Send {
+        let mut inner = self.lock();
+        let before = inner.challenges.len();
+        inner.challenges.retain(|_, c| c.user_id != user_id);
+        let mut count = before - inner.challenges.len();
+        for key in limiter_keys {
+            count += usize::from(inner.limiters.remove(key).is_some());
+        }
+        done(u64::try_from(count).unwrap_or(u64::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -526,7 +573,7 @@ mod tests {
         store.put_challenge(&[2; 32], &rec(200)).now();
         store.update_limiter("old", 100, |s| s).now();
         store.update_limiter("new", 200, |s| s).now();
-        store.purge_expired(150);
+        assert_eq!(store.purge_expired(150).now(), 2);
         let inner = store.lock();
         assert!(!inner.challenges.contains_key(&[1; 32]));
         assert!(inner.challenges.contains_key(&[2; 32]));

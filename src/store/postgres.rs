@@ -22,7 +22,8 @@ use super::sql::{
 };
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
+    DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
+    RecoveryRecord, TokenHash,
 };
 
 /// The schema, embedded from `migrations/postgres/`, in order.
@@ -81,6 +82,9 @@ struct Queries {
     get_device: Arc<str>,
     delete_device: Arc<str>,
     delete_devices: Arc<str>,
+    take_devices: Arc<str>,
+    delete_user_challenges: Arc<str>,
+    delete_limiter: Arc<str>,
     purge_devices: Arc<str>,
     put_challenge: Arc<str>,
     get_challenge: Arc<str>,
@@ -192,6 +196,12 @@ impl Queries {
             ),
             delete_device: stmt("DELETE FROM {p}devices WHERE token_hash = $1", p),
             delete_devices: stmt("DELETE FROM {p}devices WHERE user_id = $1", p),
+            take_devices: stmt(
+                "DELETE FROM {p}devices WHERE user_id = $1 RETURNING token_hash",
+                p,
+            ),
+            delete_user_challenges: stmt("DELETE FROM {p}challenges WHERE user_id = $1", p),
+            delete_limiter: stmt("DELETE FROM {p}limiter WHERE limiter_key = $1", p),
             purge_devices: stmt("DELETE FROM {p}devices WHERE expires_at <= $1", p),
             put_challenge: stmt(
                 "INSERT INTO {p}challenges (challenge_hash, user_id, expires_at) \
@@ -756,6 +766,36 @@ impl CredentialStore for PostgresStore {
             .await?;
         Ok(done.rows_affected())
     }
+    async fn delete_user(&self, user_id: &str) -> Result<DeletedCredentials, Self::Error> {
+        let mut tx = begin(&self.pool).await?;
+        // The credential first: its row lock queues this behind any transaction on the user.
+        let credential = q(&self.q.delete_credential)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        q(&self.q.delete_codes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_recovery)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let devices = q(&self.q.take_devices)
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| token_hash(row.try_get("token_hash")?, "token_hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        Ok(DeletedCredentials {
+            credential,
+            devices,
+        })
+    }
 }
 
 impl EphemeralStore for PostgresStore {
@@ -854,5 +894,35 @@ impl EphemeralStore for PostgresStore {
             Some(row) => limiter_from_row(&row),
             None => Ok(LimiterState::default()),
         }
+    }
+    async fn delete_user_state(
+        &self,
+        user_id: &str,
+        limiter_keys: &[String],
+    ) -> Result<u64, Self::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let mut count = q(&self.q.delete_user_challenges)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for key in limiter_keys {
+            count += q(&self.q.delete_limiter)
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+/// The same as the inherent [`PostgresStore::purge_expired`].
+impl Purge for PostgresStore {
+    type Error = SqlStoreError;
+
+    async fn purge_expired(&self, now: u64) -> Result<u64, Self::Error> {
+        PostgresStore::purge_expired(self, now).await
     }
 }

@@ -12,6 +12,12 @@
 //!   [`RedisStore::MAX_ATTEMPTS`] lost races the call fails closed with
 //!   [`RedisStoreError::Contention`].
 //!
+//! - Each user's challenges are also listed in a set, `{prefix}user-challenges:{user id}`
+//!   (expiring with its last challenge), so [`EphemeralStore::delete_user_state`] finds them
+//!   without scanning the keyspace. Every command touches one key, so the store works on a
+//!   Redis Cluster too.
+//! - Expired keys are Redis's to drop: [`Purge::purge_expired`] does nothing and returns 0.
+//!
 //! Validity is always decided against the `now` the caller passes, never Redis's clock. Redis
 //! expiry only collects garbage: a key is set to expire at the record's own expiry plus a grace
 //! period ([`RedisStore::with_gc_grace`]), measured on the Redis server's clock, so a caller whose
@@ -23,7 +29,7 @@ use redis::Script;
 use redis::aio::ConnectionLike;
 use thiserror::Error;
 
-use super::{ChallengeHash, ChallengeRecord, EphemeralStore, LimiterState, LimiterUpdate};
+use super::{ChallengeHash, ChallengeRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge};
 
 /// The default prefix of every key the store writes.
 pub const DEFAULT_KEY_PREFIX: &str = "twofactor:";
@@ -60,6 +66,25 @@ local now = tonumber(redis.call('TIME')[1])
 local exp = tonumber(ARGV[2])
 if exp < now then exp = now end
 redis.call('SET', KEYS[1], ARGV[1], 'EXAT', string.format('%d', exp + tonumber(ARGV[3])))
+return 1
+",
+    )
+});
+
+/// Adds a challenge key to its user's set and makes the set live at least as long as the
+/// challenge. KEYS[1] = the set; ARGV = challenge key, expires_at (Unix s), grace (s).
+static INDEX_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(redis.call('TIME')[1])
+local exp = tonumber(ARGV[2])
+if exp < now then exp = now end
+exp = exp + tonumber(ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 or now + ttl < exp then
+  redis.call('EXPIREAT', KEYS[1], string.format('%d', exp))
+end
 return 1
 ",
     )
@@ -149,6 +174,10 @@ where
         key
     }
 
+    fn user_challenges_key(&self, user_id: &str) -> String {
+        format!("{}user-challenges:{user_id}", self.prefix)
+    }
+
     fn limiter_key(&self, key: &str) -> String {
         format!("{}limiter:{key}", self.prefix)
     }
@@ -228,8 +257,18 @@ where
         record: &ChallengeRecord,
     ) -> Result<(), Self::Error> {
         let mut conn = self.conn.clone();
+        let key = self.challenge_key(hash);
+        // The user's set first: a challenge is never live without being findable by
+        // `delete_user_state` (a failure here puts nothing; one after it leaves a dangling name).
+        let _: i64 = INDEX_SCRIPT
+            .key(self.user_challenges_key(&record.user_id))
+            .arg(&key)
+            .arg(record.expires_at.min(MAX_EXPIRE_AT))
+            .arg(self.gc_grace)
+            .invoke_async(&mut conn)
+            .await?;
         let _: i64 = PUT_SCRIPT
-            .key(self.challenge_key(hash))
+            .key(key)
             .arg(encode_challenge(record))
             .arg(record.expires_at.min(MAX_EXPIRE_AT))
             .arg(self.gc_grace)
@@ -319,6 +358,48 @@ where
             .query_async(&mut conn)
             .await?;
         decode_limiter(raw.as_deref().unwrap_or_default())
+    }
+    async fn delete_user_state(
+        &self,
+        user_id: &str,
+        limiter_keys: &[String],
+    ) -> Result<u64, Self::Error> {
+        let mut conn = self.conn.clone();
+        let index = self.user_challenges_key(user_id);
+        let challenges: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&index)
+            .query_async(&mut conn)
+            .await?;
+        // Only names this store wrote; one key per command (Redis Cluster), in one round trip.
+        let challenge_prefix = format!("{}challenge:", self.prefix);
+        let keys: Vec<String> = challenges
+            .into_iter()
+            .filter(|k| k.starts_with(&challenge_prefix))
+            .chain(limiter_keys.iter().map(|k| self.limiter_key(k)))
+            .collect();
+        let mut deleted: Vec<u64> = Vec::new();
+        if !keys.is_empty() {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("DEL").arg(key);
+            }
+            deleted = pipe.query_async(&mut conn).await?;
+        }
+        let _: u64 = redis::cmd("DEL").arg(&index).query_async(&mut conn).await?;
+        Ok(deleted.iter().sum())
+    }
+}
+
+/// Does nothing and returns 0: every key the store writes expires by itself, a grace period
+/// ([`RedisStore::with_gc_grace`]) after the record's own expiry.
+impl<C> Purge for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    type Error = RedisStoreError;
+
+    async fn purge_expired(&self, _now: u64) -> Result<u64, Self::Error> {
+        Ok(0)
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod args;
 mod backup;
+mod import;
 mod uri;
 
 use std::process::ExitCode;
@@ -25,6 +26,10 @@ usage: otp <command> [options]
   diagnose --secret S [OTP options] --code C [--range STEPS]
            which step offset (and how many seconds) the code belongs to
   uri | parse | qr | backup-codes         see `otp <command> --help`
+  import --store URL [--key-env VAR] [--issuer NAME] [--allow-short-secret] [--replace] FILE|-
+           enrol users with their existing secrets: lines of `user_id,BASE32`,
+           `user_id,otpauth://...` or JSON {user_id, secret or uri, ...}; the key comes from
+           $TWOFACTOR_KEYS (or --key-env); one `line N: ...` report per line, never the secret
 
 OTP options: --algorithm sha1|sha256|sha512 (any case, default sha1), --digits N (6-10,
 default 6), --period SECONDS (default 30), --time UNIX (default now);
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "uri" | "parse" | "qr" => return uri::run(command, rest),
         "backup-codes" => return backup::run(rest),
+        "import" => return import::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -65,6 +65,7 @@ pub(super) async fn unreachable<S: CredentialStore>(s: &S) {
     fails!(s.get_device(&h, 1));
     fails!(s.delete_device(&h));
     fails!(s.delete_devices(u));
+    fails!(s.delete_user(u));
 }
 
 /// Every algorithm name round-trips.

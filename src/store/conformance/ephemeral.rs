@@ -33,6 +33,10 @@ pub(super) async fn unreachable<E: EphemeralStore>(e: &E) {
     fails!(e.take_challenge(&h, 1));
     fails!(e.update_limiter("tf-conformance-unreachable", 10, |s| s));
     fails!(e.get_limiter("tf-conformance-unreachable"));
+    fails!(e.delete_user_state(
+        "tf-conformance-unreachable",
+        &["tf-conformance-unreachable".to_owned()]
+    ));
 }
 
 async fn challenges<S: EphemeralStore>(store: &S, base: u64) {

@@ -19,7 +19,8 @@
 //! method reports an error instead of an answer, so the service fails closed.
 //!
 //! The checks live by contract in `credential.rs` (enrolment, steps, backup codes), `recovery.rs`,
-//! `devices.rs`, `ephemeral.rs` (challenges, limiter states) and `races.rs`.
+//! `devices.rs`, `ephemeral.rs` (challenges, limiter states), `users.rs` (deleting everything of
+//! one user and nothing of another) and `races.rs`.
 //!
 //! # Using it from a store's tests
 //!
@@ -78,6 +79,7 @@ mod devices;
 mod ephemeral;
 mod races;
 mod recovery;
+mod users;
 
 /// How many tasks take part in each race.
 pub const RACE_TASKS: usize = 32;
@@ -104,6 +106,7 @@ where
     credential::checks(&store, base).await;
     recovery::checks(&store, base).await;
     devices::checks(&store, base).await;
+    users::credential(&store, base).await;
     races::credential(&store, &store, base).await;
 }
 
@@ -120,6 +123,7 @@ where
     require_multi_thread();
     let base = SystemClock.now();
     ephemeral::checks(&store, base).await;
+    users::ephemeral(&store, base).await;
     races::ephemeral(&store, &store, base).await;
 }
 
