@@ -133,7 +133,9 @@ pub async fn headline(opts: &Options) -> Result<Report, String> {
             }
         };
         let bin = match &opts.server_bin {
-            Some(b) => b.clone(),
+            // Absolute: the server runs in a temporary working directory.
+            Some(b) => std::fs::canonicalize(b)
+                .map_err(|e| format!("--server-bin {}: {e}", b.display()))?,
             None => server_binary()?,
         };
         let s = Server::start(&bin, dir.path(), &database, "info,sqlx=warn")?;

@@ -196,7 +196,10 @@ pub async fn soak(opts: &SoakOptions) -> Result<SoakReport, String> {
         }
     };
     let bin = match &opts.server_bin {
-        Some(b) => b.clone(),
+        // Absolute: the server runs in a temporary working directory.
+        Some(b) => {
+            std::fs::canonicalize(b).map_err(|e| format!("--server-bin {}: {e}", b.display()))?
+        }
         None => server_binary()?,
     };
     let mut server = Server::start(&bin, dir.path(), &database, "warn")?;
