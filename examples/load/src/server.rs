@@ -145,7 +145,7 @@ impl Drop for Server {
     }
 }
 
-/// Resident memory of process `pid` in KiB (`VmRSS` in /proc/<pid>/status); `None` off Linux or
+/// Resident memory of process `pid` in KiB (`VmRSS` in `/proc/<pid>/status`); `None` off Linux or
 /// when the process is gone.
 pub fn resident_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
