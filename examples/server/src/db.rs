@@ -102,9 +102,13 @@ impl Backend for PostgresStore {
     type Db = PgPool;
 
     async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        // While the database is unreachable, a request waits at most this long for a
+        // connection (sqlx's connect attempts included) and then answers 503: clients are told
+        // at once instead of hanging, and the pool reconnects by itself once the database is
+        // back. Every statement here takes milliseconds, so a second is never the normal wait.
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(std::time::Duration::from_secs(1))
             .connect(url)
             .await?;
         Ok(Self::new(pool))
