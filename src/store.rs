@@ -365,6 +365,9 @@ pub mod memory;
 pub use memory::MemoryStore;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[path = "store/compat09.rs"]
+mod compat;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{DEFAULT_TABLE_PREFIX, SqlStoreError};
@@ -380,6 +383,13 @@ pub use sqlite::SqliteStore;
 pub mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+
+#[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08")))
+)]
+pub mod sqlx08;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
