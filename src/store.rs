@@ -410,6 +410,9 @@ pub mod memory;
 pub use memory::MemoryStore;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[path = "store/compat09.rs"]
+mod compat;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
@@ -428,6 +431,13 @@ pub mod postgres;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+
+#[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08")))
+)]
+pub mod sqlx08;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::{Postgres, Row};
 
+use super::compat::{Query, assert_sql_safe, sqlx};
 use super::sql::{
     DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, check_prefix, expire_at_i64,
     migration_sql, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
@@ -247,8 +248,8 @@ impl Queries {
 }
 
 /// A query on one of the prepared statement texts.
-fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+fn q(sql: &Arc<str>) -> Query<'_, Postgres> {
+    sqlx::query(assert_sql_safe(sql))
 }
 
 /// Opens a `READ COMMITTED` transaction.
@@ -284,13 +285,13 @@ async fn migrate_with_prefix(pool: &PgPool, prefix: &str) -> Result<(), SqlStore
     sqlx::raw_sql("SET LOCAL client_min_messages TO WARNING")
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(AssertSqlSafe(stmt(
+    sqlx::raw_sql(assert_sql_safe(&stmt(
         "CREATE TABLE IF NOT EXISTS {p}schema_version (version BIGINT PRIMARY KEY)",
         prefix,
     )))
     .execute(&mut *tx)
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(stmt(
+    let applied: Vec<i64> = sqlx::query_scalar(assert_sql_safe(&stmt(
         "SELECT version FROM {p}schema_version",
         prefix,
     )))
@@ -301,7 +302,7 @@ async fn migrate_with_prefix(pool: &PgPool, prefix: &str) -> Result<(), SqlStore
         prefix,
     );
     for migration in pending_migrations(MIGRATIONS, &applied) {
-        sqlx::raw_sql(AssertSqlSafe(migration_sql(migration.sql, prefix)))
+        sqlx::raw_sql(assert_sql_safe(&migration_sql(migration.sql, prefix)))
             .execute(&mut *tx)
             .await?;
         q(&record).bind(migration.version).execute(&mut *tx).await?;

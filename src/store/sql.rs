@@ -7,12 +7,13 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::TokenHash;
+use super::compat::sqlx;
 
 /// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
-/// An infrastructure failure of [`SqliteStore`](crate::store::SqliteStore) or
-/// [`PostgresStore`](crate::store::PostgresStore).
+/// An infrastructure failure of [`SqliteStore`](super::SqliteStore) or
+/// [`PostgresStore`](super::PostgresStore).
 ///
 /// The service treats every one of these as "fail closed": nobody is let in. Messages never
 /// contain a secret, a code or a hash.

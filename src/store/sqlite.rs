@@ -11,8 +11,9 @@ use std::sync::Arc;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, Sqlite};
+use sqlx::{Row, Sqlite};
 
+use super::compat::{Query, assert_sql_safe, sqlx};
 use super::sql::{
     DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, check_prefix, expire_at_i64,
     migration_sql, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
@@ -227,8 +228,8 @@ impl Queries {
 }
 
 /// A query on one of the prepared statement texts.
-fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+fn q(sql: &Arc<str>) -> Query<'_, Sqlite> {
+    sqlx::query(assert_sql_safe(sql))
 }
 
 /// Opens a `BEGIN IMMEDIATE` transaction (takes the write lock now, waiting up to the pool's
@@ -257,13 +258,13 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), SqlStoreError> {
 
 async fn migrate_with_prefix(pool: &SqlitePool, prefix: &str) -> Result<(), SqlStoreError> {
     let mut tx = begin_immediate(pool).await?;
-    sqlx::raw_sql(AssertSqlSafe(stmt(
+    sqlx::raw_sql(assert_sql_safe(&stmt(
         "CREATE TABLE IF NOT EXISTS {p}schema_version (version INTEGER PRIMARY KEY)",
         prefix,
     )))
     .execute(&mut *tx)
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(stmt(
+    let applied: Vec<i64> = sqlx::query_scalar(assert_sql_safe(&stmt(
         "SELECT version FROM {p}schema_version",
         prefix,
     )))
@@ -274,7 +275,7 @@ async fn migrate_with_prefix(pool: &SqlitePool, prefix: &str) -> Result<(), SqlS
         prefix,
     );
     for migration in pending_migrations(MIGRATIONS, &applied) {
-        sqlx::raw_sql(AssertSqlSafe(migration_sql(migration.sql, prefix)))
+        sqlx::raw_sql(assert_sql_safe(&migration_sql(migration.sql, prefix)))
             .execute(&mut *tx)
             .await?;
         q(&record).bind(migration.version).execute(&mut *tx).await?;
