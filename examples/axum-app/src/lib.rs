@@ -21,9 +21,15 @@ pub struct App {
 
 type Reply = Result<Json<Value>, StatusCode>;
 
-/// Infrastructure failures become 503 (never a detail); the caller's mistakes are outcomes.
+/// The app's own database failing: 503, never a detail.
 fn unavailable<E>(_: E) -> StatusCode {
     StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// A service error by its kind: 400 for the caller's bad input, 503 while a store or the cipher
+/// is unavailable, 500 for corrupt data. Wrong codes are outcomes, not errors.
+fn status(e: twofactor::ServiceError) -> StatusCode {
+    StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The router over `pool`: creates the stub users table and the stores' tables.
@@ -69,12 +75,7 @@ async fn login(State(app): State<Arc<App>>, Json(req): Json<Password>) -> Reply 
     let Some(user) = found else {
         return Err(StatusCode::UNAUTHORIZED);
     };
-    match app
-        .twofactor
-        .start_login(&user)
-        .await
-        .map_err(unavailable)?
-    {
+    match app.twofactor.start_login(&user).await.map_err(status)? {
         LoginStart::Required { challenge, .. } => {
             Ok(Json(json!({ "challenge": challenge.as_str() })))
         }
@@ -93,7 +94,7 @@ async fn login_code(State(app): State<Arc<App>>, Json(req): Json<Code>) -> Reply
         .twofactor
         .complete_login(&req.challenge, &req.code)
         .await
-        .map_err(unavailable)?
+        .map_err(status)?
     {
         VerifyOutcome::Success { user_id, .. } => Ok(Json(json!({ "user": user_id }))),
         VerifyOutcome::RateLimited { .. } => Err(StatusCode::TOO_MANY_REQUESTS),
@@ -111,7 +112,7 @@ async fn enrol(State(app): State<Arc<App>>, Json(req): Json<User>) -> Reply {
         .twofactor
         .start_enrolment(&req.user, &req.user)
         .await
-        .map_err(unavailable)?
+        .map_err(status)?
     {
         // Show it as a QR code (feature "qr"); never log it.
         EnrolmentStart::Started(e) => Ok(Json(json!({ "otpauth_uri": e.otpauth_uri().as_str() }))),
@@ -130,7 +131,7 @@ async fn confirm(State(app): State<Arc<App>>, Json(req): Json<Confirm>) -> Reply
         .twofactor
         .confirm_enrolment(&req.user, &req.code)
         .await
-        .map_err(unavailable)?
+        .map_err(status)?
     {
         ConfirmOutcome::Confirmed { backup_codes } => {
             let codes: Vec<&str> = backup_codes.iter().map(|c| c.as_str()).collect();
