@@ -171,6 +171,36 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// An authenticator was added to those of a user who had 2FA on (after a code from an
+    /// existing factor). Tell the owner: "a new authenticator was added to your account".
+    AuthenticatorAdded {
+        /// The user.
+        user_id: String,
+        /// The new authenticator's id.
+        authenticator: String,
+        /// The authenticator it replaced, removed in the same step.
+        replaced: Option<String>,
+    },
+    /// An authenticator was removed (after a code from a factor that stays).
+    AuthenticatorRemoved {
+        /// The user.
+        user_id: String,
+        /// The removed authenticator's id.
+        authenticator: String,
+    },
+    /// The user chose to trust a browser: logins from it skip the second factor until the trust
+    /// expires or is revoked.
+    DeviceTrusted {
+        /// The user.
+        user_id: String,
+        /// Unix time the trust ends.
+        trusted_until: u64,
+    },
+    /// A login skipped the second factor because the browser is trusted.
+    TrustedDeviceUsed {
+        /// The user.
+        user_id: String,
+    },
     /// Device tokens were revoked.
     DevicesForgotten {
         /// The user.
@@ -278,6 +308,10 @@ impl AuditEvent {
             Self::SecondFactorFailed { .. } => "second_factor_failed",
             Self::DeviceRemembered { .. } => "device_remembered",
             Self::DevicesForgotten { .. } => "devices_forgotten",
+            Self::AuthenticatorAdded { .. } => "authenticator_added",
+            Self::AuthenticatorRemoved { .. } => "authenticator_removed",
+            Self::DeviceTrusted { .. } => "device_trusted",
+            Self::TrustedDeviceUsed { .. } => "trusted_device_used",
             Self::PasswordChanged { .. } => "password_changed",
             Self::BackupCodeUsed { .. } => "backup_code_used",
             Self::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
@@ -307,6 +341,10 @@ impl AuditEvent {
             | Self::SecondFactorFailed { user_id, .. }
             | Self::DeviceRemembered { user_id }
             | Self::DevicesForgotten { user_id, .. }
+            | Self::AuthenticatorAdded { user_id, .. }
+            | Self::AuthenticatorRemoved { user_id, .. }
+            | Self::DeviceTrusted { user_id, .. }
+            | Self::TrustedDeviceUsed { user_id }
             | Self::PasswordChanged { user_id }
             | Self::BackupCodeUsed { user_id, .. }
             | Self::BackupCodesRegenerated { user_id, .. }
@@ -334,6 +372,8 @@ impl AuditEvent {
                 | Self::LockedOut { .. }
                 | Self::SecondFactorFailed { .. }
                 | Self::AdminReset { .. }
+                | Self::AuthenticatorAdded { .. }
+                | Self::AuthenticatorRemoved { .. }
                 | Self::CredentialImported { replaced: true, .. }
                 | Self::RecoveryRequested { .. }
                 | Self::RecoveryCompleted { .. }

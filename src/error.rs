@@ -428,6 +428,10 @@ pub enum ServiceError {
     /// `TwoFactor::import_credential`). [`ErrorKind::Input`].
     #[error("imported 2FA credential is invalid")]
     InvalidCredential(#[source] BoxError),
+    /// An authenticator name or a device label is empty (after trimming), longer than 64
+    /// characters, or holds control characters. [`ErrorKind::Input`].
+    #[error("name must be 1 to 64 characters without control characters")]
+    InvalidName,
 }
 
 impl ServiceError {
@@ -435,9 +439,10 @@ impl ServiceError {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidUserId | Self::InvalidAccountName(_) | Self::InvalidCredential(_) => {
-                ErrorKind::Input
-            }
+            Self::InvalidUserId
+            | Self::InvalidAccountName(_)
+            | Self::InvalidCredential(_)
+            | Self::InvalidName => ErrorKind::Input,
             Self::CredentialStore(_) | Self::EphemeralStore(_) | Self::Cipher(_) => {
                 ErrorKind::Unavailable
             }

@@ -2,13 +2,14 @@
 //!
 //! State is split in two so each half can live where it fits:
 //!
-//! - [`CredentialStore`]: durable credentials (the encrypted TOTP secret, enabled or pending,
-//!   the last accepted step, the recorded drift, backup-code hashes, recovery requests). Lives in
-//!   the application's main database.
+//! - [`CredentialStore`]: durable credentials (the user's authenticators: encrypted TOTP
+//!   secrets, enabled or pending, each with its last accepted step and drift; backup-code
+//!   hashes, recovery requests). Lives in the application's main database.
 //! - [`EphemeralStore`]: short-lived state (login challenges, rate-limit counters). Can live in
 //!   the same database or in Redis.
 //!
-//! Device tokens (which browser completed a login before; see
+//! Device tokens (which browser completed a login before, and which the user trusts to skip the
+//! second factor; see
 //! [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)) live
 //! with the credentials: they must survive as long as the owner's trust in the device.
 //!
@@ -29,9 +30,23 @@
 
 use std::future::Future;
 
-/// The durable record of a user's TOTP credential.
+/// Most authenticators a store must be able to hold for one user (enabled ones plus one
+/// pending); [`Config::max_authenticators`](crate::Config::max_authenticators) is capped by it.
+pub const MAX_AUTHENTICATORS: u32 = 20;
+/// Longest authenticator id, in bytes (the service makes 22-character ids).
+pub const MAX_AUTHENTICATOR_ID_LEN: usize = 64;
+
+/// One authenticator of a user: a TOTP secret held by one app on one device ("Work phone").
+///
+/// A user has any number of enabled authenticators (up to the service's limit) and at most one
+/// pending one (shown as a QR code, not yet confirmed by a code).
 #[derive(Clone, PartialEq, Eq)]
 pub struct CredentialRecord {
+    /// The authenticator's id, unique among the user's authenticators (at most
+    /// [`MAX_AUTHENTICATOR_ID_LEN`] bytes; chosen by the service, never by the user).
+    pub id: String,
+    /// The name the user gave it (at most 64 characters, no control characters).
+    pub name: String,
     /// The secret, encrypted by a `SecretCipher` (`crate::crypto`) with associated
     /// data binding the user id and purpose. Never store it in plain text.
     pub encrypted_secret: Vec<u8>,
@@ -49,11 +64,19 @@ pub struct CredentialRecord {
     pub drift: i64,
     /// When this record was created (Unix seconds).
     pub created_at: u64,
+    /// When a code of this authenticator last logged in or proved the user (Unix seconds);
+    /// `None` before the first use after confirmation.
+    pub last_used_at: Option<u64>,
+    /// For a pending authenticator: the id of the authenticator it replaces, removed in the same
+    /// atomic step that enables this one ([`CredentialStore::activate`]). `None` otherwise.
+    pub replaces: Option<String>,
 }
 
 impl core::fmt::Debug for CredentialRecord {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CredentialRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
             .field("encrypted_secret", &"[REDACTED]")
             .field("algorithm", &self.algorithm)
             .field("digits", &self.digits)
@@ -62,8 +85,21 @@ impl core::fmt::Debug for CredentialRecord {
             .field("last_step", &self.last_step)
             .field("drift", &self.drift)
             .field("created_at", &self.created_at)
+            .field("last_used_at", &self.last_used_at)
+            .field("replaces", &self.replaces)
             .finish()
     }
+}
+
+/// What [`CredentialStore::remove_credential`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveCredential {
+    /// The authenticator is gone.
+    Removed,
+    /// The user has no authenticator with that id.
+    NotFound,
+    /// Refused: it is the user's last enabled authenticator (only disabling 2FA removes it).
+    LastEnabled,
 }
 
 pub use crate::backup_codes::BackupCodeHash;
@@ -119,7 +155,8 @@ impl core::fmt::Debug for RecoveryRecord {
 
 /// A device token: a browser that completed a login for this user and may use its own attempt
 /// budget (see
-/// [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)).
+/// [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)), and,
+/// if the user asked to remember it, skip the second factor until `trusted_until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// Whose device this is; a token presented for another user is ignored.
@@ -128,6 +165,14 @@ pub struct DeviceRecord {
     pub created_at: u64,
     /// Unix time after which the token is void.
     pub expires_at: u64,
+    /// Until when (Unix seconds, exclusive) a login with this token skips the second factor;
+    /// `None` for a device that is only known, not trusted. Never after `expires_at`.
+    pub trusted_until: Option<u64>,
+    /// What the application called the device when the user trusted it ("Firefox on Linux"),
+    /// at most 64 characters; empty for a device that is only known.
+    pub label: String,
+    /// When the token was last presented with a valid login ([`CredentialStore::use_device`]).
+    pub last_used_at: u64,
 }
 
 pub use crate::rate_limit::LimiterState;
@@ -145,7 +190,7 @@ pub struct LimiterUpdate {
 /// What [`CredentialStore::delete_user`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeletedCredentials {
-    /// Whether the user had a credential (pending or enabled).
+    /// Whether the user had an authenticator (pending or enabled).
     pub credential: bool,
     /// The hashes of the device tokens removed, so the caller can drop their rate-limit states.
     pub devices: Vec<TokenHash>,
@@ -156,64 +201,100 @@ pub trait CredentialStore: Send + Sync {
     /// The store's infrastructure error.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The user's credential, pending or enabled.
-    fn get_credential(
+    /// Every authenticator of the user, enabled and pending, oldest first (by `created_at`, then
+    /// `id`); empty for an unknown user.
+    fn get_credentials(
         &self,
         user_id: &str,
-    ) -> impl Future<Output = Result<Option<CredentialRecord>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<CredentialRecord>, Self::Error>> + Send;
 
-    /// Stores `record` (with `enabled == false`) as the user's pending credential, replacing any
-    /// pending one. **Atomic:** refuses (returns `false`, changes nothing) when the user already
-    /// has an enabled credential, so a pending secret can never overwrite an active one.
+    /// Stores `record` (with `enabled == false`) as the user's pending authenticator, replacing
+    /// any pending one (a user has at most one). **Atomic:** with `only_if_none_enabled`, refuses
+    /// (returns `false`, changes nothing) when the user has an enabled authenticator, so a first
+    /// enrolment, which needs no code, can never start beside an active factor. Enabled
+    /// authenticators are never touched.
     fn put_pending(
         &self,
         user_id: &str,
         record: &CredentialRecord,
+        only_if_none_enabled: bool,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Turns the pending credential whose encrypted secret equals `expected_secret` into the
-    /// enabled one, sets its last accepted step to `step` and drift to `drift`, and replaces the
-    /// user's backup codes with `backup_codes`. **Atomic, all or nothing:** returns `false` and
-    /// changes nothing when there is no such pending credential (already confirmed, replaced by a
-    /// newer enrolment, or removed).
+    /// Turns the pending authenticator whose encrypted secret equals `expected_secret` into an
+    /// enabled one, with last accepted step `step` and drift `drift`. **Atomic, all or
+    /// nothing:** returns `false` and changes nothing unless every condition holds:
+    ///
+    /// - there is such a pending authenticator (not confirmed already, replaced by a newer
+    ///   enrolment, or removed);
+    /// - with `backup_codes` (a first enrolment): the user has **no** enabled authenticator, and
+    ///   the user's backup codes become `backup_codes`;
+    /// - without (an added authenticator): the user has **at least one** enabled authenticator,
+    ///   the backup codes stay, and the pending record's `replaces` authenticator, if it still
+    ///   exists, is deleted in the same step;
+    /// - afterwards the user has at most `max_enabled` enabled authenticators.
+    ///
+    /// Of concurrent calls for one pending authenticator at most one returns `true`.
     fn activate(
         &self,
         user_id: &str,
         expected_secret: &[u8],
         step: u64,
         drift: i64,
-        backup_codes: &[BackupCodeHash],
+        backup_codes: Option<&[BackupCodeHash]>,
+        max_enabled: u32,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Compare-and-set of the last accepted step. **Atomic:** sets `last_step = step` and
-    /// `drift = drift` only if the user has an enabled credential, its encrypted secret equals
-    /// `expected_secret` (the credential the code was checked against, not one enrolled since),
-    /// and `last_step` is unset or strictly less than `step`; returns whether it did (a code
-    /// checked while a lazy key rotation rewrote the secret is refused too: rare, and it fails
-    /// closed). Of N
-    /// concurrent calls with the same step exactly one returns `true`. This is what makes a TOTP
-    /// code single use.
+    /// Compare-and-set of an authenticator's last accepted step. **Atomic:** sets
+    /// `last_step = step`, `drift = drift` and `last_used_at = now` only if the user's
+    /// authenticator `id` is enabled, its encrypted secret equals `expected_secret` (the secret
+    /// the code was checked against, not one written since), and `last_step` is unset or
+    /// strictly less than `step`; returns whether it did (a code checked while a lazy key
+    /// rotation rewrote the secret is refused too: rare, and it fails closed). Of N concurrent
+    /// calls with the same step exactly one returns `true`. This is what makes a TOTP code single
+    /// use, per authenticator.
     fn advance_step(
         &self,
         user_id: &str,
+        id: &str,
         expected_secret: &[u8],
         step: u64,
         drift: i64,
+        now: u64,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Replaces the encrypted secret with `new_secret` only if it still equals `old_secret`
-    /// (lazy key rotation). **Atomic** compare-and-set; returns whether it replaced.
+    /// Replaces authenticator `id`'s encrypted secret with `new_secret` only if it still equals
+    /// `old_secret` (lazy key rotation). **Atomic** compare-and-set; returns whether it replaced.
     fn rewrite_secret(
         &self,
         user_id: &str,
+        id: &str,
         old_secret: &[u8],
         new_secret: &[u8],
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Removes the user's credential (pending or enabled), backup codes and recovery request,
-    /// and leaves the user's device tokens (the service decides when they go). Returns whether a
-    /// credential existed.
-    fn delete_credential(
+    /// Sets the name of the user's authenticator `id` (pending or enabled); returns whether it
+    /// exists.
+    fn rename_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes the user's authenticator `id`. **Atomic:** refuses
+    /// ([`RemoveCredential::LastEnabled`], nothing changed) when it is the user's only enabled
+    /// authenticator, so two concurrent removals of a user's last two leave one. A pending
+    /// authenticator can always be removed.
+    fn remove_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<RemoveCredential, Self::Error>> + Send;
+
+    /// Removes every authenticator of the user (pending and enabled), the backup codes and the
+    /// recovery request, and leaves the user's device tokens (the service decides when they go).
+    /// Returns whether an authenticator existed.
+    fn delete_credentials(
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
@@ -228,7 +309,7 @@ pub trait CredentialStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<u32>, Self::Error>> + Send;
 
     /// Replaces the whole set of backup codes (old codes void), only if the user has an enabled
-    /// credential. **Atomic:** no moment where both sets, or neither, are valid. Returns whether
+    /// authenticator. **Atomic:** no moment where both sets, or neither, are valid. Returns whether
     /// it replaced.
     fn replace_backup_codes(
         &self,
@@ -278,7 +359,8 @@ pub trait CredentialStore: Send + Sync {
 
     /// Completes the user's recovery request if it is approved, or if `approval_required` is
     /// false, the request's `needs_approval` is false and `not_before <= now`: deletes it
-    /// together with the credential and backup codes (not the device tokens) and returns `true`.
+    /// together with every authenticator and the backup codes (not the device tokens) and
+    /// returns `true`.
     /// **Atomic:** of concurrent calls at most one returns `true`; a cancelled request never
     /// completes.
     fn complete_recovery(
@@ -295,12 +377,21 @@ pub trait CredentialStore: Send + Sync {
         record: &DeviceRecord,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// The device record under `hash`, if it exists and `now < expires_at`.
-    fn get_device(
+    /// The device record under `hash`, if it exists and `now < expires_at`, after setting its
+    /// `last_used_at` to `now`. **Atomic:** once [`delete_device`](Self::delete_device) or
+    /// [`delete_devices`](Self::delete_devices) returned, no call returns the record.
+    fn use_device(
         &self,
         hash: &TokenHash,
         now: u64,
     ) -> impl Future<Output = Result<Option<DeviceRecord>, Self::Error>> + Send;
+
+    /// The user's device tokens with `now < expires_at`, with their hashes, oldest first.
+    fn list_devices(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<(TokenHash, DeviceRecord)>, Self::Error>> + Send;
 
     /// Deletes one device token; returns whether it existed. **Atomic:** of concurrent calls
     /// with the same hash, exactly one returns `true`.
@@ -315,7 +406,7 @@ pub trait CredentialStore: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
-    /// Removes everything stored for the user: the credential (pending or enabled), backup
+    /// Removes everything stored for the user: every authenticator (pending or enabled), backup
     /// codes, recovery request and **every device token**, and returns what went (the device
     /// hashes let the service drop their rate-limit states). **Atomic, all or nothing:** after
     /// `Ok`, nothing of the user is left; after `Err`, the store may be as before or fully

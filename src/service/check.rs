@@ -20,6 +20,20 @@ where
         now: u64,
         budget: Budget,
     ) -> Result<Checked, ServiceError> {
+        self.check_code_except(user_id, code, now, budget, None)
+            .await
+    }
+
+    /// [`Self::check_code`], where a TOTP code of authenticator `except` does not count (a
+    /// factor that stays must prove the removal of another).
+    pub(super) async fn check_code_except(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: u64,
+        budget: Budget,
+        except: Option<&str>,
+    ) -> Result<Checked, ServiceError> {
         let factor = factor_of(code);
         let attempt = match self.acquire(user_id, budget, factor, now).await? {
             Ok(attempt) => attempt,
@@ -27,47 +41,91 @@ where
         };
         match factor {
             Factor::BackupCode => self.check_backup_code(user_id, code, attempt).await,
-            Factor::Totp => self.check_totp_login(user_id, code, attempt).await,
+            Factor::Totp => self.check_totp_login(user_id, code, attempt, except).await,
         }
     }
 
+    /// Checks a TOTP code against **every** enabled authenticator of the user (but `except`):
+    /// each is decrypted and checked whichever matches, so the work does not say which one did.
+    /// The first that matched and whose step advances wins.
     pub(super) async fn check_totp_login(
         &self,
         user_id: &str,
         code: &str,
         attempt: Attempt,
+        except: Option<&str>,
     ) -> Result<Checked, ServiceError> {
         let now = attempt.now;
-        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, true).await?
-        else {
-            return Ok(Checked::Rejected);
+        let records = match self.credentials.get_credentials(user_id).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.release_on_error(attempt, credential_err(e)).await),
         };
-        let Some((decrypted, m, attempt)) = self
-            .decrypt_and_match(attempt, user_id, &record, code)
-            .await?
-        else {
+        let active: Vec<&CredentialRecord> = records
+            .iter()
+            .filter(|r| r.enabled && Some(r.id.as_str()) != except)
+            .collect();
+        if active.is_empty() {
+            if let Err(e) = self.dummy_check(user_id, code, now).await {
+                return Err(self.release_on_error(attempt, e).await);
+            }
+            self.fail(attempt, user_id, FailureReason::NotEnrolled);
             return Ok(Checked::Rejected);
-        };
+        }
+        let mut matched = Vec::new();
+        for record in active {
+            let decrypted = match self
+                .cipher
+                .decrypt(&record.encrypted_secret, &secret_aad(user_id))
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => return Err(self.release_on_error(attempt, cipher_err(e)).await),
+            };
+            match self.check_totp(&decrypted.plaintext, record, code, now) {
+                Ok(Some(m)) => matched.push((record, decrypted, m)),
+                Ok(None) => {}
+                Err(e) => return Err(self.release_on_error(attempt, e).await),
+            }
+        }
+        if matched.is_empty() {
+            self.fail(attempt, user_id, FailureReason::WrongCode);
+            return Ok(Checked::Rejected);
+        }
         // The code was evaluated: from here on the attempt stays counted unless it succeeds.
-        let advanced = self
-            .credentials
-            .advance_step(user_id, &record.encrypted_secret, m.step, m.drift)
-            .await
-            .map_err(credential_err)?;
-        if !advanced {
-            // A valid code for a step already used, or for a credential replaced or disabled
+        let mut winner = None;
+        for (record, decrypted, m) in matched {
+            if self
+                .credentials
+                .advance_step(
+                    user_id,
+                    &record.id,
+                    &record.encrypted_secret,
+                    m.step,
+                    m.drift,
+                    now,
+                )
+                .await
+                .map_err(credential_err)?
+            {
+                winner = Some((record, decrypted, m));
+                break;
+            }
+        }
+        let Some((record, decrypted, m)) = winner else {
+            // A valid code for a step already used, or for an authenticator replaced or removed
             // since it was read: never twice.
             self.emit(now, || AuditEvent::ReplayRejected {
                 user_id: user_id.to_owned(),
             });
             self.counted(attempt, user_id);
             return Ok(Checked::Rejected);
-        }
+        };
         self.succeed(attempt, user_id).await;
         self.after_second_factor(user_id, now).await?;
         if decrypted.stale_key {
             self.rotate(
                 user_id,
+                &record.id,
                 &record.encrypted_secret,
                 &decrypted.plaintext,
                 &secret_aad(user_id),
@@ -119,34 +177,29 @@ where
         Ok(Checked::Success(Method::BackupCode { remaining }))
     }
 
-    /// Loads the user's credential for a code check: the enabled one (`enabled`) or the pending
-    /// one (`!enabled`). Without one, does the same work as a wrong code for an enrolled user
-    /// (decrypt a blob, check a code), leaves the attempt counted and gives `Ok(None)`. An
-    /// infrastructure error before the code was looked at gives the attempt back.
-    pub(super) async fn load_for_check(
+    /// Loads the user's pending authenticator for a confirmation, with the user's enabled
+    /// count. Without one, does the same work as a wrong code (decrypt a blob, check a code),
+    /// leaves the attempt counted and gives `Ok(None)`. An infrastructure error before the code
+    /// was looked at gives the attempt back.
+    pub(super) async fn load_pending(
         &self,
         attempt: Attempt,
         user_id: &str,
         code: &str,
-        enabled: bool,
-    ) -> Result<Option<(CredentialRecord, Attempt)>, ServiceError> {
-        let record = match self.credentials.get_credential(user_id).await {
-            Ok(r) => r.filter(|r| r.enabled == enabled),
+    ) -> Result<Option<(CredentialRecord, usize, Attempt)>, ServiceError> {
+        let mut records = match self.credentials.get_credentials(user_id).await {
+            Ok(r) => r,
             Err(e) => return Err(self.release_on_error(attempt, credential_err(e)).await),
         };
-        let Some(record) = record else {
+        let enabled = records.iter().filter(|r| r.enabled).count();
+        let Some(i) = records.iter().position(|r| !r.enabled) else {
             if let Err(e) = self.dummy_check(user_id, code, attempt.now).await {
                 return Err(self.release_on_error(attempt, e).await);
             }
-            let reason = if enabled {
-                FailureReason::NotEnrolled
-            } else {
-                FailureReason::NoPendingEnrolment
-            };
-            self.fail(attempt, user_id, reason);
+            self.fail(attempt, user_id, FailureReason::NoPendingEnrolment);
             return Ok(None);
         };
-        Ok(Some((record, attempt)))
+        Ok(Some((records.swap_remove(i), enabled, attempt)))
     }
 
     /// Decrypts the user's secret and checks `code` against it. A wrong code leaves the attempt
@@ -231,6 +284,8 @@ where
         };
         let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
         let record = CredentialRecord {
+            id: String::new(),
+            name: String::new(),
             encrypted_secret: Vec::new(),
             algorithm: self.config.algorithm,
             digits: self.config.digits,
@@ -239,6 +294,8 @@ where
             last_step: None,
             drift: 0,
             created_at: 0,
+            last_used_at: None,
+            replaces: None,
         };
         let _ = self.check_totp(&decrypted.plaintext, &record, code, now)?;
         Ok(())
@@ -272,6 +329,7 @@ where
     pub(super) async fn rotate(
         &self,
         user_id: &str,
+        id: &str,
         old: &[u8],
         plaintext: &[u8],
         aad: &[u8],
@@ -284,7 +342,7 @@ where
                 return;
             }
         };
-        match self.credentials.rewrite_secret(user_id, old, &new).await {
+        match self.credentials.rewrite_secret(user_id, id, old, &new).await {
             Ok(true) => self.emit(now, || AuditEvent::SecretReencrypted {
                 user_id: user_id.to_owned(),
             }),

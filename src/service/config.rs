@@ -64,6 +64,16 @@ pub struct Config {
     /// in seconds (default 72 hours).
     #[cfg_attr(feature = "serde", serde(default = "defaults::recovery_delay_secs"))]
     pub recovery_delay_secs: u64,
+    /// Most enabled authenticators a user may hold (default 5; 1 to
+    /// [`MAX_AUTHENTICATORS`](crate::store::MAX_AUTHENTICATORS)). Every login code is checked
+    /// against each of them, so a login costs up to this many checks.
+    #[cfg_attr(feature = "serde", serde(default = "defaults::max_authenticators"))]
+    pub max_authenticators: u32,
+    /// How long a browser the user chose to remember skips the second factor, in seconds
+    /// (default 30 days; at most [`Config::device_ttl_secs`]). See
+    /// [`TwoFactor::complete_login_trusting_device`](crate::TwoFactor::complete_login_trusting_device).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::trusted_device_ttl_secs"))]
+    pub trusted_device_ttl_secs: u64,
 }
 
 impl Config {
@@ -83,6 +93,8 @@ impl Config {
             device_rate_limit: RateLimitPolicy::totp_default(),
             device_ttl_secs: 90 * 24 * 3600,
             recovery_delay_secs: 72 * 3600,
+            max_authenticators: 5,
+            trusted_device_ttl_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -129,5 +141,11 @@ mod defaults {
     }
     pub(super) fn recovery_delay_secs() -> u64 {
         base().recovery_delay_secs
+    }
+    pub(super) fn max_authenticators() -> u32 {
+        base().max_authenticators
+    }
+    pub(super) fn trusted_device_ttl_secs() -> u64 {
+        base().trusted_device_ttl_secs
     }
 }

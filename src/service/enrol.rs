@@ -12,7 +12,11 @@ where
 {
     /// Starts enrolment: generates a secret, stores it encrypted as **pending** (replacing any
     /// pending one) and returns what the user needs to add it to an authenticator app. 2FA is not
-    /// on until [`TwoFactor::confirm_enrolment`] gets a valid code.
+    /// on until [`TwoFactor::confirm_enrolment`] gets a valid code. The authenticator is called
+    /// "Authenticator app" until the user renames it
+    /// ([`TwoFactor::rename_authenticator`]). A user who already has 2FA on gets
+    /// [`EnrolmentStart::AlreadyEnabled`]: more authenticators come through
+    /// [`TwoFactor::add_authenticator`], which needs a code.
     ///
     /// `account_name` is shown in the app next to the issuer (usually the email address). It may
     /// contain `:`: the URI always carries the issuer, and a `:` inside the account is
@@ -46,6 +50,8 @@ where
             .await
             .map_err(cipher_err)?;
         let record = CredentialRecord {
+            id: new_authenticator_id(),
+            name: FIRST_AUTHENTICATOR_NAME.to_owned(),
             encrypted_secret,
             algorithm: self.config.algorithm,
             digits: self.config.digits,
@@ -54,10 +60,12 @@ where
             last_step: None,
             drift: 0,
             created_at: now,
+            last_used_at: None,
+            replaces: None,
         };
         if !self
             .credentials
-            .put_pending(user_id, &record)
+            .put_pending(user_id, &record, true)
             .await
             .map_err(credential_err)?
         {
@@ -69,13 +77,18 @@ where
         Ok(EnrolmentStart::Started(Enrolment { uri }))
     }
 
-    /// Confirms a pending enrolment with a code from the authenticator app: 2FA is on, the code's
-    /// step counts as used, and the backup codes are returned, once.
+    /// Confirms a pending enrolment with a code from the authenticator app.
+    ///
+    /// For a first enrolment, 2FA is on, the code's step counts as used, and the backup codes are
+    /// returned, once ([`ConfirmOutcome::Confirmed`]). For an authenticator started with
+    /// [`TwoFactor::add_authenticator`] or [`TwoFactor::replace_authenticator`], it joins the
+    /// user's others, the replaced one is removed in the same atomic step, and the backup codes
+    /// stay ([`ConfirmOutcome::Added`]).
     ///
     /// Rate limited like a login (the user's budget).
     ///
     /// # Errors
-    /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays off).
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (nothing changes).
     pub async fn confirm_enrolment(
         &self,
         user_id: &str,
@@ -90,7 +103,7 @@ where
             Ok(attempt) => attempt,
             Err(retry_after_secs) => return Ok(ConfirmOutcome::RateLimited { retry_after_secs }),
         };
-        let Some((record, attempt)) = self.load_for_check(attempt, user_id, code, false).await?
+        let Some((record, enabled, attempt)) = self.load_pending(attempt, user_id, code).await?
         else {
             return Ok(ConfirmOutcome::Rejected);
         };
@@ -100,6 +113,29 @@ where
         else {
             return Ok(ConfirmOutcome::Rejected);
         };
+        let max = self.config.max_authenticators;
+        if enabled > 0 {
+            // The code was evaluated: a store error leaves the attempt counted.
+            let activated = self
+                .credentials
+                .activate(user_id, &record.encrypted_secret, m.step, m.drift, None, max)
+                .await
+                .map_err(credential_err)?;
+            if !activated {
+                self.fail(attempt, user_id, FailureReason::Superseded);
+                return Ok(ConfirmOutcome::Rejected);
+            }
+            self.succeed(attempt, user_id).await;
+            self.emit(now, || AuditEvent::AuthenticatorAdded {
+                user_id: user_id.to_owned(),
+                authenticator: record.id.clone(),
+                replaced: record.replaces.clone(),
+            });
+            return Ok(ConfirmOutcome::Added {
+                authenticator: record.id,
+                replaced: record.replaces,
+            });
+        }
         let codes = backup_codes::generate(self.config.backup_code_count);
         let hashes: Vec<BackupCodeHash> = codes
             .iter()
@@ -108,7 +144,14 @@ where
         // The code was evaluated: a store error leaves the attempt counted.
         let activated = self
             .credentials
-            .activate(user_id, &record.encrypted_secret, m.step, m.drift, &hashes)
+            .activate(
+                user_id,
+                &record.encrypted_secret,
+                m.step,
+                m.drift,
+                Some(&hashes),
+                max,
+            )
             .await
             .map_err(credential_err)?;
         if !activated {

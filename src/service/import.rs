@@ -2,6 +2,9 @@
 //! authenticator entry.
 
 use super::*;
+
+/// The name of an imported authenticator, until the user renames it.
+const IMPORTED_NAME: &str = "Authenticator app (imported)";
 use crate::otp::Algorithm;
 use crate::uri::OtpKind;
 
@@ -146,21 +149,16 @@ where
             .await
             .map_err(cipher_err)?;
         let mut replaced = false;
-        if credential.replace_enabled
-            && self
-                .credentials
-                .get_credential(user_id)
-                .await
-                .map_err(credential_err)?
-                .is_some_and(|c| c.enabled)
-        {
+        if credential.replace_enabled && self.has_enabled(user_id).await? {
             replaced = self
                 .credentials
-                .delete_credential(user_id)
+                .delete_credentials(user_id)
                 .await
                 .map_err(credential_err)?;
         }
         let record = CredentialRecord {
+            id: new_authenticator_id(),
+            name: IMPORTED_NAME.to_owned(),
             encrypted_secret,
             algorithm: credential.algorithm,
             digits: credential.digits,
@@ -169,10 +167,12 @@ where
             last_step: None,
             drift: 0,
             created_at: now,
+            last_used_at: None,
+            replaces: None,
         };
         if !self
             .credentials
-            .put_pending(user_id, &record)
+            .put_pending(user_id, &record, true)
             .await
             .map_err(credential_err)?
         {
@@ -186,7 +186,8 @@ where
                 &record.encrypted_secret,
                 credential.last_step.unwrap_or(0),
                 0,
-                &[],
+                Some(&[]),
+                self.config.max_authenticators,
             )
             .await
             .map_err(credential_err)?

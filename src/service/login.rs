@@ -20,15 +20,59 @@ where
     pub async fn start_login(&self, user_id: &str) -> Result<LoginStart, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let enabled = self
-            .credentials
-            .get_credential(user_id)
-            .await
-            .map_err(credential_err)?
-            .is_some_and(|r| r.enabled);
-        if !enabled {
+        if !self.has_enabled(user_id).await? {
             return Ok(LoginStart::NotRequired);
         }
+        self.new_challenge(user_id, now).await
+    }
+
+    /// [`TwoFactor::start_login`] for a browser that may hold a device token of this user (pass
+    /// `None` when it has none). When the token is valid, bound to this user and still trusted
+    /// (the user ticked "remember this browser" at a login with a second factor, see
+    /// [`TwoFactor::complete_login_trusting_device`]), returns [`LoginStart::TrustedDevice`]:
+    /// the password was enough. Any other token is ignored and a code is asked for as usual.
+    ///
+    /// Trust ends after [`Config::trusted_device_ttl_secs`], when the user revokes it
+    /// ([`TwoFactor::revoke_trusted_device`], [`TwoFactor::forget_devices`]), and for every
+    /// device of the user on [`TwoFactor::disable`], a completed recovery,
+    /// [`TwoFactor::admin_reset`] and [`TwoFactor::password_changed`]. A trusted login is not a
+    /// second factor: it does not cancel a recovery request.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures (treat as "cannot log in now").
+    pub async fn start_login_with_device(
+        &self,
+        user_id: &str,
+        device_token: Option<&str>,
+    ) -> Result<LoginStart, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        if !self.has_enabled(user_id).await? {
+            return Ok(LoginStart::NotRequired);
+        }
+        if let Some((_, device)) = self.known_device(user_id, device_token, now).await?
+            && device.trusted_until.is_some_and(|until| now < until)
+        {
+            self.emit(now, || AuditEvent::TrustedDeviceUsed {
+                user_id: user_id.to_owned(),
+            });
+            return Ok(LoginStart::TrustedDevice);
+        }
+        self.new_challenge(user_id, now).await
+    }
+
+    /// Whether the user has an enabled authenticator.
+    pub(super) async fn has_enabled(&self, user_id: &str) -> Result<bool, ServiceError> {
+        Ok(self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?
+            .iter()
+            .any(|r| r.enabled))
+    }
+
+    async fn new_challenge(&self, user_id: &str, now: u64) -> Result<LoginStart, ServiceError> {
         let (token, _) = new_token();
         let expires_at = now.saturating_add(self.config.challenge_ttl_secs);
         self.ephemeral
@@ -64,7 +108,7 @@ where
         challenge: &str,
         code: &str,
     ) -> Result<VerifyOutcome, ServiceError> {
-        self.complete_login_inner(challenge, code, None, false)
+        self.complete_login_inner(challenge, code, None, Remember::No)
             .await
     }
 
@@ -90,7 +134,35 @@ where
         code: &str,
         device_token: Option<&str>,
     ) -> Result<VerifyOutcome, ServiceError> {
-        self.complete_login_inner(challenge, code, device_token, true)
+        self.complete_login_inner(challenge, code, device_token, Remember::Known)
+            .await
+    }
+
+    /// [`TwoFactor::complete_login_with_device`] for a user who ticked "remember this browser":
+    /// on success the outcome carries a new [`DeviceToken`] that is also **trusted**, so
+    /// [`TwoFactor::start_login_with_device`] skips the second factor for this user on this
+    /// browser until [`Config::trusted_device_ttl_secs`] (30 days) have passed or the trust is
+    /// revoked. `label` is what the user will see in [`TwoFactor::trusted_devices`] (for
+    /// example "Firefox on Linux", from the User-Agent), 1 to 64 characters.
+    ///
+    /// The token is the same kind as a known device's, with a trust flag and its own expiry: one
+    /// cookie per browser, and the trust ends before the token does (the browser then keeps its
+    /// own attempt budget, not its skip). Store it as an HTTP-only, `Secure`, `SameSite=Strict`
+    /// cookie; the old token of the browser, if any, is revoked.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidName`] for an unusable label (checked first: no attempt is
+    /// spent); store and cipher failures: nobody is let in. Failing to store the new token is
+    /// logged, not returned (the login succeeded, `device_token` is `None`).
+    pub async fn complete_login_trusting_device(
+        &self,
+        challenge: &str,
+        code: &str,
+        device_token: Option<&str>,
+        label: &str,
+    ) -> Result<VerifyOutcome, ServiceError> {
+        let label = check_name(label)?;
+        self.complete_login_inner(challenge, code, device_token, Remember::Trusted(label))
             .await
     }
 
@@ -99,7 +171,7 @@ where
         challenge: &str,
         code: &str,
         device_token: Option<&str>,
-        remember: bool,
+        remember: Remember,
     ) -> Result<VerifyOutcome, ServiceError> {
         let now = self.clock.now();
         let hash = (challenge.len() <= MAX_CHALLENGE_LEN).then(|| challenge_hash(challenge));
@@ -121,7 +193,9 @@ where
         };
         let user_id = record.user_id;
         let device = self.known_device(&user_id, device_token, now).await?;
-        let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
+        let budget = device
+            .as_ref()
+            .map_or(Budget::User, |(hash, _)| Budget::Device(*hash));
         match self.check_code(&user_id, code, now, budget).await? {
             Checked::Success(method) => {
                 // The code is used up; the challenge must be too, atomically. Losing this race
@@ -141,14 +215,25 @@ where
                 }
                 // A browser without a valid token gets one; one whose token has lived half its
                 // life gets a fresh one, so a browser in daily use never falls back to the
-                // user's budget.
-                let renew = device.is_none_or(|(_, created_at)| {
-                    now >= created_at.saturating_add(self.config.device_ttl_secs / 2)
+                // user's budget. A renewed token keeps the old one's trust (not extended).
+                let renew = device.as_ref().is_none_or(|(_, d)| {
+                    now >= d.created_at.saturating_add(self.config.device_ttl_secs / 2)
                 });
-                let device_token = if remember && renew {
-                    self.remember_device(&user_id, now).await
-                } else {
-                    None
+                let device_token = match remember {
+                    Remember::No => None,
+                    Remember::Known if !renew => None,
+                    Remember::Known => {
+                        let trust = device
+                            .as_ref()
+                            .and_then(|(_, d)| d.trusted_until.map(|t| (t, d.label.clone())));
+                        self.remember_device(&user_id, now, device.as_ref(), trust)
+                            .await
+                    }
+                    Remember::Trusted(label) => {
+                        let until = now.saturating_add(self.config.trusted_device_ttl_secs);
+                        self.remember_device(&user_id, now, device.as_ref(), Some((until, label)))
+                            .await
+                    }
                 };
                 Ok(VerifyOutcome::Success {
                     user_id,
@@ -163,46 +248,64 @@ where
         }
     }
 
-    /// The hash and issue time of `device_token` if it is a live device token of `user_id`.
+    /// The hash and record of `device_token` if it is a live device token of `user_id` (and
+    /// records the use).
     pub(super) async fn known_device(
         &self,
         user_id: &str,
         device_token: Option<&str>,
         now: u64,
-    ) -> Result<Option<(TokenHash, u64)>, ServiceError> {
+    ) -> Result<Option<(TokenHash, DeviceRecord)>, ServiceError> {
         let Some(hash) = device_token.and_then(token_hash) else {
             return Ok(None);
         };
         let record = self
             .credentials
-            .get_device(&hash, now)
+            .use_device(&hash, now)
             .await
             .map_err(credential_err)?;
-        Ok(record
-            .filter(|d| d.user_id == user_id)
-            .map(|d| (hash, d.created_at)))
+        Ok(record.filter(|d| d.user_id == user_id).map(|d| (hash, d)))
     }
 
-    /// Issues and stores a device token (best effort: `None` if the store fails).
-    pub(super) async fn remember_device(&self, user_id: &str, now: u64) -> Option<DeviceToken> {
+    /// Issues and stores a device token, trusted until `trust.0` with label `trust.1` if given,
+    /// and revokes the browser's `old` token (best effort: `None` if the store fails).
+    pub(super) async fn remember_device(
+        &self,
+        user_id: &str,
+        now: u64,
+        old: Option<&(TokenHash, DeviceRecord)>,
+        trust: Option<(u64, String)>,
+    ) -> Option<DeviceToken> {
         let (token, hash) = new_token();
+        let expires_at = now.saturating_add(self.config.device_ttl_secs);
+        let trusted_until = trust.as_ref().map(|(until, _)| (*until).min(expires_at));
         let record = DeviceRecord {
             user_id: user_id.to_owned(),
             created_at: now,
-            expires_at: now.saturating_add(self.config.device_ttl_secs),
+            expires_at,
+            trusted_until,
+            label: trust.map(|(_, label)| label).unwrap_or_default(),
+            last_used_at: now,
         };
-        match self.credentials.put_device(&hash, &record).await {
-            Ok(()) => {
-                self.emit(now, || AuditEvent::DeviceRemembered {
-                    user_id: user_id.to_owned(),
-                });
-                Some(DeviceToken(token))
-            }
-            Err(e) => {
-                tracing::warn!(target: "twofactor::service", error = %e, "could not store a device token");
-                None
-            }
+        if let Err(e) = self.credentials.put_device(&hash, &record).await {
+            tracing::warn!(target: "twofactor::service", error = %e, "could not store a device token");
+            return None;
         }
+        if let Some((old_hash, _)) = old
+            && let Err(e) = self.credentials.delete_device(old_hash).await
+        {
+            tracing::warn!(target: "twofactor::service", error = %e, "could not revoke a replaced device token");
+        }
+        self.emit(now, || AuditEvent::DeviceRemembered {
+            user_id: user_id.to_owned(),
+        });
+        if let Some(trusted_until) = trusted_until {
+            self.emit(now, || AuditEvent::DeviceTrusted {
+                user_id: user_id.to_owned(),
+                trusted_until,
+            });
+        }
+        Some(DeviceToken(token))
     }
 
     /// Checks a code for `user_id` without a challenge: one-step login (code sent with the
@@ -239,8 +342,9 @@ where
         Ok(verified(user_id, checked))
     }
 
-    /// Revokes every device token of the user (a lost or stolen laptop, or "sign out
-    /// everywhere"); returns how many there were. The next successful login issues a new one.
+    /// Revokes every device token of the user, trusted or not (a lost or stolen laptop, or "sign
+    /// out everywhere"); returns how many there were. The next successful login issues a new
+    /// one.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
@@ -264,7 +368,9 @@ where
     /// Call after the user changed their password (which your application must allow only with
     /// the second factor: the old password may be the attacker's). A new password cuts an
     /// attacker who had the old one off, so this ends the user's lockout (the per-user budget
-    /// starts clean) and cancels a pending recovery request.
+    /// starts clean), cancels a pending recovery request, and revokes every device token of the
+    /// user, trusted or not (a browser the attacker had trusted must not skip the second factor;
+    /// the owner's browsers get new tokens at their next login).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (call it again).
@@ -272,6 +378,7 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         self.reset_limiter(user_id, now).await?;
+        self.forget_devices(user_id).await?;
         if self
             .credentials
             .cancel_recovery(user_id)
@@ -288,6 +395,16 @@ where
         });
         Ok(())
     }
+}
+
+/// What a successful login leaves on the browser.
+pub(super) enum Remember {
+    /// Nothing (plain `complete_login`).
+    No,
+    /// A device token, renewed at half its life.
+    Known,
+    /// A new device token, trusted, with this label.
+    Trusted(String),
 }
 
 /// The outcome of a check without a challenge (no device token is issued).

@@ -10,8 +10,9 @@ where
     K: SecretCipher,
     Clk: Clock,
 {
-    /// Turns 2FA off, after a valid current code (TOTP or backup code): removes the secret, the
-    /// backup codes and any recovery request.
+    /// Turns 2FA off, after a valid current code (TOTP or backup code): removes every
+    /// authenticator, the backup codes, any recovery request and every device token (a trusted
+    /// browser must not skip a second factor enrolled later).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays on).
@@ -22,12 +23,13 @@ where
             Checked::Success(_) => {
                 if !self
                     .credentials
-                    .delete_credential(user_id)
+                    .delete_credentials(user_id)
                     .await
                     .map_err(credential_err)?
                 {
                     return Ok(DisableOutcome::Rejected);
                 }
+                self.forget_devices(user_id).await?;
                 self.emit(now, || AuditEvent::Disabled {
                     user_id: user_id.to_owned(),
                 });
@@ -134,12 +136,19 @@ where
     pub async fn status(&self, user_id: &str) -> Result<Status, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let record = self
+        let records = self
             .credentials
-            .get_credential(user_id)
+            .get_credentials(user_id)
             .await
             .map_err(credential_err)?;
-        let enabled = record.as_ref().is_some_and(|r| r.enabled);
+        let authenticators = records.iter().filter(|r| r.enabled).count();
+        let enabled = authenticators > 0;
+        // The drift of the most recently used authenticator.
+        let last_drift = records
+            .iter()
+            .filter(|r| r.enabled)
+            .max_by_key(|r| (r.last_used_at, r.created_at))
+            .map(|r| r.drift);
         let backup_codes_remaining = if enabled {
             self.credentials
                 .backup_codes_remaining(user_id)
@@ -160,9 +169,10 @@ where
             .map_err(ephemeral_err)?;
         Ok(Status {
             enabled,
-            pending: record.as_ref().is_some_and(|r| !r.enabled),
+            pending: records.iter().any(|r| !r.enabled),
+            authenticators: u32::try_from(authenticators).unwrap_or(u32::MAX),
             backup_codes_remaining,
-            last_drift: record.filter(|r| r.enabled).map(|r| r.drift),
+            last_drift,
             failures_since_login: limiter.since_success,
             last_login_at: (limiter.last_success_at > 0).then_some(limiter.last_success_at),
             locked_until: (limiter.locked_until > now).then_some(limiter.locked_until),

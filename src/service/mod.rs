@@ -93,6 +93,7 @@
 mod budget;
 mod check;
 mod config;
+mod authenticators;
 mod enrol;
 mod import;
 mod login;
@@ -110,6 +111,9 @@ use zeroize::Zeroizing;
 
 pub use config::Config;
 pub use import::{ImportOutcome, ImportedCredential};
+pub use authenticators::{
+    AddAuthenticatorOutcome, AuthenticatorInfo, RemoveAuthenticatorOutcome, TrustedDevice,
+};
 pub use outcomes::{
     ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
     RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,
@@ -204,6 +208,30 @@ fn token_hash(token: &str) -> Option<TokenHash> {
     (token.len() <= MAX_TOKEN_LEN).then(|| Sha256::digest(token.as_bytes()).into())
 }
 
+/// A fresh authenticator id: 128 random bits, base64url (22 characters).
+fn new_authenticator_id() -> String {
+    let mut raw = [0u8; 16];
+    fill(&mut crate::rng::os_rng(), &mut raw);
+    BASE64URL_NOPAD.encode(&raw)
+}
+
+/// Longest authenticator name or device label, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A user-chosen authenticator name or device label, trimmed: 1 to 64 characters, no control
+/// characters (they would let a name forge lines in a log or a listing).
+fn check_name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ServiceError::InvalidName);
+    }
+    Ok(name.to_owned())
+}
+
+/// The name of the first authenticator, until the user renames it.
+const FIRST_AUTHENTICATOR_NAME: &str = "Authenticator app";
+
 /// A fresh 256-bit token, base64url, and its hash.
 fn new_token() -> (Zeroizing<String>, TokenHash) {
     let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
@@ -290,6 +318,14 @@ where
         if config.issuer.trim().is_empty() || config.backup_code_count == 0 {
             return Err(ServiceError::InvalidConfig(
                 "issuer must not be empty and backup_code_count must be at least 1".into(),
+            ));
+        }
+        if !(1..=crate::store::MAX_AUTHENTICATORS).contains(&config.max_authenticators)
+            || config.trusted_device_ttl_secs > config.device_ttl_secs
+        {
+            return Err(ServiceError::InvalidConfig(
+                "max_authenticators must be 1 to 20 and trusted_device_ttl_secs at most device_ttl_secs"
+                    .into(),
             ));
         }
         Ok(Self {

@@ -65,7 +65,10 @@ impl fmt::Debug for Enrolment {
 pub enum EnrolmentStart {
     /// A new pending secret was stored (replacing any pending one): show it and ask for a code.
     Started(Enrolment),
-    /// The user already has 2FA on; disable it first (with a valid code) to enrol a new device.
+    /// The user already has 2FA on: add another authenticator with
+    /// [`add_authenticator`](super::TwoFactor::add_authenticator) or replace one with
+    /// [`replace_authenticator`](super::TwoFactor::replace_authenticator), both of which need a
+    /// code from an existing factor.
     AlreadyEnabled,
 }
 
@@ -80,7 +83,17 @@ pub enum ConfirmOutcome {
         /// The new backup codes.
         backup_codes: Vec<BackupCode>,
     },
-    /// Wrong code, or nothing pending to confirm.
+    /// An authenticator was added to those the user already had (the backup codes stay as they
+    /// were), and the one it replaces, if any, was removed in the same step.
+    Added {
+        /// The new authenticator's id.
+        authenticator: String,
+        /// The id of the authenticator removed in its place, if this was a replacement and that
+        /// one still existed.
+        replaced: Option<String>,
+    },
+    /// Wrong code, or nothing pending to confirm, or the user reached
+    /// [`Config::max_authenticators`](super::Config::max_authenticators) meanwhile.
     Rejected,
     /// Too many attempts; nothing was evaluated.
     RateLimited {
@@ -103,6 +116,11 @@ pub enum LoginStart {
         /// Unix time the challenge expires.
         expires_at: u64,
     },
+    /// The browser presented a device token the user chose to trust
+    /// ([`complete_login_trusting_device`](super::TwoFactor::complete_login_trusting_device)),
+    /// still trusted: the password was enough this time. Only
+    /// [`start_login_with_device`](super::TwoFactor::start_login_with_device) returns it.
+    TrustedDevice,
 }
 
 /// How a user proved the second factor.
@@ -216,6 +234,8 @@ pub struct Status {
     pub enabled: bool,
     /// An enrolment was started and not confirmed (2FA is not on because of it).
     pub pending: bool,
+    /// How many enabled authenticators the user has (0 when 2FA is off).
+    pub authenticators: u32,
     /// Unused backup codes.
     pub backup_codes_remaining: u32,
     /// Drift in steps of the last accepted TOTP code (`None` if 2FA is off). A steady ±1 or more

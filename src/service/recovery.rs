@@ -28,13 +28,7 @@ where
     pub async fn request_recovery(&self, user_id: &str) -> Result<RecoveryRequest, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let enabled = self
-            .credentials
-            .get_credential(user_id)
-            .await
-            .map_err(credential_err)?
-            .is_some_and(|r| r.enabled);
-        if !enabled {
+        if !self.has_enabled(user_id).await? {
             return Ok(RecoveryRequest::NotEnrolled);
         }
         let limiter = self
@@ -222,7 +216,7 @@ where
         let now = self.clock.now();
         let existed = self
             .credentials
-            .delete_credential(user_id)
+            .delete_credentials(user_id)
             .await
             .map_err(credential_err)?;
         self.after_removal(user_id, now).await?;

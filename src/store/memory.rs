@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
-    RecoveryRecord, TokenHash,
+    RecoveryRecord, RemoveCredential, TokenHash,
 };
 
 /// After this many `take_challenge` calls, expired challenges and limiter states are swept, so
@@ -45,21 +45,39 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Inner {
-    credentials: HashMap<String, CredentialRecord>,
+    /// Every user's authenticators, oldest first.
+    credentials: HashMap<String, Vec<CredentialRecord>>,
     backup_codes: HashMap<String, Vec<BackupCodeHash>>,
     recovery: HashMap<String, RecoveryRecord>,
     challenges: HashMap<ChallengeHash, ChallengeRecord>,
     devices: HashMap<TokenHash, DeviceRecord>,
     limiters: HashMap<String, (LimiterState, u64)>,
     takes_since_sweep: u32,
-    /// Cloned by `get_credential` for an unknown user, so that the answer "none" costs the same
-    /// allocation and copy as a real record; its secret has the length last stored.
-    absent: Option<CredentialRecord>,
 }
 
 impl Inner {
+    fn enabled_count(&self, user_id: &str) -> usize {
+        self.credentials
+            .get(user_id)
+            .map_or(0, |list| list.iter().filter(|c| c.enabled).count())
+    }
+
     fn has_enabled(&self, user_id: &str) -> bool {
-        self.credentials.get(user_id).is_some_and(|c| c.enabled)
+        self.enabled_count(user_id) > 0
+    }
+
+    fn credential_mut(&mut self, user_id: &str, id: &str) -> Option<&mut CredentialRecord> {
+        self.credentials
+            .get_mut(user_id)?
+            .iter_mut()
+            .find(|c| c.id == id)
+    }
+
+    /// Removes the user's entry once their last authenticator went.
+    fn drop_if_empty(&mut self, user_id: &str) {
+        if self.credentials.get(user_id).is_some_and(Vec::is_empty) {
+            self.credentials.remove(user_id);
+        }
     }
 
     /// Drops what has expired; returns how many entries went.
@@ -117,14 +135,11 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 impl CredentialStore for MemoryStore {
     type Error = Infallible;
 
-    fn get_credential(
+    fn get_credentials(
         &self,
         user_id: &str,
-    ) -> impl Future<Output = Result<Option<CredentialRecord>, Infallible>> + Send {
-        let inner = self.lock();
-        let record = inner.credentials.get(user_id);
-        let copy = record.or(inner.absent.as_ref()).cloned();
-        done(copy.filter(|_| record.is_some()))
+    ) -> impl Future<Output = Result<Vec<CredentialRecord>, Infallible>> + Send {
+        done(self.lock().credentials.get(user_id).cloned().unwrap_or_default())
     }
 
     /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
@@ -132,17 +147,20 @@ impl CredentialStore for MemoryStore {
         &self,
         user_id: &str,
         record: &CredentialRecord,
+        only_if_none_enabled: bool,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let mut inner = self.lock();
-        if inner.has_enabled(user_id) {
+        if only_if_none_enabled && inner.has_enabled(user_id) {
             return done(false);
         }
         let mut record = record.clone();
         record.enabled = false;
-        let mut absent = record.clone();
-        absent.encrypted_secret.fill(0);
-        inner.absent = Some(absent);
-        inner.credentials.insert(user_id.to_owned(), record);
+        let list = inner.credentials.entry(user_id.to_owned()).or_default();
+        if list.iter().any(|c| c.enabled && c.id == record.id) {
+            return done(false);
+        }
+        list.retain(|c| c.enabled);
+        list.push(record);
         done(true)
     }
 
@@ -152,33 +170,60 @@ impl CredentialStore for MemoryStore {
         expected_secret: &[u8],
         step: u64,
         drift: i64,
-        backup_codes: &[BackupCodeHash],
+        backup_codes: Option<&[BackupCodeHash]>,
+        max_enabled: u32,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let mut inner = self.lock();
-        let Some(record) = inner.credentials.get_mut(user_id) else {
+        let Some(list) = inner.credentials.get_mut(user_id) else {
             return done(false);
         };
-        if record.enabled || !ct_eq(&record.encrypted_secret, expected_secret) {
+        let Some(pending) = list
+            .iter()
+            .position(|c| !c.enabled && ct_eq(&c.encrypted_secret, expected_secret))
+        else {
+            return done(false);
+        };
+        let enabled = list.iter().filter(|c| c.enabled).count();
+        let replaced = match (&backup_codes, &list[pending].replaces) {
+            (Some(_), _) => None,
+            (None, Some(old)) => list.iter().position(|c| c.enabled && &c.id == old),
+            (None, None) => None,
+        };
+        let after = enabled - usize::from(replaced.is_some()) + 1;
+        let allowed = match backup_codes {
+            Some(_) => enabled == 0,
+            None => enabled > 0,
+        };
+        if !allowed || after > max_enabled as usize {
             return done(false);
         }
+        let record = &mut list[pending];
         record.enabled = true;
         record.last_step = Some(step);
         record.drift = drift;
-        inner
-            .backup_codes
-            .insert(user_id.to_owned(), backup_codes.to_vec());
+        record.replaces = None;
+        if let Some(i) = replaced {
+            list.remove(i);
+        }
+        if let Some(codes) = backup_codes {
+            inner
+                .backup_codes
+                .insert(user_id.to_owned(), codes.to_vec());
+        }
         done(true)
     }
 
     fn advance_step(
         &self,
         user_id: &str,
+        id: &str,
         expected_secret: &[u8],
         step: u64,
         drift: i64,
+        now: u64,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let mut inner = self.lock();
-        let Some(record) = inner.credentials.get_mut(user_id) else {
+        let Some(record) = inner.credential_mut(user_id, id) else {
             return done(false);
         };
         // The blob is ciphertext, not a secret: a plain comparison is enough (and several times
@@ -191,17 +236,19 @@ impl CredentialStore for MemoryStore {
         }
         record.last_step = Some(step);
         record.drift = drift;
+        record.last_used_at = Some(now);
         done(true)
     }
 
     fn rewrite_secret(
         &self,
         user_id: &str,
+        id: &str,
         old_secret: &[u8],
         new_secret: &[u8],
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let mut inner = self.lock();
-        let Some(record) = inner.credentials.get_mut(user_id) else {
+        let Some(record) = inner.credential_mut(user_id, id) else {
             return done(false);
         };
         if !ct_eq(&record.encrypted_secret, old_secret) {
@@ -211,7 +258,42 @@ impl CredentialStore for MemoryStore {
         done(true)
     }
 
-    fn delete_credential(
+    fn rename_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(record) = inner.credential_mut(user_id, id) else {
+            return done(false);
+        };
+        name.clone_into(&mut record.name);
+        done(true)
+    }
+
+    fn remove_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<RemoveCredential, Infallible>> + Send {
+        let mut inner = self.lock();
+        let enabled = inner.enabled_count(user_id);
+        let Some(list) = inner.credentials.get_mut(user_id) else {
+            return done(RemoveCredential::NotFound);
+        };
+        let Some(i) = list.iter().position(|c| c.id == id) else {
+            return done(RemoveCredential::NotFound);
+        };
+        if list[i].enabled && enabled <= 1 {
+            return done(RemoveCredential::LastEnabled);
+        }
+        list.remove(i);
+        inner.drop_if_empty(user_id);
+        done(RemoveCredential::Removed)
+    }
+
+    fn delete_credentials(
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
@@ -350,18 +432,37 @@ impl CredentialStore for MemoryStore {
         done(())
     }
 
-    fn get_device(
+    fn use_device(
         &self,
         hash: &TokenHash,
         now: u64,
     ) -> impl Future<Output = Result<Option<DeviceRecord>, Infallible>> + Send {
-        done(
-            self.lock()
-                .devices
-                .get(hash)
-                .filter(|d| now < d.expires_at)
-                .cloned(),
-        )
+        let mut inner = self.lock();
+        let live = inner
+            .devices
+            .get_mut(hash)
+            .filter(|d| now < d.expires_at)
+            .map(|d| {
+                d.last_used_at = now;
+                d.clone()
+            });
+        done(live)
+    }
+
+    fn list_devices(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<(TokenHash, DeviceRecord)>, Infallible>> + Send {
+        let inner = self.lock();
+        let mut list: Vec<(TokenHash, DeviceRecord)> = inner
+            .devices
+            .iter()
+            .filter(|(_, d)| d.user_id == user_id && now < d.expires_at)
+            .map(|(h, d)| (*h, d.clone()))
+            .collect();
+        list.sort_by(|a, b| (a.1.created_at, a.0).cmp(&(b.1.created_at, b.0)));
+        done(list)
     }
 
     fn delete_device(
@@ -600,6 +701,8 @@ mod tests {
         let store = MemoryStore::new();
         let secret_bytes = vec![0xAB; 20];
         let record = CredentialRecord {
+            id: "a1".into(),
+            name: "Phone".into(),
             encrypted_secret: secret_bytes,
             algorithm: crate::Algorithm::Sha1,
             digits: 6,
@@ -608,8 +711,10 @@ mod tests {
             last_step: None,
             drift: 0,
             created_at: 0,
+            last_used_at: None,
+            replaces: None,
         };
-        assert!(store.put_pending("alice", &record).now());
+        assert!(store.put_pending("alice", &record, true).now());
         let debug = format!("{store:?}");
         assert!(debug.contains("credentials: 1"), "{debug}");
         assert!(

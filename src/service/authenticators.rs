@@ -1,0 +1,384 @@
+//! Several authenticators per user: adding, replacing (a new phone), renaming, removing and
+//! listing them; and the trusted browsers that skip the second factor.
+//!
+//! Every change to the set needs a code from a factor that already protects the account (a
+//! backup code counts), so a password alone never adds or removes one, and the set never goes
+//! empty except through [`TwoFactor::disable`] or recovery.
+
+use super::*;
+use crate::store::RemoveCredential;
+
+/// An enabled authenticator as the user's security page shows it. Never holds the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct AuthenticatorInfo {
+    /// Its id, to pass to [`TwoFactor::rename_authenticator`],
+    /// [`TwoFactor::remove_authenticator`] and [`TwoFactor::replace_authenticator`].
+    pub id: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// When it was added (Unix seconds).
+    pub created_at: u64,
+    /// When one of its codes was last accepted (Unix seconds), `None` if never since it was
+    /// confirmed.
+    pub last_used_at: Option<u64>,
+}
+
+/// A browser the user chose to trust, as the security page lists it. Never holds the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TrustedDevice {
+    /// An id for [`TwoFactor::revoke_trusted_device`], derived from the token's stored hash
+    /// (neither the token nor its hash can be recovered from it).
+    pub id: String,
+    /// What the application called the browser when it was trusted.
+    pub label: String,
+    /// When it was trusted (Unix seconds).
+    pub created_at: u64,
+    /// When it last presented its token (Unix seconds).
+    pub last_used_at: u64,
+    /// When the trust ends (Unix seconds).
+    pub trusted_until: u64,
+}
+
+/// The result of [`TwoFactor::add_authenticator`] and [`TwoFactor::replace_authenticator`].
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum AddAuthenticatorOutcome {
+    /// A new pending authenticator was stored (replacing any pending one): show it and confirm
+    /// it with [`TwoFactor::confirm_enrolment`] and a code from the new app.
+    Started(Enrolment),
+    /// The code was wrong (or replayed): nothing was stored.
+    Rejected,
+    /// Too many attempts; nothing was evaluated.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+    /// The user does not have 2FA on: use [`TwoFactor::start_enrolment`].
+    NotEnabled,
+    /// The user already has [`Config::max_authenticators`]: remove or replace one.
+    LimitReached,
+    /// The authenticator to replace is not one of the user's enabled authenticators.
+    NotFound,
+}
+
+/// The result of [`TwoFactor::remove_authenticator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum RemoveAuthenticatorOutcome {
+    /// The authenticator is gone; its codes no longer work.
+    Removed,
+    /// The code was wrong, replayed, or came from the authenticator being removed.
+    Rejected,
+    /// Too many attempts; nothing was evaluated.
+    RateLimited {
+        /// Seconds until an attempt may be allowed again.
+        retry_after_secs: u64,
+    },
+    /// It is the user's last authenticator: only [`TwoFactor::disable`] removes it.
+    LastAuthenticator,
+    /// The user has no authenticator with that id.
+    NotFound,
+}
+
+/// The listing id of a device token's stored hash: a hash of the hash, so a page that shows it
+/// reveals nothing a database reader could present.
+fn device_id(hash: &TokenHash) -> String {
+    let mut h = Sha256::new();
+    h.update(b"twofactor device id\0");
+    h.update(hash);
+    HEXLOWER.encode(&h.finalize()[..16])
+}
+
+impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
+where
+    C: CredentialStore,
+    E: EphemeralStore,
+    K: SecretCipher,
+    Clk: Clock,
+{
+    /// The user's enabled authenticators, oldest first: names and times, never secrets.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn authenticators(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<AuthenticatorInfo>, ServiceError> {
+        check_user_id(user_id)?;
+        let records = self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.enabled)
+            .map(|r| AuthenticatorInfo {
+                id: r.id,
+                name: r.name,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+            })
+            .collect())
+    }
+
+    /// Starts adding another authenticator for a user who has 2FA on, after a valid code from
+    /// an existing factor (TOTP from any authenticator, or a backup code; the user's budget).
+    /// The new one is pending until [`TwoFactor::confirm_enrolment`] gets a code from it.
+    ///
+    /// `name` is the user's name for it ("Work phone"); `account_name` is shown in the app, as
+    /// in [`TwoFactor::start_enrolment`].
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`], [`ServiceError::InvalidName`],
+    /// [`ServiceError::InvalidAccountName`] (checked before any code is looked at); store and
+    /// cipher failures (nothing stored).
+    pub async fn add_authenticator(
+        &self,
+        user_id: &str,
+        name: &str,
+        account_name: &str,
+        code: &str,
+    ) -> Result<AddAuthenticatorOutcome, ServiceError> {
+        self.start_additional(user_id, name, account_name, code, None)
+            .await
+    }
+
+    /// Starts replacing authenticator `old_id` (a new phone): like
+    /// [`TwoFactor::add_authenticator`], and when the new one is confirmed the old one is removed
+    /// **in the same atomic step**, so at no moment is the account without a second factor, and
+    /// until then the old phone keeps working. The code may come from the old phone or any other
+    /// factor, a backup code included. Replacing works even when the user is at
+    /// [`Config::max_authenticators`].
+    ///
+    /// # Errors
+    /// As [`TwoFactor::add_authenticator`].
+    pub async fn replace_authenticator(
+        &self,
+        user_id: &str,
+        old_id: &str,
+        name: &str,
+        account_name: &str,
+        code: &str,
+    ) -> Result<AddAuthenticatorOutcome, ServiceError> {
+        self.start_additional(user_id, name, account_name, code, Some(old_id))
+            .await
+    }
+
+    async fn start_additional(
+        &self,
+        user_id: &str,
+        name: &str,
+        account_name: &str,
+        code: &str,
+        replaces: Option<&str>,
+    ) -> Result<AddAuthenticatorOutcome, ServiceError> {
+        check_user_id(user_id)?;
+        let name = check_name(name)?;
+        let now = self.clock.now();
+        let secret = Secret::generate(self.config.algorithm);
+        let uri = OtpAuthUri::totp_builder(secret, account_name)
+            .issuer(self.config.issuer.clone())
+            .algorithm(self.config.algorithm)
+            .digits(self.config.digits)
+            .period(self.config.period)
+            .build()
+            .map_err(ServiceError::InvalidAccountName)?;
+        let records = self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?;
+        let enabled = records.iter().filter(|r| r.enabled).count();
+        if enabled == 0 {
+            return Ok(AddAuthenticatorOutcome::NotEnabled);
+        }
+        match replaces {
+            Some(old) if !records.iter().any(|r| r.enabled && r.id == old) => {
+                return Ok(AddAuthenticatorOutcome::NotFound);
+            }
+            None if enabled >= self.config.max_authenticators as usize => {
+                return Ok(AddAuthenticatorOutcome::LimitReached);
+            }
+            _ => {}
+        }
+        match self.check_code(user_id, code, now, Budget::User).await? {
+            Checked::Success(_) => {}
+            Checked::Rejected => return Ok(AddAuthenticatorOutcome::Rejected),
+            Checked::RateLimited(retry_after_secs) => {
+                return Ok(AddAuthenticatorOutcome::RateLimited { retry_after_secs });
+            }
+        }
+        let encrypted_secret = self
+            .cipher
+            .encrypt(uri.secret().expose_secret(), &secret_aad(user_id))
+            .await
+            .map_err(cipher_err)?;
+        let record = CredentialRecord {
+            id: new_authenticator_id(),
+            name,
+            encrypted_secret,
+            algorithm: self.config.algorithm,
+            digits: self.config.digits,
+            period: self.config.period,
+            enabled: false,
+            last_step: None,
+            drift: 0,
+            created_at: now,
+            last_used_at: None,
+            replaces: replaces.map(str::to_owned),
+        };
+        // Not refused by an enabled authenticator: the code above proved the user.
+        self.credentials
+            .put_pending(user_id, &record, false)
+            .await
+            .map_err(credential_err)?;
+        self.emit(now, || AuditEvent::EnrolmentStarted {
+            user_id: user_id.to_owned(),
+        });
+        Ok(AddAuthenticatorOutcome::Started(Enrolment { uri }))
+    }
+
+    /// Renames one of the user's authenticators (pending or enabled); returns whether it
+    /// exists. Needs no code: call it from a logged-in session.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`], [`ServiceError::InvalidName`]; store failures.
+    pub async fn rename_authenticator(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, ServiceError> {
+        check_user_id(user_id)?;
+        let name = check_name(name)?;
+        if id.len() > crate::store::MAX_AUTHENTICATOR_ID_LEN {
+            return Ok(false);
+        }
+        self.credentials
+            .rename_credential(user_id, id, &name)
+            .await
+            .map_err(credential_err)
+    }
+
+    /// Removes one of the user's authenticators, after a valid code from a factor that **stays**
+    /// (another authenticator, or a backup code; the user's budget). The last authenticator
+    /// cannot be removed this way: [`TwoFactor::disable`] turns 2FA off. A login racing the
+    /// removal with a code of the removed authenticator is refused once this returns.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store and cipher failures (nothing removed).
+    pub async fn remove_authenticator(
+        &self,
+        user_id: &str,
+        id: &str,
+        code: &str,
+    ) -> Result<RemoveAuthenticatorOutcome, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let records = self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?;
+        let Some(target) = records.iter().find(|r| r.id == id) else {
+            return Ok(RemoveAuthenticatorOutcome::NotFound);
+        };
+        let enabled = records.iter().filter(|r| r.enabled).count();
+        if target.enabled && enabled <= 1 {
+            return Ok(RemoveAuthenticatorOutcome::LastAuthenticator);
+        }
+        match self
+            .check_code_except(user_id, code, now, Budget::User, Some(id))
+            .await?
+        {
+            Checked::Success(_) => {}
+            Checked::Rejected => return Ok(RemoveAuthenticatorOutcome::Rejected),
+            Checked::RateLimited(retry_after_secs) => {
+                return Ok(RemoveAuthenticatorOutcome::RateLimited { retry_after_secs });
+            }
+        }
+        let removed = self
+            .credentials
+            .remove_credential(user_id, id)
+            .await
+            .map_err(credential_err)?;
+        Ok(match removed {
+            RemoveCredential::Removed => {
+                self.emit(now, || AuditEvent::AuthenticatorRemoved {
+                    user_id: user_id.to_owned(),
+                    authenticator: id.to_owned(),
+                });
+                RemoveAuthenticatorOutcome::Removed
+            }
+            RemoveCredential::NotFound => RemoveAuthenticatorOutcome::NotFound,
+            RemoveCredential::LastEnabled => RemoveAuthenticatorOutcome::LastAuthenticator,
+        })
+    }
+
+    /// The browsers the user trusts now (see
+    /// [`TwoFactor::complete_login_trusting_device`]), oldest first. Tokens that are only known
+    /// (an own attempt budget, no skip) are not listed.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn trusted_devices(&self, user_id: &str) -> Result<Vec<TrustedDevice>, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let devices = self
+            .credentials
+            .list_devices(user_id, now)
+            .await
+            .map_err(credential_err)?;
+        Ok(devices
+            .into_iter()
+            .filter_map(|(hash, d)| {
+                let until = d.trusted_until.filter(|&t| now < t)?;
+                Some(TrustedDevice {
+                    id: device_id(&hash),
+                    label: d.label,
+                    created_at: d.created_at,
+                    last_used_at: d.last_used_at,
+                    trusted_until: until,
+                })
+            })
+            .collect())
+    }
+
+    /// Revokes one trusted browser by its [`TrustedDevice::id`]: its token is deleted, so its
+    /// next login asks for a code again. Returns whether the user had it. Once this returns, no
+    /// login with that token skips the second factor.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidUserId`]; store failures.
+    pub async fn revoke_trusted_device(&self, user_id: &str, id: &str) -> Result<bool, ServiceError> {
+        check_user_id(user_id)?;
+        let now = self.clock.now();
+        let devices = self
+            .credentials
+            .list_devices(user_id, now)
+            .await
+            .map_err(credential_err)?;
+        let Some((hash, _)) = devices.iter().find(|(hash, _)| device_id(hash) == id) else {
+            return Ok(false);
+        };
+        let deleted = self
+            .credentials
+            .delete_device(hash)
+            .await
+            .map_err(credential_err)?;
+        if deleted {
+            self.emit(now, || AuditEvent::DevicesForgotten {
+                user_id: user_id.to_owned(),
+                count: 1,
+            });
+        }
+        Ok(deleted)
+    }
+}
