@@ -139,7 +139,13 @@ impl CredentialStore for MemoryStore {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<CredentialRecord>, Infallible>> + Send {
-        done(self.lock().credentials.get(user_id).cloned().unwrap_or_default())
+        done(
+            self.lock()
+                .credentials
+                .get(user_id)
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 
     /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
