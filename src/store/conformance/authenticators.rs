@@ -342,7 +342,11 @@ where
         let results = race(stores, |s| {
             let user = user.clone();
             async move {
-                let id = if random::<1>()[0] % 2 == 0 { "a" } else { "p" };
+                let id = if random::<1>()[0].is_multiple_of(2) {
+                    "a"
+                } else {
+                    "p"
+                };
                 call!(s.remove_credential(&user, id)) == RemoveCredential::Removed
             }
         })

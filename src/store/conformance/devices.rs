@@ -72,7 +72,11 @@ async fn devices<S: CredentialStore>(store: &S, base: u64) {
         "put_device must replace the record under the hash (expiry up to i64::MAX)"
     );
     assert!(call!(store.delete_device(&hash)), "delete_device");
-    assert_eq!(call!(store.use_device(&hash, base)), None, "deleted");
+    assert_eq!(
+        call!(store.use_device(&hash, base)),
+        None,
+        "use_device after delete_device returned must return None"
+    );
     assert!(
         !call!(store.delete_device(&hash)),
         "a second delete_device must return false"
