@@ -1,6 +1,8 @@
 //! Service benchmarks: a full TOTP verification against `MemoryStore`, including the limiter,
 //! the AES-256-GCM decryption of the secret, the ±1 window, the atomic step advance and the
-//! limiter reset; the failure path; and the unknown-user path (which must cost the same).
+//! limiter reset; the failure path; and the unknown-user path (which must cost the same). The
+//! same success and failure with five authenticators (every one is checked, so at most five
+//! times the work), and a login from a trusted browser (one token hash and lookup, no code).
 //!
 //! Run: `cargo bench --bench service -- --measurement-time 3 --warm-up-time 1`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -12,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{AddAuthenticatorOutcome, Config, LoginStart};
 use twofactor::{
     BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, Totp,
     TwoFactor, VerifyOutcome,
@@ -56,6 +58,32 @@ fn setup(config: Config) -> (Svc, ManualClock, Totp) {
         ConfirmOutcome::Confirmed { .. }
     ));
     (svc, clock, totp)
+}
+
+/// Adds four more authenticators (five in all); returns the last one's generator.
+fn add_four(svc: &Svc, clock: &ManualClock, first: &Totp) -> Totp {
+    let mut last = None;
+    for i in 1..5 {
+        clock.advance(30);
+        let proof = first.generate_at(clock.now()).unwrap();
+        let AddAuthenticatorOutcome::Started(e) = run(svc.add_authenticator(
+            "alice",
+            &format!("Phone {i}"),
+            "alice@example.com",
+            proof.as_str(),
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        let totp = Totp::builder(e.secret()).build().unwrap();
+        let code = totp.generate_at(clock.now()).unwrap();
+        assert!(matches!(
+            run(svc.confirm_enrolment("alice", code.as_str())).unwrap(),
+            ConfirmOutcome::Added { .. }
+        ));
+        last = Some(totp);
+    }
+    last.unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -128,6 +156,74 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let out = run(svc.verify(black_box("nobody"), black_box(&wrong))).unwrap();
             assert_eq!(out, VerifyOutcome::Rejected);
+        });
+    });
+
+    // Five authenticators: the code of the last one added, and a wrong code; every
+    // authenticator is decrypted and checked either way.
+    let (svc5, clock5, first) = setup(Config::new("Bench"));
+    let last = add_four(&svc5, &clock5, &first);
+    g.bench_function("verify_totp_success_5_authenticators", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                clock5.advance(30);
+                let code = last.generate_at(clock5.now()).unwrap();
+                let start = Instant::now();
+                let out = run(svc5.verify(black_box("alice"), black_box(code.as_str()))).unwrap();
+                total += start.elapsed();
+                assert!(out.is_success(), "{out:?}");
+            }
+            total
+        });
+    });
+    let mut relaxed5 = Config::new("Bench");
+    relaxed5.rate_limit.max_failures = u32::MAX;
+    relaxed5.rate_limit.escalate = false;
+    let (svc5, clock5, first) = setup(relaxed5);
+    let _ = add_four(&svc5, &clock5, &first);
+    g.bench_function("verify_totp_wrong_code_5_authenticators", |b| {
+        b.iter(|| {
+            // A code that is wrong for all five is, for all practical purposes, any code that
+            // was not just generated; a rare hit would fail the assertion.
+            let out = run(svc5.verify(black_box("alice"), black_box(&wrong))).unwrap();
+            assert_eq!(out, VerifyOutcome::Rejected);
+        });
+    });
+
+    // A trusted browser: the password step with a trusted device token skips the code.
+    let (svc, clock, totp) = setup(Config::new("Bench"));
+    clock.advance(30);
+    let LoginStart::Required { challenge, .. } = run(svc.start_login("alice")).unwrap() else {
+        panic!()
+    };
+    let code = totp.generate_at(clock.now()).unwrap();
+    let VerifyOutcome::Success {
+        device_token: Some(token),
+        ..
+    } = run(svc.complete_login_trusting_device(
+        challenge.as_str(),
+        code.as_str(),
+        None,
+        "Bench browser",
+    ))
+    .unwrap()
+    else {
+        panic!()
+    };
+    g.bench_function("start_login_trusted_device", |b| {
+        b.iter(|| {
+            let out =
+                run(svc
+                    .start_login_with_device(black_box("alice"), black_box(Some(token.as_str()))))
+                .unwrap();
+            assert!(matches!(out, LoginStart::TrustedDevice));
+        });
+    });
+    g.bench_function("start_login_challenge", |b| {
+        b.iter(|| {
+            let out = run(svc.start_login(black_box("alice"))).unwrap();
+            assert!(matches!(out, LoginStart::Required { .. }));
         });
     });
 

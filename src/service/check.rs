@@ -71,17 +71,20 @@ where
             self.fail(attempt, user_id, FailureReason::NotEnrolled);
             return Ok(Checked::Rejected);
         }
+        let aad = secret_aad(user_id);
+        let clean = clean_totp_input(code);
         let mut matched = Vec::new();
         for record in active {
-            let decrypted = match self
-                .cipher
-                .decrypt(&record.encrypted_secret, &secret_aad(user_id))
-                .await
-            {
+            let decrypted = match self.cipher.decrypt(&record.encrypted_secret, &aad).await {
                 Ok(d) => d,
                 Err(e) => return Err(self.release_on_error(attempt, cipher_err(e)).await),
             };
-            match self.check_totp(&decrypted.plaintext, record, code, now) {
+            match self.check_clean_totp(
+                &decrypted.plaintext,
+                record,
+                clean.as_ref().map(|c| c.as_str()),
+                now,
+            ) {
                 Ok(Some(m)) => matched.push((record, decrypted, m)),
                 Ok(None) => {}
                 Err(e) => return Err(self.release_on_error(attempt, e).await),
@@ -237,10 +240,27 @@ where
         code: &str,
         now: u64,
     ) -> Result<Option<crate::TotpMatch>, ServiceError> {
+        self.check_clean_totp(
+            plaintext,
+            record,
+            clean_totp_input(code).as_ref().map(|c| c.as_str()),
+            now,
+        )
+    }
+
+    /// [`Self::check_totp`] for input already cleaned by `clean_totp_input` (`None`: input too
+    /// long to be a code, which still costs the key schedule, like any other wrong code).
+    pub(super) fn check_clean_totp(
+        &self,
+        plaintext: &[u8],
+        record: &CredentialRecord,
+        clean: Option<&str>,
+        now: u64,
+    ) -> Result<Option<crate::TotpMatch>, ServiceError> {
         let secret = Secret::from_bytes_unchecked_len(plaintext)
             .map_err(|e| ServiceError::CorruptCredential(Box::new(e)))?;
         let totp = self.totp_for(&secret, record)?;
-        let Some(clean) = clean_totp_input(code) else {
+        let Some(clean) = clean else {
             return Ok(None);
         };
         let shift = if self.config.follow_drift && record.enabled {
@@ -249,10 +269,8 @@ where
         } else {
             0
         };
-        match totp.verify_shifted_at(&clean, now, shift) {
-            Ok(TotpOutcome::Valid(m)) => {
-                Ok(Some(later_match(&totp, record, &clean, m, now, shift)))
-            }
+        match totp.verify_shifted_at(clean, now, shift) {
+            Ok(TotpOutcome::Valid(m)) => Ok(Some(later_match(&totp, record, clean, m, now, shift))),
             Ok(TotpOutcome::Invalid) => Ok(None),
             Err(e) => Err(ServiceError::CorruptCredential(Box::new(e))),
         }
