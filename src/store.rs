@@ -31,7 +31,7 @@
 use std::future::Future;
 
 /// Most authenticators a store must be able to hold for one user (enabled ones plus one
-/// pending); [`Config::max_authenticators`](crate::Config::max_authenticators) is capped by it.
+/// pending); [`Config::max_authenticators`](crate::service::Config::max_authenticators) is capped by it.
 pub const MAX_AUTHENTICATORS: u32 = 20;
 /// Longest authenticator id, in bytes (the service makes 22-character ids).
 pub const MAX_AUTHENTICATOR_ID_LEN: usize = 64;
