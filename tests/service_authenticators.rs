@@ -465,6 +465,8 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     assert_eq!(list[0].label, "Firefox on Linux");
     assert_eq!(list[0].trusted_until, clock.now_secs() + 30 * 24 * 3600);
     assert!(!format!("{list:?}").contains(&token));
+    assert!(list[0].is_token(&token), "the page can mark this browser");
+    assert!(!list[0].is_token("some-other-token"));
     assert!(svc.trusted_devices("bob").await.unwrap().is_empty());
 
     // Revoked by its owner: the next login asks for a code.

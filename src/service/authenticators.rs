@@ -16,7 +16,7 @@ pub struct AuthenticatorInfo {
     /// Its id, to pass to [`TwoFactor::rename_authenticator`],
     /// [`TwoFactor::remove_authenticator`] and [`TwoFactor::replace_authenticator`].
     pub id: String,
-    /// The name the user gave it.
+    /// The name the user gave it (names need not be unique: the id tells them apart).
     pub name: String,
     /// When it was added (Unix seconds).
     pub created_at: u64,
@@ -41,6 +41,17 @@ pub struct TrustedDevice {
     pub last_used_at: u64,
     /// When the trust ends (Unix seconds).
     pub trusted_until: u64,
+}
+
+impl TrustedDevice {
+    /// Whether `device_token` (the browser's cookie) is this device's token, so a security page
+    /// can mark "this browser".
+    #[must_use]
+    pub fn is_token(&self, device_token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        token_hash(device_token)
+            .is_some_and(|hash| bool::from(device_id(&hash).as_bytes().ct_eq(self.id.as_bytes())))
+    }
 }
 
 /// The result of [`TwoFactor::add_authenticator`] and [`TwoFactor::replace_authenticator`].

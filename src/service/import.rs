@@ -28,8 +28,10 @@ pub struct ImportedCredential {
     /// The last time step the old system accepted, if it recorded one: that step and every
     /// earlier one are refused, so a code used on the old system cannot be replayed on the new.
     pub last_step: Option<u64>,
-    /// Replace an enabled credential the user already has (default `false`: such a user is
-    /// left alone and the import answers [`ImportOutcome::AlreadyEnabled`]). The replacement is
+    /// Replace every authenticator the user already has, with the backup codes (default
+    /// `false`: such a user is left alone and the import answers
+    /// [`ImportOutcome::AlreadyEnabled`]). The user's trusted browsers stay trusted. The
+    /// replacement is
     /// two store calls: a login that starts between them finds no second factor, so replace only
     /// while the user cannot log in (a migration before the switch-over).
     pub replace_enabled: bool,

@@ -47,9 +47,8 @@ where
     ) -> Result<LoginStart, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        if !self.has_enabled(user_id).await? {
-            return Ok(LoginStart::NotRequired);
-        }
+        // One hash and one lookup for a trusted browser: every way 2FA is turned off also
+        // revokes the user's device tokens, so a trusted token implies nothing else to check.
         if let Some((_, device)) = self.known_device(user_id, device_token, now).await?
             && device.trusted_until.is_some_and(|until| now < until)
         {
@@ -57,6 +56,9 @@ where
                 user_id: user_id.to_owned(),
             });
             return Ok(LoginStart::TrustedDevice);
+        }
+        if !self.has_enabled(user_id).await? {
+            return Ok(LoginStart::NotRequired);
         }
         self.new_challenge(user_id, now).await
     }

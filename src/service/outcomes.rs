@@ -119,7 +119,9 @@ pub enum LoginStart {
     /// The browser presented a device token the user chose to trust
     /// ([`complete_login_trusting_device`](super::TwoFactor::complete_login_trusting_device)),
     /// still trusted: the password was enough this time. Only
-    /// [`start_login_with_device`](super::TwoFactor::start_login_with_device) returns it.
+    /// [`start_login_with_device`](super::TwoFactor::start_login_with_device) returns it (also for
+    /// a user whose 2FA is off, where the password is enough anyway: turning 2FA off revokes
+    /// the tokens, so this is rare).
     TrustedDevice,
 }
 

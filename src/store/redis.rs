@@ -1,6 +1,11 @@
 //! [`RedisStore`]: the [`EphemeralStore`] (login challenges, rate-limit counters) in Redis, over
 //! a connection the application already has.
 //!
+//! Authenticators, backup codes and device tokens (trusted browsers included) are durable
+//! credentials: they live in the [`CredentialStore`](super::CredentialStore) (SQLite,
+//! PostgreSQL), never in Redis, where an eviction or a restart without persistence would drop a
+//! second factor or bring a revoked browser's trust back.
+//!
 //! - A challenge is one string key; `take_challenge` is one `GETDEL`, so of concurrent callers
 //!   exactly one gets the value.
 //! - A limiter is one string key updated by an optimistic compare-and-set: read the value, run
