@@ -1,13 +1,13 @@
 //! `otp import`, run as an operator would: a batch of CSV and JSON lines into a SQLite store, one
 //! report per line, no secret in the output, and the imported users log in with codes from their
-//! existing secrets. (The PostgreSQL path shares everything but the pool and `migrate()`.)
+//! existing secrets, on SQLite and on a fresh PostgreSQL database (`TWOFACTOR_TEST_POSTGRES_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use twofactor::service::{Config, LoginStart};
-use twofactor::store::SqliteStore;
+use twofactor::store::{CredentialStore, EphemeralStore, PostgresStore, SqliteStore};
 use twofactor::{Algorithm, BackupCodeKey, Keyring, Secret, Totp, TwoFactor, VerifyOutcome};
 
 const KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
@@ -50,7 +50,10 @@ fn batch() -> String {
     )
 }
 
-async fn logs_in(store: SqliteStore, user: &str, totp: &Totp) {
+async fn logs_in<S>(store: S, user: &str, totp: &Totp)
+where
+    S: CredentialStore + EphemeralStore + Clone,
+{
     let svc = TwoFactor::from_store(
         store,
         Keyring::from_config(KEY).unwrap(),
@@ -197,4 +200,89 @@ fn bad_arguments_and_keys_exit_2_without_echoing_the_key() {
         stderr.contains("TWOFACTOR_KEYS") && !stderr.contains(&KEY[..20]),
         "{stderr}"
     );
+}
+
+/// The same batch through a `postgres://` URL, into a database of its own.
+#[tokio::test]
+async fn imports_a_batch_into_postgres() {
+    let admin = match std::env::var("TWOFACTOR_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "TWOFACTOR_TEST_POSTGRES_URL is not set but CI=true: the PostgreSQL import must run"
+            );
+            eprintln!(
+                "skipped otp import on PostgreSQL: set TWOFACTOR_TEST_POSTGRES_URL to run it"
+            );
+            return;
+        }
+    };
+    let name = format!(
+        "otp_import_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let server = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+        .expect("TWOFACTOR_TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&server)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+
+    let out = otp_import(&["--store", &url, "-"], &batch());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert!(
+        stdout.starts_with("line 2: imported alice\nline 5: imported bob\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(ALICE) && !stdout.contains(BOB));
+    assert_eq!(out.status.code(), Some(1));
+    let out = otp_import(
+        &["--store", &url, "--replace", "-"],
+        &format!("alice,{BOB}\n"),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "line 1: imported alice (replaced)\n"
+    );
+
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    let store = PostgresStore::new(pool.clone());
+    let bob_secret = twofactor::danger::short_secret_from_base32(BOB).unwrap();
+    logs_in(
+        store.clone(),
+        "alice",
+        &Totp::builder(&bob_secret).build().unwrap(),
+    )
+    .await;
+    logs_in(
+        store,
+        "bob",
+        &Totp::builder(&bob_secret)
+            .algorithm(Algorithm::Sha256)
+            .digits(8)
+            .period(60)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    pool.close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&server)
+        .await
+        .unwrap();
 }
