@@ -386,7 +386,8 @@
 //! TOTP step is a conditional `UPDATE ... WHERE last_step IS NULL OR last_step < $step`, a backup code
 //! and a challenge are deleted and returned by one statement, a rate-limit update holds a row lock
 //! (PostgreSQL), `BEGIN IMMEDIATE` (SQLite) or runs a compare-and-set loop (Redis). A successful TOTP
-//! verification costs two round trips to the credential store (`get_credential`, `advance_step`).
+//! verification costs two round trips to the credential store (`get_credentials`, `advance_step`),
+//! whatever the number of the user's authenticators.
 //! Every store error is fail-closed: nobody is let in, and nothing is reported consumed.
 //!
 //! SQLite, with its own database file (or share your application's pool):
@@ -428,9 +429,13 @@
 //! ```
 //!
 //! - **Tables** (prefix `twofactor_`, or your own with `with_prefix(pool, "tenant_tf_")`):
-//!   `twofactor_credentials` (one row per user: encrypted secret, parameters, enabled, last step,
-//!   drift), `twofactor_backup_codes` (keyed hashes of unused codes), `twofactor_recovery`,
-//!   `twofactor_challenges` (keyed by the SHA-256 of the token), `twofactor_limiter`. The schema is
+//!   `twofactor_authenticators` (one row per authenticator: encrypted secret, parameters, name,
+//!   enabled, last step, drift, last use; at most one pending per user), `twofactor_backup_codes`
+//!   (keyed hashes of unused codes), `twofactor_recovery`, `twofactor_devices` (known and trusted
+//!   browsers, keyed by the SHA-256 of the token), `twofactor_challenges` (keyed by the SHA-256 of
+//!   the token), `twofactor_limiter`. Schema version 3 moved the one-per-user
+//!   `twofactor_credentials` rows into `twofactor_authenticators` and kept the old table as
+//!   `twofactor_credentials_v2`; stop instances of the previous version before it runs. The schema is
 //!   plain SQL in `migrations/sqlite/` and `migrations/postgres/`: `migrate()` applies those embedded
 //!   files, idempotently, in one transaction (PostgreSQL: under an advisory lock, in the first schema
 //!   of the `search_path`), and never touches your `_sqlx_migrations`. You may instead copy the files

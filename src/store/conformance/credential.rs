@@ -87,7 +87,7 @@ async fn algorithms<S: CredentialStore>(store: &S, base: u64) {
         assert_eq!(
             single(store, &user).await,
             Some(record),
-            "get_credential must return the algorithm as put"
+            "get_credentials must return the algorithm as put"
         );
         assert!(call!(store.delete_credentials(&user)));
     }
@@ -107,7 +107,7 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     assert_eq!(
         single(store, &user).await,
         Some(first.clone()),
-        "get_credential must return the pending record as put"
+        "get_credentials must return the pending record as put"
     );
 
     // Every field round-trips, including binary secrets with zero bytes and a negative drift.
@@ -446,34 +446,34 @@ async fn delete_credential<S: CredentialStore>(store: &S, base: u64) {
     let user = unique("delete");
     assert!(
         !call!(store.delete_credentials(&user)),
-        "delete_credential of an unknown user must return false"
+        "delete_credentials of an unknown user must return false"
     );
     let codes = random_codes(4);
     enabled_user(store, &user, base, base / 30, &codes).await;
     call!(store.put_recovery(&user, &recovery_record(base, base + 3600, false)));
     assert!(
         call!(store.delete_credentials(&user)),
-        "delete_credential must return true when a credential existed"
+        "delete_credentials must return true when a credential existed"
     );
     assert_eq!(single(store, &user).await, None, "credential gone");
     assert_eq!(
         call!(store.backup_codes_remaining(&user)),
         0,
-        "delete_credential must remove the backup codes"
+        "delete_credentials must remove the backup codes"
     );
     assert_eq!(
         call!(store.consume_backup_code(&user, &codes[0])),
         None,
-        "a backup code must not survive delete_credential"
+        "a backup code must not survive delete_credentials"
     );
     assert_eq!(
         call!(store.get_recovery(&user)),
         None,
-        "delete_credential must remove the recovery request"
+        "delete_credentials must remove the recovery request"
     );
     assert!(
         !call!(store.delete_credentials(&user)),
-        "a second delete_credential must return false"
+        "a second delete_credentials must return false"
     );
 
     // Enrolling again starts clean: the old codes do not come back.
@@ -494,7 +494,7 @@ async fn delete_credential<S: CredentialStore>(store: &S, base: u64) {
     )));
     assert!(
         call!(store.delete_credentials(&pending)),
-        "delete_credential must remove a pending credential too"
+        "delete_credentials must remove a pending credential too"
     );
     assert_eq!(single(store, &pending).await, None);
 }

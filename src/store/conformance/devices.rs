@@ -43,7 +43,7 @@ async fn devices<S: CredentialStore>(store: &S, base: u64) {
     assert_eq!(
         call!(store.use_device(&hash, expires_at)),
         None,
-        "get_device at expires_at must return None (now >= expires_at is expired)"
+        "use_device at expires_at must return None (now >= expires_at is expired)"
     );
     assert_eq!(call!(store.use_device(&hash, expires_at + 1)), None);
     let mut near = hash;
@@ -141,7 +141,7 @@ async fn devices<S: CredentialStore>(store: &S, base: u64) {
     assert!(call!(store.delete_credentials(&other)));
     assert!(
         call!(store.use_device(&theirs[0], base)).is_some(),
-        "delete_credential must leave device tokens to the caller"
+        "delete_credentials must leave device tokens to the caller"
     );
     assert_eq!(call!(store.delete_devices(&other)), 2);
 }

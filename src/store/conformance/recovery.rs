@@ -297,7 +297,7 @@ async fn complete_recovery_conditions<S: CredentialStore>(store: &S, base: u64) 
                     }
                     assert!(
                         call!(store.use_device(&device, base)).is_some(),
-                        "complete_recovery and delete_credential must leave device tokens to \
+                        "complete_recovery and delete_credentials must leave device tokens to \
                          the caller ({case})"
                     );
                     assert_eq!(call!(store.delete_devices(&user)), 1);
