@@ -193,14 +193,7 @@ where
         check_user_id(user_id)?;
         let name = check_name(name)?;
         let now = self.clock.now();
-        let secret = Secret::generate(self.config.algorithm);
-        let uri = OtpAuthUri::totp_builder(secret, account_name)
-            .issuer(self.config.issuer.clone())
-            .algorithm(self.config.algorithm)
-            .digits(self.config.digits)
-            .period(self.config.period)
-            .build()
-            .map_err(ServiceError::InvalidAccountName)?;
+        let uri = self.new_uri(account_name)?;
         let records = self
             .credentials
             .get_credentials(user_id)
@@ -226,25 +219,9 @@ where
                 return Ok(AddAuthenticatorOutcome::RateLimited { retry_after_secs });
             }
         }
-        let encrypted_secret = self
-            .cipher
-            .encrypt(uri.secret().expose_secret(), &secret_aad(user_id))
-            .await
-            .map_err(cipher_err)?;
-        let record = CredentialRecord {
-            id: new_authenticator_id(),
-            name,
-            encrypted_secret,
-            algorithm: self.config.algorithm,
-            digits: self.config.digits,
-            period: self.config.period,
-            enabled: false,
-            last_step: None,
-            drift: 0,
-            created_at: now,
-            last_used_at: None,
-            replaces: replaces.map(str::to_owned),
-        };
+        let record = self
+            .pending_record(user_id, &uri, name, replaces.map(str::to_owned), now)
+            .await?;
         // Not refused by an enabled authenticator: the code above proved the user.
         self.credentials
             .put_pending(user_id, &record, false)

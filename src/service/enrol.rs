@@ -36,33 +36,16 @@ where
     ) -> Result<EnrolmentStart, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let secret = Secret::generate(self.config.algorithm);
-        let uri = OtpAuthUri::totp_builder(secret, account_name)
-            .issuer(self.config.issuer.clone())
-            .algorithm(self.config.algorithm)
-            .digits(self.config.digits)
-            .period(self.config.period)
-            .build()
-            .map_err(ServiceError::InvalidAccountName)?;
-        let encrypted_secret = self
-            .cipher
-            .encrypt(uri.secret().expose_secret(), &secret_aad(user_id))
-            .await
-            .map_err(cipher_err)?;
-        let record = CredentialRecord {
-            id: new_authenticator_id(),
-            name: FIRST_AUTHENTICATOR_NAME.to_owned(),
-            encrypted_secret,
-            algorithm: self.config.algorithm,
-            digits: self.config.digits,
-            period: self.config.period,
-            enabled: false,
-            last_step: None,
-            drift: 0,
-            created_at: now,
-            last_used_at: None,
-            replaces: None,
-        };
+        let uri = self.new_uri(account_name)?;
+        let record = self
+            .pending_record(
+                user_id,
+                &uri,
+                FIRST_AUTHENTICATOR_NAME.to_owned(),
+                None,
+                now,
+            )
+            .await?;
         if !self
             .credentials
             .put_pending(user_id, &record, true)
@@ -113,26 +96,36 @@ where
         else {
             return Ok(ConfirmOutcome::Rejected);
         };
-        let max = self.config.max_authenticators;
-        if enabled > 0 {
-            // The code was evaluated: a store error leaves the attempt counted.
-            let activated = self
-                .credentials
-                .activate(
-                    user_id,
-                    &record.encrypted_secret,
-                    m.step,
-                    m.drift,
-                    None,
-                    max,
-                )
-                .await
-                .map_err(credential_err)?;
-            if !activated {
-                self.fail(attempt, user_id, FailureReason::Superseded);
-                return Ok(ConfirmOutcome::Rejected);
-            }
-            self.succeed(attempt, user_id).await;
+        // A first enrolment turns 2FA on with a new set of backup codes; an added authenticator
+        // joins the others and leaves the codes alone. The store checks which one this still is.
+        let codes = (enabled == 0).then(|| backup_codes::generate(self.config.backup_code_count));
+        let hashes: Option<Vec<BackupCodeHash>> = codes.as_ref().map(|codes| {
+            codes
+                .iter()
+                .map(|c| self.backup_key.hash(user_id, c))
+                .collect()
+        });
+        // The code was evaluated: a store error leaves the attempt counted.
+        let activated = self
+            .credentials
+            .activate(
+                user_id,
+                &record.encrypted_secret,
+                m.step,
+                m.drift,
+                hashes.as_deref(),
+                self.config.max_authenticators,
+            )
+            .await
+            .map_err(credential_err)?;
+        if !activated {
+            // Replaced by a newer enrolment (or confirmed) between our read and the activation,
+            // 2FA turned on or off meanwhile, or the limit reached.
+            self.fail(attempt, user_id, FailureReason::Superseded);
+            return Ok(ConfirmOutcome::Rejected);
+        }
+        self.succeed(attempt, user_id).await;
+        let Some(codes) = codes else {
             self.emit(now, || AuditEvent::AuthenticatorAdded {
                 user_id: user_id.to_owned(),
                 authenticator: record.id.clone(),
@@ -142,31 +135,7 @@ where
                 authenticator: record.id,
                 replaced: record.replaces,
             });
-        }
-        let codes = backup_codes::generate(self.config.backup_code_count);
-        let hashes: Vec<BackupCodeHash> = codes
-            .iter()
-            .map(|c| self.backup_key.hash(user_id, c))
-            .collect();
-        // The code was evaluated: a store error leaves the attempt counted.
-        let activated = self
-            .credentials
-            .activate(
-                user_id,
-                &record.encrypted_secret,
-                m.step,
-                m.drift,
-                Some(&hashes),
-                max,
-            )
-            .await
-            .map_err(credential_err)?;
-        if !activated {
-            // Replaced by a newer enrolment (or confirmed) between our read and the activation.
-            self.fail(attempt, user_id, FailureReason::Superseded);
-            return Ok(ConfirmOutcome::Rejected);
-        }
-        self.succeed(attempt, user_id).await;
+        };
         self.emit(now, || AuditEvent::EnrolmentConfirmed {
             user_id: user_id.to_owned(),
             drift: m.drift,
@@ -174,6 +143,48 @@ where
         });
         Ok(ConfirmOutcome::Confirmed {
             backup_codes: codes,
+        })
+    }
+
+    /// A fresh secret for `account_name`, as the otpauth URI the user's app will scan. Built
+    /// before anything else, so a bad account name is refused as the caller's input.
+    pub(super) fn new_uri(&self, account_name: &str) -> Result<OtpAuthUri, ServiceError> {
+        OtpAuthUri::totp_builder(Secret::generate(self.config.algorithm), account_name)
+            .issuer(self.config.issuer.clone())
+            .algorithm(self.config.algorithm)
+            .digits(self.config.digits)
+            .period(self.config.period)
+            .build()
+            .map_err(ServiceError::InvalidAccountName)
+    }
+
+    /// The pending authenticator record of `uri`'s secret, encrypted for `user_id`.
+    pub(super) async fn pending_record(
+        &self,
+        user_id: &str,
+        uri: &OtpAuthUri,
+        name: String,
+        replaces: Option<String>,
+        now: u64,
+    ) -> Result<CredentialRecord, ServiceError> {
+        let encrypted_secret = self
+            .cipher
+            .encrypt(uri.secret().expose_secret(), &secret_aad(user_id))
+            .await
+            .map_err(cipher_err)?;
+        Ok(CredentialRecord {
+            id: new_authenticator_id(),
+            name,
+            encrypted_secret,
+            algorithm: self.config.algorithm,
+            digits: self.config.digits,
+            period: self.config.period,
+            enabled: false,
+            last_step: None,
+            drift: 0,
+            created_at: now,
+            last_used_at: None,
+            replaces,
         })
     }
 }
