@@ -93,11 +93,11 @@ fn lift<T, E: std::error::Error>(r: Result<T, E>) -> Result<T, Injected> {
 
 impl<S: CredentialStore> CredentialStore for Faulty<S> {
     type Error = Injected;
-    async fn get_credential(&self, u: &str) -> Result<Option<CredentialRecord>, Injected> {
-        lift(self.inner.get_credential(u).await)
+    async fn get_credentials(&self, u: &str) -> Result<Vec<CredentialRecord>, Injected> {
+        lift(self.inner.get_credentials(u).await)
     }
-    async fn put_pending(&self, u: &str, r: &CredentialRecord) -> Result<bool, Injected> {
-        lift(self.inner.put_pending(u, r).await)
+    async fn put_pending(&self, u: &str, r: &CredentialRecord, o: bool) -> Result<bool, Injected> {
+        lift(self.inner.put_pending(u, r, o).await)
     }
     async fn activate(
         &self,
@@ -105,19 +105,38 @@ impl<S: CredentialStore> CredentialStore for Faulty<S> {
         s: &[u8],
         step: u64,
         drift: i64,
-        c: &[BackupCodeHash],
+        c: Option<&[BackupCodeHash]>,
+        max: u32,
     ) -> Result<bool, Injected> {
-        lift(self.inner.activate(u, s, step, drift, c).await)
+        lift(self.inner.activate(u, s, step, drift, c, max).await)
     }
-    async fn advance_step(&self, u: &str, s: &[u8], step: u64, d: i64) -> Result<bool, Injected> {
+    async fn advance_step(
+        &self,
+        u: &str,
+        id: &str,
+        s: &[u8],
+        step: u64,
+        d: i64,
+        now: u64,
+    ) -> Result<bool, Injected> {
         self.roll()?;
-        lift(self.inner.advance_step(u, s, step, d).await)
+        lift(self.inner.advance_step(u, id, s, step, d, now).await)
     }
-    async fn rewrite_secret(&self, u: &str, o: &[u8], n: &[u8]) -> Result<bool, Injected> {
-        lift(self.inner.rewrite_secret(u, o, n).await)
+    async fn rewrite_secret(&self, u: &str, id: &str, o: &[u8], n: &[u8]) -> Result<bool, Injected> {
+        lift(self.inner.rewrite_secret(u, id, o, n).await)
     }
-    async fn delete_credential(&self, u: &str) -> Result<bool, Injected> {
-        lift(self.inner.delete_credential(u).await)
+    async fn rename_credential(&self, u: &str, id: &str, n: &str) -> Result<bool, Injected> {
+        lift(self.inner.rename_credential(u, id, n).await)
+    }
+    async fn remove_credential(
+        &self,
+        u: &str,
+        id: &str,
+    ) -> Result<twofactor::store::RemoveCredential, Injected> {
+        lift(self.inner.remove_credential(u, id).await)
+    }
+    async fn delete_credentials(&self, u: &str) -> Result<bool, Injected> {
+        lift(self.inner.delete_credentials(u).await)
     }
     async fn consume_backup_code(
         &self,
@@ -157,8 +176,15 @@ impl<S: CredentialStore> CredentialStore for Faulty<S> {
     async fn put_device(&self, h: &TokenHash, r: &DeviceRecord) -> Result<(), Injected> {
         lift(self.inner.put_device(h, r).await)
     }
-    async fn get_device(&self, h: &TokenHash, now: u64) -> Result<Option<DeviceRecord>, Injected> {
-        lift(self.inner.get_device(h, now).await)
+    async fn use_device(&self, h: &TokenHash, now: u64) -> Result<Option<DeviceRecord>, Injected> {
+        lift(self.inner.use_device(h, now).await)
+    }
+    async fn list_devices(
+        &self,
+        u: &str,
+        now: u64,
+    ) -> Result<Vec<(TokenHash, DeviceRecord)>, Injected> {
+        lift(self.inner.list_devices(u, now).await)
     }
     async fn delete_device(&self, h: &TokenHash) -> Result<bool, Injected> {
         lift(self.inner.delete_device(h).await)

@@ -158,7 +158,7 @@ async fn delete_user_removes_everything_of_that_user_only() {
 
     assert!(svc.delete_user("gone").await.unwrap());
 
-    assert_eq!(store.get_credential("gone").await.unwrap(), None);
+    assert!(store.get_credentials("gone").await.unwrap().is_empty());
     assert_eq!(store.backup_codes_remaining("gone").await.unwrap(), 0);
     assert_eq!(store.get_recovery("gone").await.unwrap(), None);
     assert_eq!(
@@ -170,7 +170,7 @@ async fn delete_user_removes_everything_of_that_user_only() {
         <sha2::Sha256 as sha2::Digest>::digest(device.as_str().as_bytes()).into();
     assert_eq!(
         store
-            .get_device(&device_hash, clock.now_secs())
+            .use_device(&device_hash, clock.now_secs())
             .await
             .unwrap(),
         None
@@ -255,9 +255,10 @@ async fn imported_credential_logs_in_with_the_same_app() {
             .unwrap(),
         ImportOutcome::Imported { replaced: false }
     );
-    let stored = twofactor::store::CredentialStore::get_credential(&store, "legacy")
+    let stored = twofactor::store::CredentialStore::get_credentials(&store, "legacy")
         .await
         .unwrap()
+        .pop()
         .unwrap();
     assert!(stored.enabled);
     assert!(

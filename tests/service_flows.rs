@@ -538,7 +538,7 @@ async fn stale_keys_are_rotated_lazily() {
     let store = twofactor::MemoryStore::new();
     let (old, clock, _) = service_with(store.clone(), Keyring::single(1, KEY1), config());
     let (secret, _) = enrol(&old, &clock, "nina").await;
-    let before = store.get_credential("nina").await.unwrap().unwrap();
+    let before = store.get_credentials("nina").await.unwrap().pop().unwrap();
 
     let ring = Keyring::new([(1, KEY1), (2, KEY2)], 2).unwrap();
     let (svc, clock2, events) = service_with(store.clone(), ring, config());
@@ -550,14 +550,14 @@ async fn stale_keys_are_rotated_lazily() {
             .unwrap(),
         VerifyOutcome::Rejected
     );
-    assert_eq!(store.get_credential("nina").await.unwrap().unwrap(), before);
+    assert_eq!(store.get_credentials("nina").await.unwrap().pop().unwrap(), before);
     assert!(
         svc.verify("nina", &code_at(&secret, T0 + 30))
             .await
             .unwrap()
             .is_success()
     );
-    let after = store.get_credential("nina").await.unwrap().unwrap();
+    let after = store.get_credentials("nina").await.unwrap().pop().unwrap();
     assert_ne!(after.encrypted_secret, before.encrypted_secret);
     assert_eq!(events.count("secret_reencrypted"), 1);
     // Only key 2 is needed now: a ring without key 1 still logs the user in.
@@ -590,6 +590,8 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
         .encrypt_sync(secret, &twofactor::crypto::secret_aad("zed"))
         .unwrap();
     let record = twofactor::store::CredentialRecord {
+        id: "zed-phone".into(),
+        name: "Phone".into(),
         encrypted_secret: blob.clone(),
         algorithm: twofactor::Algorithm::Sha1,
         digits: 6,
@@ -598,11 +600,13 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
         last_step: None,
         drift: 0,
         created_at: T0,
+        last_used_at: None,
+        replaces: None,
     };
-    assert!(store.put_pending("zed", &record).await.unwrap());
+    assert!(store.put_pending("zed", &record, true).await.unwrap());
     assert!(
         store
-            .activate("zed", &blob, 57_093_232, 0, &[])
+            .activate("zed", &blob, 57_093_232, 0, Some(&[]), 5)
             .await
             .unwrap()
     );

@@ -415,13 +415,13 @@ fn ok<T>(r: Result<T, std::convert::Infallible>) -> T {
 
 impl CredentialStore for Flaky {
     type Error = Down;
-    async fn get_credential(&self, u: &str) -> Result<Option<CredentialRecord>, Down> {
-        self.check("get_credential")?;
-        Ok(ok(self.inner.get_credential(u).await))
+    async fn get_credentials(&self, u: &str) -> Result<Vec<CredentialRecord>, Down> {
+        self.check("get_credentials")?;
+        Ok(ok(self.inner.get_credentials(u).await))
     }
-    async fn put_pending(&self, u: &str, r: &CredentialRecord) -> Result<bool, Down> {
+    async fn put_pending(&self, u: &str, r: &CredentialRecord, o: bool) -> Result<bool, Down> {
         self.check("put_pending")?;
-        Ok(ok(self.inner.put_pending(u, r).await))
+        Ok(ok(self.inner.put_pending(u, r, o).await))
     }
     async fn activate(
         &self,
@@ -429,22 +429,43 @@ impl CredentialStore for Flaky {
         s: &[u8],
         step: u64,
         drift: i64,
-        codes: &[BackupCodeHash],
+        codes: Option<&[BackupCodeHash]>,
+        max: u32,
     ) -> Result<bool, Down> {
         self.check("activate")?;
-        Ok(ok(self.inner.activate(u, s, step, drift, codes).await))
+        Ok(ok(self.inner.activate(u, s, step, drift, codes, max).await))
     }
-    async fn advance_step(&self, u: &str, s: &[u8], step: u64, drift: i64) -> Result<bool, Down> {
+    async fn advance_step(
+        &self,
+        u: &str,
+        id: &str,
+        s: &[u8],
+        step: u64,
+        drift: i64,
+        now: u64,
+    ) -> Result<bool, Down> {
         self.check("advance_step")?;
-        Ok(ok(self.inner.advance_step(u, s, step, drift).await))
+        Ok(ok(self.inner.advance_step(u, id, s, step, drift, now).await))
     }
-    async fn rewrite_secret(&self, u: &str, o: &[u8], n: &[u8]) -> Result<bool, Down> {
+    async fn rewrite_secret(&self, u: &str, id: &str, o: &[u8], n: &[u8]) -> Result<bool, Down> {
         self.check("rewrite_secret")?;
-        Ok(ok(self.inner.rewrite_secret(u, o, n).await))
+        Ok(ok(self.inner.rewrite_secret(u, id, o, n).await))
     }
-    async fn delete_credential(&self, u: &str) -> Result<bool, Down> {
-        self.check("delete_credential")?;
-        Ok(ok(self.inner.delete_credential(u).await))
+    async fn rename_credential(&self, u: &str, id: &str, n: &str) -> Result<bool, Down> {
+        self.check("rename_credential")?;
+        Ok(ok(self.inner.rename_credential(u, id, n).await))
+    }
+    async fn remove_credential(
+        &self,
+        u: &str,
+        id: &str,
+    ) -> Result<twofactor::store::RemoveCredential, Down> {
+        self.check("remove_credential")?;
+        Ok(ok(self.inner.remove_credential(u, id).await))
+    }
+    async fn delete_credentials(&self, u: &str) -> Result<bool, Down> {
+        self.check("delete_credentials")?;
+        Ok(ok(self.inner.delete_credentials(u).await))
     }
     async fn consume_backup_code(&self, u: &str, h: &BackupCodeHash) -> Result<Option<u32>, Down> {
         self.check("consume_backup_code")?;
@@ -488,9 +509,13 @@ impl CredentialStore for Flaky {
         ok(self.inner.put_device(h, r).await);
         Ok(())
     }
-    async fn get_device(&self, h: &TokenHash, now: u64) -> Result<Option<DeviceRecord>, Down> {
-        self.check("get_device")?;
-        Ok(ok(self.inner.get_device(h, now).await))
+    async fn use_device(&self, h: &TokenHash, now: u64) -> Result<Option<DeviceRecord>, Down> {
+        self.check("use_device")?;
+        Ok(ok(self.inner.use_device(h, now).await))
+    }
+    async fn list_devices(&self, u: &str, now: u64) -> Result<Vec<(TokenHash, DeviceRecord)>, Down> {
+        self.check("list_devices")?;
+        Ok(ok(self.inner.list_devices(u, now).await))
     }
     async fn delete_device(&self, h: &TokenHash) -> Result<bool, Down> {
         self.check("delete_device")?;
@@ -594,7 +619,7 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
     let code = code_at(&secret, T0 + 30);
     // Each failure point on the TOTP path before the step is consumed: an error, and the code
     // still works afterwards.
-    for op in ["update_limiter", "get_credential", "advance_step"] {
+    for op in ["update_limiter", "get_credentials", "advance_step"] {
         store.fail(op);
         assert!(svc.verify("alice", &code).await.is_err(), "{op}");
         store.heal();
@@ -603,7 +628,7 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
     assert!(svc.verify("alice", &code).await.is_err());
     cipher.fail.store(false, Ordering::SeqCst);
     // An outage does not lock the owner out: errors give their limiter attempts back.
-    store.fail("get_credential");
+    store.fail("get_credentials");
     for _ in 0..10 {
         assert!(svc.verify("alice", &code).await.is_err());
     }

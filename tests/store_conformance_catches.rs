@@ -13,7 +13,7 @@ use std::future::Future;
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, MemoryStore, RecoveryRecord,
-    TokenHash, conformance,
+    RemoveCredential, TokenHash, conformance,
 };
 
 /// Which operation the store gets wrong.
@@ -28,6 +28,10 @@ enum Broken {
     UpdateLimiter,
     /// `update_limiter` is atomic but reports the state it read before, not the one it updated.
     StaleBefore,
+    /// `remove_credential` counts, yields, then deletes: two removals can empty the set.
+    RemoveCredential,
+    /// `use_device` answers from a cache that `delete_device` does not invalidate.
+    UseDevice,
 }
 
 #[derive(Clone)]
@@ -38,11 +42,16 @@ type R<T> = Result<T, Infallible>;
 impl CredentialStore for ReadThenWrite {
     type Error = Infallible;
 
-    fn get_credential(&self, u: &str) -> impl Future<Output = R<Option<CredentialRecord>>> + Send {
-        self.0.get_credential(u)
+    fn get_credentials(&self, u: &str) -> impl Future<Output = R<Vec<CredentialRecord>>> + Send {
+        self.0.get_credentials(u)
     }
-    fn put_pending(&self, u: &str, r: &CredentialRecord) -> impl Future<Output = R<bool>> + Send {
-        self.0.put_pending(u, r)
+    fn put_pending(
+        &self,
+        u: &str,
+        r: &CredentialRecord,
+        only_if_none: bool,
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.put_pending(u, r, only_if_none)
     }
     fn activate(
         &self,
@@ -50,41 +59,107 @@ impl CredentialStore for ReadThenWrite {
         s: &[u8],
         step: u64,
         drift: i64,
-        codes: &[BackupCodeHash],
+        codes: Option<&[BackupCodeHash]>,
+        max: u32,
     ) -> impl Future<Output = R<bool>> + Send {
-        self.0.activate(u, s, step, drift, codes)
+        self.0.activate(u, s, step, drift, codes, max)
     }
-    async fn advance_step(&self, u: &str, secret: &[u8], step: u64, drift: i64) -> R<bool> {
+    async fn advance_step(
+        &self,
+        u: &str,
+        id: &str,
+        secret: &[u8],
+        step: u64,
+        drift: i64,
+        now: u64,
+    ) -> R<bool> {
+        let stored = || async {
+            Ok::<_, Infallible>(
+                self.0
+                    .get_credentials(u)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.id == id),
+            )
+        };
         match self.1 {
             Broken::AdvanceStep => {
-                let ok = self.0.get_credential(u).await?.is_some_and(|c| {
+                let ok = stored().await?.is_some_and(|c| {
                     c.enabled
                         && c.encrypted_secret == secret
                         && c.last_step.is_none_or(|last| last < step)
                 });
                 tokio::task::yield_now().await;
                 if ok {
-                    let _ = self.0.advance_step(u, secret, step, drift).await?;
+                    let _ = self.0.advance_step(u, id, secret, step, drift, now).await?;
                 }
                 Ok(ok)
             }
             Broken::AdvanceStepIgnoresSecret => {
                 // Still one atomic step compare-and-set, but on whatever credential is stored.
-                let Some(stored) = self.0.get_credential(u).await? else {
+                let Some(stored) = stored().await? else {
                     return Ok(false);
                 };
                 self.0
-                    .advance_step(u, &stored.encrypted_secret, step, drift)
+                    .advance_step(u, id, &stored.encrypted_secret, step, drift, now)
                     .await
             }
-            _ => self.0.advance_step(u, secret, step, drift).await,
+            _ => self.0.advance_step(u, id, secret, step, drift, now).await,
         }
     }
-    fn rewrite_secret(&self, u: &str, o: &[u8], n: &[u8]) -> impl Future<Output = R<bool>> + Send {
-        self.0.rewrite_secret(u, o, n)
+    fn rewrite_secret(
+        &self,
+        u: &str,
+        id: &str,
+        o: &[u8],
+        n: &[u8],
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.rewrite_secret(u, id, o, n)
     }
-    fn delete_credential(&self, u: &str) -> impl Future<Output = R<bool>> + Send {
-        self.0.delete_credential(u)
+    fn rename_credential(
+        &self,
+        u: &str,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.rename_credential(u, id, name)
+    }
+    async fn remove_credential(&self, u: &str, id: &str) -> R<RemoveCredential> {
+        if self.1 != Broken::RemoveCredential {
+            return self.0.remove_credential(u, id).await;
+        }
+        // Counts the enabled authenticators, yields, then deletes blindly.
+        let list = self.0.get_credentials(u).await?;
+        let enabled = list.iter().filter(|c| c.enabled).count();
+        let Some(target) = list.iter().find(|c| c.id == id) else {
+            return Ok(RemoveCredential::NotFound);
+        };
+        if target.enabled && enabled <= 1 {
+            return Ok(RemoveCredential::LastEnabled);
+        }
+        tokio::task::yield_now().await;
+        // Sidestep MemoryStore's own guard to delete as a blind `DELETE` would.
+        let mut rest = self.0.get_credentials(u).await?;
+        rest.retain(|c| c.id != id);
+        let _ = self.0.delete_credentials(u).await?;
+        for c in rest {
+            let _ = self.0.put_pending(u, &c, false).await?;
+            if c.enabled {
+                let last = c.last_step.unwrap_or(0);
+                let _ = self
+                    .0
+                    .activate(u, &c.encrypted_secret, last, c.drift, None, 100)
+                    .await?;
+                let _ = self
+                    .0
+                    .activate(u, &c.encrypted_secret, last, c.drift, Some(&[]), 100)
+                    .await?;
+            }
+        }
+        Ok(RemoveCredential::Removed)
+    }
+    fn delete_credentials(&self, u: &str) -> impl Future<Output = R<bool>> + Send {
+        self.0.delete_credentials(u)
     }
     fn consume_backup_code(
         &self,
@@ -141,12 +216,37 @@ impl CredentialStore for ReadThenWrite {
     fn put_device(&self, h: &TokenHash, r: &DeviceRecord) -> impl Future<Output = R<()>> + Send {
         self.0.put_device(h, r)
     }
-    fn get_device(
+    async fn use_device(&self, h: &TokenHash, now: u64) -> R<Option<DeviceRecord>> {
+        if self.1 != Broken::UseDevice {
+            return self.0.use_device(h, now).await;
+        }
+        // A cache in front of the store that a delete does not invalidate.
+        static CACHE: std::sync::Mutex<Vec<(TokenHash, DeviceRecord)>> =
+            std::sync::Mutex::new(Vec::new());
+        let cached = CACHE
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, d)| k == h && now < d.expires_at)
+            .map(|(_, d)| DeviceRecord {
+                last_used_at: now,
+                ..d.clone()
+            });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let read = self.0.use_device(h, now).await?;
+        if let Some(d) = &read {
+            CACHE.lock().unwrap().push((*h, d.clone()));
+        }
+        Ok(read)
+    }
+    fn list_devices(
         &self,
-        h: &TokenHash,
+        u: &str,
         now: u64,
-    ) -> impl Future<Output = R<Option<DeviceRecord>>> + Send {
-        self.0.get_device(h, now)
+    ) -> impl Future<Output = R<Vec<(TokenHash, DeviceRecord)>>> + Send {
+        self.0.list_devices(u, now)
     }
     fn delete_device(&self, h: &TokenHash) -> impl Future<Output = R<bool>> + Send {
         self.0.delete_device(h)
@@ -279,4 +379,16 @@ async fn catches_read_then_write_take_challenge() {
 #[should_panic(expected = "update_limiter race")]
 async fn catches_lost_limiter_updates() {
     conformance::ephemeral_store(broken(Broken::UpdateLimiter)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "remove_credential")]
+async fn catches_read_then_write_remove_credential() {
+    conformance::credential_store(broken(Broken::RemoveCredential)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "use_device")]
+async fn catches_use_device_answering_from_a_stale_read() {
+    conformance::credential_store(broken(Broken::UseDevice)).await;
 }

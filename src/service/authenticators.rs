@@ -357,7 +357,11 @@ where
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
-    pub async fn revoke_trusted_device(&self, user_id: &str, id: &str) -> Result<bool, ServiceError> {
+    pub async fn revoke_trusted_device(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<bool, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
         let devices = self

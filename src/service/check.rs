@@ -342,7 +342,11 @@ where
                 return;
             }
         };
-        match self.credentials.rewrite_secret(user_id, id, old, &new).await {
+        match self
+            .credentials
+            .rewrite_secret(user_id, id, old, &new)
+            .await
+        {
             Ok(true) => self.emit(now, || AuditEvent::SecretReencrypted {
                 user_id: user_id.to_owned(),
             }),

@@ -72,7 +72,10 @@ pub struct Config {
     /// How long a browser the user chose to remember skips the second factor, in seconds
     /// (default 30 days; at most [`Config::device_ttl_secs`]). See
     /// [`TwoFactor::complete_login_trusting_device`](crate::TwoFactor::complete_login_trusting_device).
-    #[cfg_attr(feature = "serde", serde(default = "defaults::trusted_device_ttl_secs"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "defaults::trusted_device_ttl_secs")
+    )]
     pub trusted_device_ttl_secs: u64,
 }
 

@@ -118,7 +118,14 @@ where
             // The code was evaluated: a store error leaves the attempt counted.
             let activated = self
                 .credentials
-                .activate(user_id, &record.encrypted_secret, m.step, m.drift, None, max)
+                .activate(
+                    user_id,
+                    &record.encrypted_secret,
+                    m.step,
+                    m.drift,
+                    None,
+                    max,
+                )
                 .await
                 .map_err(credential_err)?;
             if !activated {

@@ -90,10 +90,10 @@
 //! second factor. An operator can also remove the factor at once with
 //! [`TwoFactor::admin_reset`].
 
+mod authenticators;
 mod budget;
 mod check;
 mod config;
-mod authenticators;
 mod enrol;
 mod import;
 mod login;
@@ -109,11 +109,11 @@ use rand::CryptoRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-pub use config::Config;
-pub use import::{ImportOutcome, ImportedCredential};
 pub use authenticators::{
     AddAuthenticatorOutcome, AuthenticatorInfo, RemoveAuthenticatorOutcome, TrustedDevice,
 };
+pub use config::Config;
+pub use import::{ImportOutcome, ImportedCredential};
 pub use outcomes::{
     ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
     RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,

@@ -139,7 +139,13 @@ impl CredentialStore for MemoryStore {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<CredentialRecord>, Infallible>> + Send {
-        done(self.lock().credentials.get(user_id).cloned().unwrap_or_default())
+        done(
+            self.lock()
+                .credentials
+                .get(user_id)
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 
     /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
@@ -461,7 +467,7 @@ impl CredentialStore for MemoryStore {
             .filter(|(_, d)| d.user_id == user_id && now < d.expires_at)
             .map(|(h, d)| (*h, d.clone()))
             .collect();
-        list.sort_by(|a, b| (a.1.created_at, a.0).cmp(&(b.1.created_at, b.0)));
+        list.sort_by_key(|(hash, d)| (d.created_at, *hash));
         done(list)
     }
 

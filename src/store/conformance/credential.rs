@@ -4,6 +4,7 @@
 use super::{
     BIGINT_MAX, enabled_user, pending_record, random, random_codes, recovery_record, unique,
 };
+use super::{ID, MAX, NOW, single};
 use crate::Algorithm;
 use crate::store::{CredentialRecord, CredentialStore, DeviceRecord, RecoveryRecord};
 
@@ -45,13 +46,18 @@ pub(super) async fn unreachable<S: CredentialStore>(s: &S) {
         user_id: u.to_owned(),
         created_at: 0,
         expires_at: 10,
+        trusted_until: None,
+        label: String::new(),
+        last_used_at: 0,
     };
-    fails!(s.get_credential(u));
-    fails!(s.put_pending(u, &pending_record(b"x", 0)));
-    fails!(s.activate(u, b"x", 1, 0, &[h]));
-    fails!(s.advance_step(u, b"x", 1, 0));
-    fails!(s.rewrite_secret(u, b"x", b"y"));
-    fails!(s.delete_credential(u));
+    fails!(s.get_credentials(u));
+    fails!(s.put_pending(u, &pending_record(b"x", 0), true));
+    fails!(s.activate(u, b"x", 1, 0, Some(&[h]), MAX));
+    fails!(s.advance_step(u, ID, b"x", 1, 0, NOW));
+    fails!(s.rewrite_secret(u, ID, b"x", b"y"));
+    fails!(s.rename_credential(u, ID, "x"));
+    fails!(s.remove_credential(u, ID));
+    fails!(s.delete_credentials(u));
     fails!(s.consume_backup_code(u, &h));
     fails!(s.replace_backup_codes(u, &[h]));
     fails!(s.backup_codes_remaining(u));
@@ -62,7 +68,8 @@ pub(super) async fn unreachable<S: CredentialStore>(s: &S) {
     fails!(s.cancel_recovery_with_token(u, &h));
     fails!(s.complete_recovery(u, 1, false));
     fails!(s.put_device(&h, &device));
-    fails!(s.get_device(&h, 1));
+    fails!(s.use_device(&h, 1));
+    fails!(s.list_devices(u, 1));
     fails!(s.delete_device(&h));
     fails!(s.delete_devices(u));
     fails!(s.delete_user(u));
@@ -76,19 +83,19 @@ async fn algorithms<S: CredentialStore>(store: &S, base: u64) {
             algorithm,
             ..pending_record(&random::<20>(), base)
         };
-        assert!(call!(store.put_pending(&user, &record)));
+        assert!(call!(store.put_pending(&user, &record, true)));
         assert_eq!(
-            call!(store.get_credential(&user)),
+            single(store, &user).await,
             Some(record),
             "get_credential must return the algorithm as put"
         );
-        assert!(call!(store.delete_credential(&user)));
+        assert!(call!(store.delete_credentials(&user)));
     }
 }
 
 async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     let user = unique("enrol");
-    assert_eq!(call!(store.get_credential(&user)), None, "unknown user");
+    assert_eq!(single(store, &user).await, None, "unknown user");
     assert_eq!(
         call!(store.backup_codes_remaining(&user)),
         0,
@@ -96,9 +103,9 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     );
 
     let first = pending_record(&random::<40>(), base);
-    assert!(call!(store.put_pending(&user, &first)), "put_pending");
+    assert!(call!(store.put_pending(&user, &first, true)), "put_pending");
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(first.clone()),
         "get_credential must return the pending record as put"
     );
@@ -108,6 +115,8 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     secret[0] = 0;
     secret[1] = 0xFF;
     let second = CredentialRecord {
+        id: ID.to_owned(),
+        name: "Work phone \u{1F4F1} 'quoted'".to_owned(),
         encrypted_secret: secret.clone(),
         algorithm: Algorithm::Sha512,
         digits: 8,
@@ -116,13 +125,15 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
         last_step: Some(base / 60 - 10),
         drift: -3,
         created_at: base + 1,
+        last_used_at: Some(base - 5),
+        replaces: Some("tf-conformance-old".to_owned()),
     };
     assert!(
-        call!(store.put_pending(&user, &second)),
+        call!(store.put_pending(&user, &second, true)),
         "put_pending must replace a pending credential"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(second.clone()),
         "put_pending must replace the whole pending record"
     );
@@ -130,11 +141,11 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     let step = base / 60;
     let codes = random_codes(3);
     assert!(
-        !call!(store.activate(&user, &first.encrypted_secret, step, 1, &codes)),
+        !call!(store.activate(&user, &first.encrypted_secret, step, 1, Some(&codes), MAX)),
         "activate with a replaced (stale) pending secret must refuse"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(second.clone()),
         "a refused activate must change nothing"
     );
@@ -145,19 +156,20 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     );
 
     assert!(
-        call!(store.activate(&user, &secret, step, -1, &codes)),
+        call!(store.activate(&user, &secret, step, -1, Some(&codes), MAX)),
         "activate with the pending secret"
     );
     let active = CredentialRecord {
         enabled: true,
         last_step: Some(step),
         drift: -1,
+        replaces: None,
         ..second.clone()
     };
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(active.clone()),
-        "activate must enable the credential and set last_step and drift, nothing else"
+        "activate must enable the credential, set last_step and drift and clear replaces, nothing else"
     );
     assert_eq!(
         call!(store.backup_codes_remaining(&user)),
@@ -171,11 +183,11 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
     );
 
     assert!(
-        !call!(store.activate(&user, &secret, step + 5, 0, &random_codes(5))),
+        !call!(store.activate(&user, &secret, step + 5, 0, Some(&random_codes(5)), MAX)),
         "activate of an already enabled credential must refuse"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(active.clone()),
         "a refused activate must not touch an enabled credential"
     );
@@ -187,22 +199,22 @@ async fn pending_and_activate<S: CredentialStore>(store: &S, base: u64) {
 
     let intruder = pending_record(&random::<32>(), base);
     assert!(
-        !call!(store.put_pending(&user, &intruder)),
+        !call!(store.put_pending(&user, &intruder, true)),
         "put_pending must refuse when the user has an enabled credential"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         Some(active),
         "a refused put_pending must leave the enabled credential untouched"
     );
 
     let nobody = unique("enrol-nobody");
     assert!(
-        !call!(store.activate(&nobody, &secret, step, 0, &codes)),
+        !call!(store.activate(&nobody, &secret, step, 0, Some(&codes), MAX)),
         "activate for a user without a pending credential must refuse"
     );
     assert_eq!(
-        call!(store.get_credential(&nobody)),
+        single(store, &nobody).await,
         None,
         "a refused activate must not create a credential"
     );
@@ -218,39 +230,48 @@ async fn advance_step<S: CredentialStore>(store: &S, base: u64) {
     let step = base / 30;
     let secret = random::<32>();
     assert!(
-        !call!(store.advance_step(&user, &secret, step, 0)),
+        !call!(store.advance_step(&user, ID, &secret, step, 0, NOW)),
         "advance_step for an unknown user must refuse"
     );
-    assert!(call!(
-        store.put_pending(&user, &pending_record(&secret, base))
-    ));
+    assert!(call!(store.put_pending(
+        &user,
+        &pending_record(&secret, base),
+        true
+    )));
     assert!(
-        !call!(store.advance_step(&user, &secret, step, 0)),
+        !call!(store.advance_step(&user, ID, &secret, step, 0, NOW)),
         "advance_step must refuse while the credential is pending"
     );
     assert_eq!(
-        call!(store.get_credential(&user)).and_then(|c| c.last_step),
+        single(store, &user).await.and_then(|c| c.last_step),
         None,
         "a refused advance_step must not set last_step"
     );
-    assert!(call!(store.activate(&user, &secret, step, 0, &[])));
+    assert!(call!(store.activate(
+        &user,
+        &secret,
+        step,
+        0,
+        Some(&[]),
+        MAX
+    )));
 
     let expect = |last: u64, drift: i64| (Some(last), drift);
     let state = || async {
-        let c = call!(store.get_credential(&user));
+        let c = single(store, &user).await;
         c.map_or((None, i64::MIN), |c| (c.last_step, c.drift))
     };
     assert!(
-        !call!(store.advance_step(&user, &secret, step, 4)),
+        !call!(store.advance_step(&user, ID, &secret, step, 4, NOW)),
         "advance_step to the step accepted at activation must refuse (replay)"
     );
     assert!(
-        !call!(store.advance_step(&user, &secret, step - 1, 4)),
+        !call!(store.advance_step(&user, ID, &secret, step - 1, 4, NOW)),
         "advance_step to an earlier step must refuse"
     );
     assert_eq!(state().await, expect(step, 0), "refusals change nothing");
     assert!(
-        call!(store.advance_step(&user, &secret, step + 1, 1)),
+        call!(store.advance_step(&user, ID, &secret, step + 1, 1, NOW)),
         "advance_step to a later step"
     );
     assert_eq!(
@@ -259,7 +280,7 @@ async fn advance_step<S: CredentialStore>(store: &S, base: u64) {
         "advance_step must set last_step and drift"
     );
     assert!(
-        !call!(store.advance_step(&user, &secret, step + 1, 5)),
+        !call!(store.advance_step(&user, ID, &secret, step + 1, 5, NOW)),
         "advance_step to the same step twice must refuse the second"
     );
     assert_eq!(
@@ -268,11 +289,11 @@ async fn advance_step<S: CredentialStore>(store: &S, base: u64) {
         "a refused advance_step must not change the drift"
     );
     assert!(
-        call!(store.advance_step(&user, &secret, step + 5, -2)),
+        call!(store.advance_step(&user, ID, &secret, step + 5, -2, NOW)),
         "advance_step may skip steps"
     );
     assert!(
-        !call!(store.advance_step(&user, &secret, step + 3, 0)),
+        !call!(store.advance_step(&user, ID, &secret, step + 3, 0, NOW)),
         "advance_step to a step between accepted ones must refuse"
     );
     assert_eq!(state().await, expect(step + 5, -2), "final state");
@@ -280,11 +301,14 @@ async fn advance_step<S: CredentialStore>(store: &S, base: u64) {
     // The ends of the range: step i64::MAX (the largest a SQL BIGINT holds) is accepted; beyond
     // it a store may refuse with an error, but must never wrap.
     assert!(
-        call!(store.advance_step(&user, &secret, BIGINT_MAX, 3)),
+        call!(store.advance_step(&user, ID, &secret, BIGINT_MAX, 3, NOW)),
         "advance_step to step i64::MAX must be accepted"
     );
     assert_eq!(state().await, expect(BIGINT_MAX, 3), "step i64::MAX stored");
-    match store.advance_step(&user, &secret, u64::MAX, 0).await {
+    match store
+        .advance_step(&user, ID, &secret, u64::MAX, 0, NOW)
+        .await
+    {
         Ok(true) => assert_eq!(
             state().await,
             expect(u64::MAX, 0),
@@ -314,74 +338,92 @@ async fn advance_step_checks_the_secret<S: CredentialStore>(store: &S, base: u64
         (Vec::new(), "an empty secret"),
     ] {
         assert!(
-            !call!(store.advance_step(&user, &other, step + 1, 0)),
+            !call!(store.advance_step(&user, ID, &other, step + 1, 0, NOW)),
             "advance_step with {what} than the stored one must refuse (expected_secret)"
         );
     }
     assert_eq!(
-        call!(store.get_credential(&user)).and_then(|c| c.last_step),
+        single(store, &user).await.and_then(|c| c.last_step),
         Some(step),
         "a refused advance_step must not set last_step (expected_secret)"
     );
 
     // The re-enrolment race, one call at a time: a code was checked against credential A; then
     // A was deleted and B enrolled and confirmed; then the code's step is advanced with A.
-    let checked = call!(store.get_credential(&user)).map(|c| c.encrypted_secret);
+    let checked = single(store, &user).await.map(|c| c.encrypted_secret);
     assert_eq!(checked.as_deref(), Some(&a[..]));
-    assert!(call!(store.delete_credential(&user)));
+    assert!(call!(store.delete_credentials(&user)));
     let b = random::<32>();
-    assert!(call!(store.put_pending(&user, &pending_record(&b, base))));
+    assert!(call!(store.put_pending(
+        &user,
+        &pending_record(&b, base),
+        true
+    )));
     assert!(
-        !call!(store.advance_step(&user, &a, step + 1, 0)),
+        !call!(store.advance_step(&user, ID, &a, step + 1, 0, NOW)),
         "advance_step with the secret of a deleted credential must refuse while the new one is \
          pending (expected_secret)"
     );
-    assert!(call!(store.activate(&user, &b, step + 2, 0, &[])));
+    assert!(call!(store.activate(
+        &user,
+        &b,
+        step + 2,
+        0,
+        Some(&[]),
+        MAX
+    )));
     assert!(
-        !call!(store.advance_step(&user, &a, step + 3, 0)),
+        !call!(store.advance_step(&user, ID, &a, step + 3, 0, NOW)),
         "advance_step with the secret of a credential deleted and re-enrolled since must refuse \
          (expected_secret): the code was checked against the old credential"
     );
     assert_eq!(
-        call!(store.get_credential(&user)).map(|c| (c.last_step, c.drift)),
+        single(store, &user).await.map(|c| (c.last_step, c.drift)),
         Some((Some(step + 2), 0)),
         "a refused advance_step must not touch the re-enrolled credential (expected_secret)"
     );
     assert!(
-        call!(store.advance_step(&user, &b, step + 3, 1)),
+        call!(store.advance_step(&user, ID, &b, step + 3, 1, NOW)),
         "advance_step with the re-enrolled credential's secret"
     );
 
     // Lazy key rotation: once the secret is rewritten, the old ciphertext no longer names it.
     let rotated = random::<48>();
-    assert!(call!(store.rewrite_secret(&user, &b, &rotated)));
+    assert!(call!(store.rewrite_secret(&user, ID, &b, &rotated)));
     assert!(
-        !call!(store.advance_step(&user, &b, step + 4, 0)),
+        !call!(store.advance_step(&user, ID, &b, step + 4, 0, NOW)),
         "advance_step with the secret from before rewrite_secret must refuse (expected_secret)"
     );
-    assert!(call!(store.advance_step(&user, &rotated, step + 4, 0)));
+    assert!(call!(store.advance_step(
+        &user,
+        ID,
+        &rotated,
+        step + 4,
+        0,
+        NOW
+    )));
 }
 
 async fn rewrite_secret<S: CredentialStore>(store: &S, base: u64) {
     let user = unique("rewrite");
     let new = random::<48>();
     assert!(
-        !call!(store.rewrite_secret(&user, &new, &new)),
+        !call!(store.rewrite_secret(&user, ID, &new, &new)),
         "rewrite_secret for an unknown user must refuse"
     );
     let old = enabled_user(store, &user, base, base / 30, &[]).await;
-    let before = call!(store.get_credential(&user));
+    let before = single(store, &user).await;
     assert!(
-        !call!(store.rewrite_secret(&user, &random::<32>(), &new)),
+        !call!(store.rewrite_secret(&user, ID, &random::<32>(), &new)),
         "rewrite_secret with a wrong old secret must refuse"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         before,
         "a refused rewrite_secret must change nothing"
     );
     assert!(
-        call!(store.rewrite_secret(&user, &old, &new)),
+        call!(store.rewrite_secret(&user, ID, &old, &new)),
         "rewrite_secret with the current secret"
     );
     let after = before.map(|c| CredentialRecord {
@@ -389,31 +431,31 @@ async fn rewrite_secret<S: CredentialStore>(store: &S, base: u64) {
         ..c
     });
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         after,
         "rewrite_secret must replace the secret and nothing else"
     );
     assert!(
-        !call!(store.rewrite_secret(&user, &old, &random::<32>())),
+        !call!(store.rewrite_secret(&user, ID, &old, &random::<32>())),
         "rewrite_secret from a secret already rewritten must refuse (lost race)"
     );
-    assert_eq!(call!(store.get_credential(&user)), after, "unchanged");
+    assert_eq!(single(store, &user).await, after, "unchanged");
 }
 
 async fn delete_credential<S: CredentialStore>(store: &S, base: u64) {
     let user = unique("delete");
     assert!(
-        !call!(store.delete_credential(&user)),
+        !call!(store.delete_credentials(&user)),
         "delete_credential of an unknown user must return false"
     );
     let codes = random_codes(4);
     enabled_user(store, &user, base, base / 30, &codes).await;
     call!(store.put_recovery(&user, &recovery_record(base, base + 3600, false)));
     assert!(
-        call!(store.delete_credential(&user)),
+        call!(store.delete_credentials(&user)),
         "delete_credential must return true when a credential existed"
     );
-    assert_eq!(call!(store.get_credential(&user)), None, "credential gone");
+    assert_eq!(single(store, &user).await, None, "credential gone");
     assert_eq!(
         call!(store.backup_codes_remaining(&user)),
         0,
@@ -430,7 +472,7 @@ async fn delete_credential<S: CredentialStore>(store: &S, base: u64) {
         "delete_credential must remove the recovery request"
     );
     assert!(
-        !call!(store.delete_credential(&user)),
+        !call!(store.delete_credentials(&user)),
         "a second delete_credential must return false"
     );
 
@@ -445,14 +487,16 @@ async fn delete_credential<S: CredentialStore>(store: &S, base: u64) {
     assert_eq!(call!(store.consume_backup_code(&user, &codes[1])), None);
 
     let pending = unique("delete-pending");
-    assert!(call!(
-        store.put_pending(&pending, &pending_record(&random::<32>(), base))
-    ));
+    assert!(call!(store.put_pending(
+        &pending,
+        &pending_record(&random::<32>(), base),
+        true
+    )));
     assert!(
-        call!(store.delete_credential(&pending)),
+        call!(store.delete_credentials(&pending)),
         "delete_credential must remove a pending credential too"
     );
-    assert_eq!(call!(store.get_credential(&pending)), None);
+    assert_eq!(single(store, &pending).await, None);
 }
 
 async fn backup_codes<S: CredentialStore>(store: &S, base: u64) {
@@ -517,9 +561,11 @@ async fn replace_backup_codes<S: CredentialStore>(store: &S, base: u64) {
     assert_eq!(call!(store.backup_codes_remaining(&nobody)), 0);
 
     let pending = unique("replace-pending");
-    assert!(call!(
-        store.put_pending(&pending, &pending_record(&random::<32>(), base))
-    ));
+    assert!(call!(store.put_pending(
+        &pending,
+        &pending_record(&random::<32>(), base),
+        true
+    )));
     let codes = random_codes(3);
     assert!(
         !call!(store.replace_backup_codes(&pending, &codes)),
@@ -562,11 +608,11 @@ async fn unusual_user_ids<S: CredentialStore>(store: &S, base: u64) {
     let codes = random_codes(2);
     enabled_user(store, &odd, base, base / 30, &codes).await;
     assert_eq!(
-        call!(store.get_credential(&plain)),
+        single(store, &plain).await,
         None,
         "user ids must be matched exactly"
     );
     assert_eq!(call!(store.consume_backup_code(&plain, &codes[0])), None);
     assert_eq!(call!(store.consume_backup_code(&odd, &codes[0])), Some(1));
-    assert!(call!(store.delete_credential(&odd)));
+    assert!(call!(store.delete_credentials(&odd)));
 }

@@ -18,7 +18,10 @@
 //! backing storage is gone (server down, connection cut, tables missing) and check that every
 //! method reports an error instead of an answer, so the service fails closed.
 //!
-//! The checks live by contract in `credential.rs` (enrolment, steps, backup codes), `recovery.rs`,
+//! The checks live by contract in `credential.rs` (enrolment, steps, backup codes),
+//! `authenticators.rs` (several per user, replacing one, removing, the limit, and their races:
+//! two confirmations of one pending authenticator, removals of the last two, a removal racing
+//! a login, a trusted device's uses racing its revocation), `recovery.rs`,
 //! `devices.rs`, `ephemeral.rs` (challenges, limiter states), `users.rs` (deleting everything of
 //! one user and nothing of another) and `races.rs`.
 //!
@@ -74,6 +77,7 @@ macro_rules! call {
     };
 }
 
+mod authenticators;
 mod credential;
 mod devices;
 mod ephemeral;
@@ -104,10 +108,12 @@ where
     require_multi_thread();
     let base = SystemClock.now();
     credential::checks(&store, base).await;
+    authenticators::checks(&store, base).await;
     recovery::checks(&store, base).await;
     devices::checks(&store, base).await;
     users::credential(&store, base).await;
     races::credential(&store, &store, base).await;
+    authenticators::races(&store, &store, base).await;
 }
 
 /// Runs every [`EphemeralStore`] contract check and race against `store`.
@@ -146,29 +152,29 @@ where
     let secret = random::<24>();
     let record = pending_record(&secret, base);
     assert!(
-        call!(a.put_pending(&user, &record)),
+        call!(a.put_pending(&user, &record, true)),
         "pair: put_pending via a"
     );
     assert_eq!(
-        call!(b.get_credential(&user)),
+        single(&b, &user).await,
         Some(record.clone()),
         "pair: a pending credential written via a must be visible via b"
     );
     let codes = random_codes(3);
     assert!(
-        call!(b.activate(&user, &secret, 100, 0, &codes)),
+        call!(b.activate(&user, &secret, 100, 0, Some(&codes), MAX)),
         "pair: activate via b of a secret put via a"
     );
     assert!(
-        !call!(a.put_pending(&user, &record)),
+        !call!(a.put_pending(&user, &record, true)),
         "pair: put_pending via a must refuse once b activated"
     );
     assert!(
-        call!(a.advance_step(&user, &secret, 101, 1)),
+        call!(a.advance_step(&user, ID, &secret, 101, 1, NOW)),
         "pair: advance via a"
     );
     assert!(
-        !call!(b.advance_step(&user, &secret, 101, 1)),
+        !call!(b.advance_step(&user, ID, &secret, 101, 1, NOW)),
         "pair: step 101 accepted via a must be refused via b"
     );
     assert_eq!(
@@ -181,9 +187,9 @@ where
         None,
         "pair: a backup code consumed via a must be gone via b"
     );
-    assert!(call!(b.delete_credential(&user)), "pair: delete via b");
+    assert!(call!(b.delete_credentials(&user)), "pair: delete via b");
     assert_eq!(
-        call!(a.get_credential(&user)),
+        single(&a, &user).await,
         None,
         "pair: a credential deleted via b must be gone via a"
     );
@@ -203,17 +209,21 @@ where
     let record = device_record(&user, base + 3600);
     call!(a.put_device(&device, &record));
     assert_eq!(
-        call!(b.get_device(&device, base)),
-        Some(record),
+        call!(b.use_device(&device, base)),
+        Some(DeviceRecord {
+            last_used_at: base,
+            ..record
+        }),
         "pair: a device token put via a must be visible via b"
     );
     assert_eq!(call!(b.delete_devices(&user)), 1, "pair: delete via b");
     assert_eq!(
-        call!(a.get_device(&device, base)),
+        call!(a.use_device(&device, base)),
         None,
         "pair: a device token deleted via b must be gone via a"
     );
     races::credential(&a, &b, base).await;
+    authenticators::races(&a, &b, base).await;
 }
 
 /// Checks that two instances over the same backing storage see each other's challenges and
@@ -319,8 +329,31 @@ fn random_codes(n: usize) -> Vec<BackupCodeHash> {
     (0..n).map(|_| random::<32>()).collect()
 }
 
+/// The id of the authenticator in the checks that need only one.
+const ID: &str = "tf-conformance-authenticator";
+
+/// The `now` the single-authenticator checks pass to `advance_step` (what it records as
+/// `last_used_at`).
+const NOW: u64 = 1_800_000_000;
+
+/// The `max_enabled` of the checks not about the limit.
+const MAX: u32 = crate::store::MAX_AUTHENTICATORS;
+
+/// The user's only authenticator, if any (panics if the store returned more than one).
+async fn single<S: CredentialStore>(store: &S, user: &str) -> Option<CredentialRecord> {
+    let mut list = call!(store.get_credentials(user));
+    assert!(
+        list.len() <= 1,
+        "get_credentials returned {} authenticators for a user who was given one",
+        list.len()
+    );
+    list.pop()
+}
+
 fn pending_record(secret: &[u8], created_at: u64) -> CredentialRecord {
     CredentialRecord {
+        id: ID.to_owned(),
+        name: "Phone".to_owned(),
         encrypted_secret: secret.to_vec(),
         algorithm: Algorithm::Sha1,
         digits: 6,
@@ -329,6 +362,8 @@ fn pending_record(secret: &[u8], created_at: u64) -> CredentialRecord {
         last_step: None,
         drift: 0,
         created_at,
+        last_used_at: None,
+        replaces: None,
     }
 }
 
@@ -377,11 +412,11 @@ async fn enabled_user<S: CredentialStore>(
 ) -> Vec<u8> {
     let secret = random::<32>().to_vec();
     assert!(
-        call!(store.put_pending(user, &pending_record(&secret, base))),
+        call!(store.put_pending(user, &pending_record(&secret, base), true)),
         "put_pending for a new user must succeed"
     );
     assert!(
-        call!(store.activate(user, &secret, step, 0, codes)),
+        call!(store.activate(user, &secret, step, 0, Some(codes), MAX)),
         "activate with the pending secret must succeed"
     );
     secret
@@ -392,5 +427,8 @@ fn device_record(user_id: &str, expires_at: u64) -> DeviceRecord {
         user_id: user_id.to_owned(),
         created_at: expires_at.saturating_sub(86_400),
         expires_at,
+        trusted_until: None,
+        label: String::new(),
+        last_used_at: expires_at.saturating_sub(86_400),
     }
 }

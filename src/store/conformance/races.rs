@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::{ID, MAX, NOW, single};
 use super::{
     RACE_ROUNDS, RACE_TASKS, chain_step, challenge_record, device_record, enabled_user,
     pending_record, random, random_codes, recovery_record, unique,
@@ -15,7 +16,7 @@ use crate::store::{
 
 /// Starts `RACE_TASKS` tasks, task `i` on `stores[i % 2]`, releases them together, and returns
 /// their results in task order.
-async fn race<S, T, F, Fut>(stores: [&S; 2], f: F) -> Vec<T>
+pub(super) async fn race<S, T, F, Fut>(stores: [&S; 2], f: F) -> Vec<T>
 where
     S: Clone + Send + 'static,
     T: Send + 'static,
@@ -44,7 +45,7 @@ where
     results
 }
 
-fn count_true(results: &[bool]) -> usize {
+pub(super) fn count_true(results: &[bool]) -> usize {
     results.iter().filter(|&&won| won).count()
 }
 
@@ -63,7 +64,7 @@ where
         let results = race(stores, |s| {
             let user = user.clone();
             let secret = secret.clone();
-            async move { call!(s.advance_step(&user, &secret, step, 1)) }
+            async move { call!(s.advance_step(&user, ID, &secret, step, 1, NOW)) }
         })
         .await;
         assert_eq!(
@@ -73,7 +74,7 @@ where
              with the same step may succeed"
         );
         assert_eq!(
-            call!(b.get_credential(&user)).and_then(|c| c.last_step),
+            single(b, &user).await.and_then(|c| c.last_step),
             Some(step),
             "advance_step race: last_step after the race"
         );
@@ -87,7 +88,12 @@ where
             let user = user.clone();
             let secret = secret.clone();
             let step = next.fetch_add(1, Ordering::Relaxed) + 1;
-            async move { (step, call!(s.advance_step(&user, &secret, step, 0))) }
+            async move {
+                (
+                    step,
+                    call!(s.advance_step(&user, ID, &secret, step, 0, NOW)),
+                )
+            }
         })
         .await;
         last += RACE_TASKS as u64;
@@ -97,7 +103,7 @@ where
              accepted"
         );
         assert_eq!(
-            call!(a.get_credential(&user)).and_then(|c| c.last_step),
+            single(a, &user).await.and_then(|c| c.last_step),
             Some(last),
             "advance_step race with distinct steps (round {round}): last_step must end at the \
              latest step, never move backwards"
@@ -130,12 +136,16 @@ where
     for round in 1..=RACE_ROUNDS {
         let user = unique("race-activate");
         let secret = random::<32>();
-        assert!(call!(a.put_pending(&user, &pending_record(&secret, base))));
+        assert!(call!(a.put_pending(
+            &user,
+            &pending_record(&secret, base),
+            true
+        )));
         let codes = random_codes(4);
         let results = race(stores, |s| {
             let user = user.clone();
             let codes = codes.clone();
-            async move { call!(s.activate(&user, &secret, first, 0, &codes)) }
+            async move { call!(s.activate(&user, &secret, first, 0, Some(&codes), MAX)) }
         })
         .await;
         assert_eq!(
@@ -144,7 +154,7 @@ where
             "activate race (round {round}): exactly one of {RACE_TASKS} concurrent calls may \
              succeed"
         );
-        assert!(call!(b.get_credential(&user)).is_some_and(|c| c.enabled));
+        assert!(single(b, &user).await.is_some_and(|c| c.enabled));
         assert_eq!(call!(b.backup_codes_remaining(&user)), 4);
     }
 
@@ -164,7 +174,7 @@ where
             "complete_recovery race (round {round}): exactly one of {RACE_TASKS} concurrent \
              calls may succeed"
         );
-        assert_eq!(call!(a.get_credential(&user)), None);
+        assert_eq!(single(a, &user).await, None);
     }
 
     // Same unapproved request completed by waiting, by every task: exactly one completion.
@@ -183,7 +193,7 @@ where
             "complete_recovery race after the wait (round {round}): exactly one of \
              {RACE_TASKS} concurrent calls may succeed"
         );
-        assert_eq!(call!(a.get_credential(&user)), None);
+        assert_eq!(single(a, &user).await, None);
     }
 
     // Same cancel token from every task: exactly one cancellation.
@@ -239,13 +249,13 @@ where
              exactly one may succeed"
         );
         assert_eq!(
-            call!(a.get_credential(&user)).is_some(),
+            single(a, &user).await.is_some(),
             won[0],
             "cancel_recovery_with_token against complete_recovery race (round {round}): the \
              credential must be kept if and only if the cancellation won"
         );
         assert_eq!(call!(b.get_recovery(&user)), None);
-        call!(a.delete_credential(&user));
+        call!(a.delete_credentials(&user));
     }
 
     // Replacing backup codes while others consume: one whole set remains, never a mix.
@@ -307,7 +317,7 @@ where
             "delete_device race (round {round}): exactly one of {RACE_TASKS} concurrent calls \
              may report the token deleted"
         );
-        assert_eq!(call!(b.get_device(&hash, base)), None);
+        assert_eq!(call!(b.use_device(&hash, base)), None);
     }
 
     // The re-enrolment race: a code is checked against credential A while the owner deletes A
@@ -325,11 +335,22 @@ where
             async move {
                 if i == 0 {
                     // The owner: three calls, letting the others run in between.
-                    call!(s.delete_credential(&user));
+                    call!(s.delete_credentials(&user));
                     tokio::task::yield_now().await;
-                    assert!(call!(s.put_pending(&user, &pending_record(&new, base))));
+                    assert!(call!(s.put_pending(
+                        &user,
+                        &pending_record(&new, base),
+                        true
+                    )));
                     tokio::task::yield_now().await;
-                    assert!(call!(s.activate(&user, &new, activated_at, 0, &[])));
+                    assert!(call!(s.activate(
+                        &user,
+                        &new,
+                        activated_at,
+                        0,
+                        Some(&[]),
+                        MAX
+                    )));
                 } else {
                     // Logins with codes checked against A, at steps past B's first.
                     for k in 0..3 {
@@ -337,20 +358,22 @@ where
                             tokio::task::yield_now().await;
                         }
                         let step = activated_at + 3 * i + k + 1;
-                        call!(s.advance_step(&user, &old, step, 7));
+                        call!(s.advance_step(&user, ID, &old, step, 7, NOW));
                     }
                 }
             }
         })
         .await;
         assert_eq!(
-            call!(b.get_credential(&user)).map(|c| (c.encrypted_secret, c.last_step, c.drift)),
+            single(b, &user)
+                .await
+                .map(|c| (c.encrypted_secret, c.last_step, c.drift)),
             Some((new.clone(), Some(activated_at), 0)),
             "re-enrolment race (round {round}): advance_step with the old credential's secret \
              must never advance the credential enrolled since (expected_secret)"
         );
         assert!(
-            !call!(a.advance_step(&user, &old, activated_at + 10_000, 7)),
+            !call!(a.advance_step(&user, ID, &old, activated_at + 10_000, 7, NOW)),
             "re-enrolment race (round {round}): after the race, the old secret must still not \
              advance the new credential (expected_secret)"
         );

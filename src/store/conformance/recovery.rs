@@ -2,6 +2,7 @@
 //! approval, cancellation (by the owner and with the cancel token), and when a request may
 //! complete.
 
+use super::single;
 use super::{
     BIGINT_MAX, device_record, enabled_user, random, random_codes, recovery_record, unique,
 };
@@ -46,7 +47,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
         );
     }
     assert!(
-        call!(store.get_credential(&user)).is_some(),
+        single(store, &user).await.is_some(),
         "a refused complete_recovery must keep the credential"
     );
     assert_eq!(call!(store.backup_codes_remaining(&user)), 3);
@@ -56,7 +57,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
         "complete_recovery at not_before"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         None,
         "complete_recovery must remove the credential"
     );
@@ -89,7 +90,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
         call!(store.complete_recovery(&user, base, true)),
         "an approved request must complete at once, even when approval is required"
     );
-    assert_eq!(call!(store.get_credential(&user)), None);
+    assert_eq!(single(store, &user).await, None);
     assert_eq!(call!(store.backup_codes_remaining(&user)), 0);
     assert_eq!(
         call!(store.get_recovery(&user)),
@@ -113,7 +114,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
     );
     assert!(!call!(store.cancel_recovery(&user)), "cancel twice");
     assert!(
-        call!(store.get_credential(&user)).is_some_and(|c| c.enabled),
+        single(store, &user).await.is_some_and(|c| c.enabled),
         "cancelling must keep the credential"
     );
     assert_eq!(call!(store.backup_codes_remaining(&user)), 2);
@@ -219,7 +220,7 @@ async fn cancel_recovery_with_token<S: CredentialStore>(store: &S, base: u64) {
         "a request cancelled with its token must never complete"
     );
     assert!(
-        call!(store.get_credential(&user)).is_some_and(|c| c.enabled),
+        single(store, &user).await.is_some_and(|c| c.enabled),
         "cancelling with the token must keep the credential"
     );
     assert_eq!(call!(store.backup_codes_remaining(&user)), 2);
@@ -275,7 +276,7 @@ async fn complete_recovery_conditions<S: CredentialStore>(store: &S, base: u64) 
                     );
                     if due {
                         assert_eq!(
-                            call!(store.get_credential(&user)),
+                            single(store, &user).await,
                             None,
                             "complete_recovery ({case}) must remove the credential"
                         );
@@ -283,7 +284,7 @@ async fn complete_recovery_conditions<S: CredentialStore>(store: &S, base: u64) 
                         assert_eq!(call!(store.get_recovery(&user)), None);
                     } else {
                         assert!(
-                            call!(store.get_credential(&user)).is_some_and(|c| c.enabled),
+                            single(store, &user).await.is_some_and(|c| c.enabled),
                             "a refused complete_recovery ({case}) must keep the credential"
                         );
                         assert_eq!(call!(store.backup_codes_remaining(&user)), 2);
@@ -292,10 +293,10 @@ async fn complete_recovery_conditions<S: CredentialStore>(store: &S, base: u64) 
                             Some(request),
                             "a refused complete_recovery ({case}) must keep the request"
                         );
-                        assert!(call!(store.delete_credential(&user)));
+                        assert!(call!(store.delete_credentials(&user)));
                     }
                     assert!(
-                        call!(store.get_device(&device, base)).is_some(),
+                        call!(store.use_device(&device, base)).is_some(),
                         "complete_recovery and delete_credential must leave device tokens to \
                          the caller ({case})"
                     );

@@ -2,6 +2,7 @@
 //! remove everything of that user, and nothing of another, including users whose ids share a
 //! prefix with it.
 
+use super::single;
 use super::{
     challenge_record, device_record, enabled_user, random, random_codes, recovery_record, unique,
 };
@@ -46,7 +47,7 @@ pub(super) async fn credential<S: CredentialStore>(store: &S, base: u64) {
         "delete_user must return the hashes of exactly the user's devices"
     );
     assert_eq!(
-        call!(store.get_credential(&user)),
+        single(store, &user).await,
         None,
         "credential left after delete_user"
     );
@@ -62,14 +63,14 @@ pub(super) async fn credential<S: CredentialStore>(store: &S, base: u64) {
     );
     for hash in &mine {
         assert_eq!(
-            call!(store.get_device(hash, base)),
+            call!(store.use_device(hash, base)),
             None,
             "device token left after delete_user"
         );
     }
     for (other, devices) in [longer.as_str(), shorter.as_str()].into_iter().zip(&theirs) {
         assert!(
-            call!(store.get_credential(other)).is_some_and(|c| c.enabled),
+            single(store, other).await.is_some_and(|c| c.enabled),
             "delete_user must not touch another user's credential (ids sharing a prefix)"
         );
         assert_eq!(
@@ -83,7 +84,7 @@ pub(super) async fn credential<S: CredentialStore>(store: &S, base: u64) {
         );
         for hash in devices {
             assert!(
-                call!(store.get_device(hash, base)).is_some(),
+                call!(store.use_device(hash, base)).is_some(),
                 "another user's device token"
             );
         }
@@ -98,13 +99,14 @@ pub(super) async fn credential<S: CredentialStore>(store: &S, base: u64) {
     let pending = unique("delete-user-pending");
     assert!(call!(store.put_pending(
         &pending,
-        &super::pending_record(&random::<20>(), base)
+        &super::pending_record(&random::<20>(), base),
+        true
     )));
     assert!(
         call!(store.delete_user(&pending)).credential,
         "a pending credential is a credential"
     );
-    assert_eq!(call!(store.get_credential(&pending)), None);
+    assert_eq!(single(store, &pending).await, None);
 
     for other in [longer, shorter] {
         call!(store.delete_user(&other));
