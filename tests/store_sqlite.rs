@@ -376,7 +376,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         };
         assert_eq!(
             store.get_credentials("alice").await.unwrap(),
-            [legacy.clone()],
+            std::slice::from_ref(&legacy),
             "{prefix}"
         );
         let bob = store.get_credentials("bob").await.unwrap();
