@@ -9,7 +9,7 @@ use thiserror::Error;
 use super::TokenHash;
 use super::compat::sqlx;
 
-/// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
+/// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
 /// An infrastructure failure of [`SqliteStore`](super::SqliteStore) or
@@ -106,6 +106,22 @@ pub(crate) fn to_u64(value: i64, field: &'static str) -> Result<u64, SqlStoreErr
     u64::try_from(value).map_err(|_| SqlStoreError::OutOfRange { field })
 }
 
+/// An optional `u64` to a nullable `BIGINT` column; refuses values above `i64::MAX`.
+pub(crate) fn opt_i64(
+    value: Option<u64>,
+    field: &'static str,
+) -> Result<Option<i64>, SqlStoreError> {
+    value.map(|v| to_i64(v, field)).transpose()
+}
+
+/// A nullable `BIGINT` column to an optional `u64`; refuses negative values.
+pub(crate) fn opt_u64(
+    value: Option<i64>,
+    field: &'static str,
+) -> Result<Option<u64>, SqlStoreError> {
+    value.map(|v| to_u64(v, field)).transpose()
+}
+
 /// A `BIGINT` column to `u32`; refuses values outside `0..=u32::MAX`.
 pub(crate) fn to_u32(value: i64, field: &'static str) -> Result<u32, SqlStoreError> {
     u32::try_from(value).map_err(|_| SqlStoreError::OutOfRange { field })
@@ -151,6 +167,10 @@ mod tests {
         assert!(to_u64(-1, "f").is_err());
         assert!(to_u32(i64::from(u32::MAX) + 1, "f").is_err());
         assert!(to_u32(-1, "f").is_err());
+        assert_eq!(opt_i64(None, "f").unwrap(), None);
+        assert!(opt_i64(Some(u64::MAX), "f").is_err());
+        assert_eq!(opt_u64(Some(7), "f").unwrap(), Some(7));
+        assert!(opt_u64(Some(-1), "f").is_err());
         assert_eq!(expire_at_i64(u64::MAX), i64::MAX);
     }
 

@@ -16,12 +16,12 @@ use sqlx::{Row, Sqlite};
 use super::compat::{Query, assert_sql_safe, sqlx};
 use super::sql::{
     DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, check_prefix, expire_at_i64,
-    migration_sql, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
+    migration_sql, opt_i64, opt_u64, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
 };
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
-    RecoveryRecord, TokenHash,
+    RecoveryRecord, RemoveCredential, TokenHash,
 };
 
 /// The schema, embedded from `migrations/sqlite/`, in order.
@@ -33,6 +33,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../../migrations/sqlite/0002_twofactor_adversary_model.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/sqlite/0003_twofactor_authenticators.sql"),
     },
 ];
 
@@ -58,12 +62,18 @@ impl core::fmt::Debug for SqliteStore {
 
 /// The statement texts, built once with the table prefix.
 struct Queries {
-    get_credential: Arc<str>,
-    put_pending: Arc<str>,
-    activate: Arc<str>,
+    get_credentials: Arc<str>,
+    pending_blocked: Arc<str>,
+    delete_pending: Arc<str>,
+    insert_pending: Arc<str>,
+    find_pending: Arc<str>,
+    enable_pending: Arc<str>,
+    delete_one: Arc<str>,
     advance_step: Arc<str>,
     rewrite_secret: Arc<str>,
-    delete_credential: Arc<str>,
+    rename: Arc<str>,
+    find_one: Arc<str>,
+    delete_credentials: Arc<str>,
     enabled_credential: Arc<str>,
     delete_codes: Arc<str>,
     insert_code: Arc<str>,
@@ -76,7 +86,8 @@ struct Queries {
     cancel_recovery_token: Arc<str>,
     due_recovery: Arc<str>,
     put_device: Arc<str>,
-    get_device: Arc<str>,
+    use_device: Arc<str>,
+    list_devices: Arc<str>,
     delete_device: Arc<str>,
     delete_devices: Arc<str>,
     take_devices: Arc<str>,
@@ -95,40 +106,75 @@ struct Queries {
 impl Queries {
     fn new(p: &str) -> Self {
         Self {
-            get_credential: stmt(
-                "SELECT encrypted_secret, algorithm, digits, period, enabled, last_step, drift, \
-                 created_at FROM {p}credentials WHERE user_id = ?1",
+            get_credentials: stmt(
+                "SELECT id, name, encrypted_secret, algorithm, digits, period, enabled, last_step, \
+                 drift, created_at, last_used_at, replaces FROM {p}authenticators \
+                 WHERE user_id = ?1 ORDER BY created_at, id",
                 p,
             ),
-            put_pending: stmt(
-                "INSERT INTO {p}credentials (user_id, encrypted_secret, algorithm, digits, period, \
-                 enabled, last_step, drift, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8) \
-                 ON CONFLICT (user_id) DO UPDATE SET encrypted_secret = excluded.encrypted_secret, \
-                 algorithm = excluded.algorithm, digits = excluded.digits, \
-                 period = excluded.period, enabled = 0, last_step = excluded.last_step, \
-                 drift = excluded.drift, created_at = excluded.created_at \
-                 WHERE {p}credentials.enabled = 0",
+            // Whether `put_pending` must refuse: an enabled authenticator with the record's id,
+            // or (with `only_if_none_enabled`) any enabled one.
+            pending_blocked: stmt(
+                "SELECT EXISTS (SELECT 1 FROM {p}authenticators WHERE user_id = ?1 \
+                 AND enabled = 1 AND (?3 OR id = ?2))",
                 p,
             ),
-            activate: stmt(
-                "UPDATE {p}credentials SET enabled = 1, last_step = ?3, drift = ?4 \
-                 WHERE user_id = ?1 AND enabled = 0 AND encrypted_secret = ?2",
+            delete_pending: stmt(
+                "DELETE FROM {p}authenticators WHERE user_id = ?1 AND enabled = 0",
+                p,
+            ),
+            insert_pending: stmt(
+                "INSERT INTO {p}authenticators (user_id, id, name, encrypted_secret, algorithm, \
+                 digits, period, enabled, last_step, drift, created_at, last_used_at, replaces) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12)",
+                p,
+            ),
+            // The pending authenticator with this secret, the user's enabled count, and whether
+            // the authenticator it replaces is still there (enabled).
+            find_pending: stmt(
+                "SELECT a.id, a.replaces, \
+                 (SELECT COUNT(*) FROM {p}authenticators e WHERE e.user_id = ?1 \
+                 AND e.enabled = 1) AS enabled_count, \
+                 EXISTS (SELECT 1 FROM {p}authenticators r WHERE r.user_id = ?1 \
+                 AND r.enabled = 1 AND r.id = a.replaces) AS replaced \
+                 FROM {p}authenticators a \
+                 WHERE a.user_id = ?1 AND a.enabled = 0 AND a.encrypted_secret = ?2",
+                p,
+            ),
+            enable_pending: stmt(
+                "UPDATE {p}authenticators SET enabled = 1, last_step = ?3, drift = ?4, \
+                 replaces = NULL WHERE user_id = ?1 AND id = ?2 AND enabled = 0",
+                p,
+            ),
+            delete_one: stmt(
+                "DELETE FROM {p}authenticators WHERE user_id = ?1 AND id = ?2",
                 p,
             ),
             advance_step: stmt(
-                "UPDATE {p}credentials SET last_step = ?2, drift = ?3 WHERE user_id = ?1 \
-                 AND enabled = 1 AND encrypted_secret = ?4 \
-                 AND (last_step IS NULL OR last_step < ?2)",
+                "UPDATE {p}authenticators SET last_step = ?3, drift = ?4, last_used_at = ?5 \
+                 WHERE user_id = ?1 AND id = ?2 AND enabled = 1 AND encrypted_secret = ?6 \
+                 AND (last_step IS NULL OR last_step < ?3)",
                 p,
             ),
             rewrite_secret: stmt(
-                "UPDATE {p}credentials SET encrypted_secret = ?3 \
-                 WHERE user_id = ?1 AND encrypted_secret = ?2",
+                "UPDATE {p}authenticators SET encrypted_secret = ?4 \
+                 WHERE user_id = ?1 AND id = ?2 AND encrypted_secret = ?3",
                 p,
             ),
-            delete_credential: stmt("DELETE FROM {p}credentials WHERE user_id = ?1", p),
+            rename: stmt(
+                "UPDATE {p}authenticators SET name = ?3 WHERE user_id = ?1 AND id = ?2",
+                p,
+            ),
+            // Whether the authenticator is enabled, and how many the user has enabled.
+            find_one: stmt(
+                "SELECT enabled, (SELECT COUNT(*) FROM {p}authenticators e \
+                 WHERE e.user_id = ?1 AND e.enabled = 1) AS enabled_count \
+                 FROM {p}authenticators WHERE user_id = ?1 AND id = ?2",
+                p,
+            ),
+            delete_credentials: stmt("DELETE FROM {p}authenticators WHERE user_id = ?1", p),
             enabled_credential: stmt(
-                "SELECT 1 FROM {p}credentials WHERE user_id = ?1 AND enabled = 1",
+                "SELECT 1 FROM {p}authenticators WHERE user_id = ?1 AND enabled = 1 LIMIT 1",
                 p,
             ),
             delete_codes: stmt("DELETE FROM {p}backup_codes WHERE user_id = ?1", p),
@@ -169,14 +215,23 @@ impl Queries {
                 p,
             ),
             put_device: stmt(
-                "INSERT INTO {p}devices (token_hash, user_id, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (token_hash) DO UPDATE SET \
-                 user_id = excluded.user_id, created_at = excluded.created_at, \
-                 expires_at = excluded.expires_at",
+                "INSERT INTO {p}devices (token_hash, user_id, created_at, expires_at, \
+                 trusted_until, label, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, \
+                 created_at = excluded.created_at, expires_at = excluded.expires_at, \
+                 trusted_until = excluded.trusted_until, label = excluded.label, \
+                 last_used_at = excluded.last_used_at",
                 p,
             ),
-            get_device: stmt(
-                "SELECT user_id, created_at, expires_at FROM {p}devices WHERE token_hash = ?1",
+            use_device: stmt(
+                "UPDATE {p}devices SET last_used_at = ?2 WHERE token_hash = ?1 AND expires_at > ?2 \
+                 RETURNING user_id, created_at, expires_at, trusted_until, label, last_used_at",
+                p,
+            ),
+            list_devices: stmt(
+                "SELECT token_hash, user_id, created_at, expires_at, trusted_until, label, \
+                 last_used_at FROM {p}devices WHERE user_id = ?1 AND expires_at > ?2 \
+                 ORDER BY created_at, token_hash",
                 p,
             ),
             delete_device: stmt("DELETE FROM {p}devices WHERE token_hash = ?1", p),
@@ -363,17 +418,18 @@ impl SqliteStore {
 
 fn credential_from_row(row: &SqliteRow) -> Result<CredentialRecord, SqlStoreError> {
     Ok(CredentialRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
         encrypted_secret: row.try_get("encrypted_secret")?,
         algorithm: algorithm(row.try_get::<&str, _>("algorithm")?)?,
         digits: to_u32(row.try_get("digits")?, "digits")?,
         period: to_u64(row.try_get("period")?, "period")?,
         enabled: row.try_get("enabled")?,
-        last_step: row
-            .try_get::<Option<i64>, _>("last_step")?
-            .map(|s| to_u64(s, "last_step"))
-            .transpose()?,
+        last_step: opt_u64(row.try_get("last_step")?, "last_step")?,
         drift: row.try_get("drift")?,
         created_at: to_u64(row.try_get("created_at")?, "created_at")?,
+        last_used_at: opt_u64(row.try_get("last_used_at")?, "last_used_at")?,
+        replaces: row.try_get("replaces")?,
     })
 }
 
@@ -400,17 +456,15 @@ fn recovery_from_row(row: &SqliteRow) -> Result<RecoveryRecord, SqlStoreError> {
     })
 }
 
-fn device_from_row(row: &SqliteRow, now: u64) -> Result<Option<DeviceRecord>, SqlStoreError> {
-    let expires_at = to_u64(row.try_get("expires_at")?, "expires_at")?;
-    if now < expires_at {
-        Ok(Some(DeviceRecord {
-            user_id: row.try_get("user_id")?,
-            created_at: to_u64(row.try_get("created_at")?, "created_at")?,
-            expires_at,
-        }))
-    } else {
-        Ok(None)
-    }
+fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, SqlStoreError> {
+    Ok(DeviceRecord {
+        user_id: row.try_get("user_id")?,
+        created_at: to_u64(row.try_get("created_at")?, "created_at")?,
+        expires_at: to_u64(row.try_get("expires_at")?, "expires_at")?,
+        trusted_until: opt_u64(row.try_get("trusted_until")?, "trusted_until")?,
+        label: row.try_get("label")?,
+        last_used_at: to_u64(row.try_get("last_used_at")?, "last_used_at")?,
+    })
 }
 
 fn challenge_from_row(row: &SqliteRow, now: u64) -> Result<Option<ChallengeRecord>, SqlStoreError> {
@@ -451,35 +505,61 @@ impl SqliteStore {
 impl CredentialStore for SqliteStore {
     type Error = SqlStoreError;
 
-    async fn get_credential(&self, user_id: &str) -> Result<Option<CredentialRecord>, Self::Error> {
-        let row = q(&self.q.get_credential)
+    async fn get_credentials(&self, user_id: &str) -> Result<Vec<CredentialRecord>, Self::Error> {
+        q(&self.q.get_credentials)
             .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(credential_from_row).transpose()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(credential_from_row)
+            .collect()
     }
 
+    /// Stores the record with `enabled` forced to `false`, whatever the caller passed.
     async fn put_pending(
         &self,
         user_id: &str,
         record: &CredentialRecord,
+        only_if_none_enabled: bool,
     ) -> Result<bool, Self::Error> {
-        let last_step = record
-            .last_step
-            .map(|s| to_i64(s, "last_step"))
-            .transpose()?;
-        let done = q(&self.q.put_pending)
+        // Every value is checked before the transaction, so a refused value writes nothing.
+        let period = to_i64(record.period, "period")?;
+        let last_step = opt_i64(record.last_step, "last_step")?;
+        let created_at = to_i64(record.created_at, "created_at")?;
+        let last_used_at = opt_i64(record.last_used_at, "last_used_at")?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let blocked: bool = q(&self.q.pending_blocked)
             .bind(user_id)
+            .bind(record.id.as_str())
+            .bind(only_if_none_enabled)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if blocked {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        q(&self.q.delete_pending)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.insert_pending)
+            .bind(user_id)
+            .bind(record.id.as_str())
+            .bind(record.name.as_str())
             .bind(&record.encrypted_secret[..])
             .bind(record.algorithm.as_str())
             .bind(i64::from(record.digits))
-            .bind(to_i64(record.period, "period")?)
+            .bind(period)
             .bind(last_step)
             .bind(record.drift)
-            .bind(to_i64(record.created_at, "created_at")?)
-            .execute(&self.pool)
+            .bind(created_at)
+            .bind(last_used_at)
+            .bind(record.replaces.as_deref())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn activate(
@@ -488,22 +568,57 @@ impl CredentialStore for SqliteStore {
         expected_secret: &[u8],
         step: u64,
         drift: i64,
-        backup_codes: &[BackupCodeHash],
+        backup_codes: Option<&[BackupCodeHash]>,
+        max_enabled: u32,
     ) -> Result<bool, Self::Error> {
         let step = to_i64(step, "step")?;
+        // `BEGIN IMMEDIATE` holds the write lock from the first read: no other writer can
+        // enable, add or remove one of the user's authenticators between the checks and the
+        // writes.
         let mut tx = begin_immediate(&self.pool).await?;
-        let done = q(&self.q.activate)
+        let Some(row) = q(&self.q.find_pending)
             .bind(user_id)
             .bind(expected_secret)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let id: String = row.try_get("id")?;
+        let enabled = to_u64(row.try_get("enabled_count")?, "enabled count")?;
+        let replaced = backup_codes.is_none() && row.try_get::<bool, _>("replaced")?;
+        let allowed = match backup_codes {
+            Some(_) => enabled == 0,
+            None => enabled > 0,
+        };
+        let after = enabled - u64::from(replaced) + 1;
+        if !allowed || after > u64::from(max_enabled) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let old = if replaced {
+            row.try_get::<Option<String>, _>("replaces")?
+        } else {
+            None
+        };
+        q(&self.q.enable_pending)
+            .bind(user_id)
+            .bind(id.as_str())
             .bind(step)
             .bind(drift)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
+        if let Some(old) = old {
+            q(&self.q.delete_one)
+                .bind(user_id)
+                .bind(old.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
-        self.write_codes(&mut tx, user_id, backup_codes).await?;
+        if let Some(codes) = backup_codes {
+            self.write_codes(&mut tx, user_id, codes).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -511,16 +626,21 @@ impl CredentialStore for SqliteStore {
     async fn advance_step(
         &self,
         user_id: &str,
+        id: &str,
         expected_secret: &[u8],
         step: u64,
         drift: i64,
+        now: u64,
     ) -> Result<bool, Self::Error> {
         // One statement: the secret, the enabled flag and the step are checked where the row is
-        // written, so a credential re-enrolled since the code was checked is never advanced.
+        // written, so an authenticator removed or re-enrolled since the code was checked is
+        // never advanced.
         let done = q(&self.q.advance_step)
             .bind(user_id)
+            .bind(id)
             .bind(to_i64(step, "step")?)
             .bind(drift)
+            .bind(to_i64(now, "now")?)
             .bind(expected_secret)
             .execute(&self.pool)
             .await?;
@@ -530,11 +650,13 @@ impl CredentialStore for SqliteStore {
     async fn rewrite_secret(
         &self,
         user_id: &str,
+        id: &str,
         old_secret: &[u8],
         new_secret: &[u8],
     ) -> Result<bool, Self::Error> {
         let done = q(&self.q.rewrite_secret)
             .bind(user_id)
+            .bind(id)
             .bind(old_secret)
             .bind(new_secret)
             .execute(&self.pool)
@@ -542,9 +664,56 @@ impl CredentialStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_credential(&self, user_id: &str) -> Result<bool, Self::Error> {
+    async fn rename_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, Self::Error> {
+        let done = q(&self.q.rename)
+            .bind(user_id)
+            .bind(id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_credential(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<RemoveCredential, Self::Error> {
+        // Under the write lock, so two removals of a user's last two enabled authenticators
+        // run one after the other and the second sees one left.
         let mut tx = begin_immediate(&self.pool).await?;
-        let done = q(&self.q.delete_credential)
+        let Some(row) = q(&self.q.find_one)
+            .bind(user_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(RemoveCredential::NotFound);
+        };
+        let enabled: bool = row.try_get("enabled")?;
+        let enabled_count: i64 = row.try_get("enabled_count")?;
+        if enabled && enabled_count <= 1 {
+            tx.rollback().await?;
+            return Ok(RemoveCredential::LastEnabled);
+        }
+        q(&self.q.delete_one)
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RemoveCredential::Removed)
+    }
+
+    async fn delete_credentials(&self, user_id: &str) -> Result<bool, Self::Error> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let done = q(&self.q.delete_credentials)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
@@ -557,7 +726,7 @@ impl CredentialStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() > 0)
     }
 
     async fn consume_backup_code(
@@ -692,7 +861,7 @@ impl CredentialStore for SqliteStore {
             tx.rollback().await?;
             return Ok(false);
         }
-        q(&self.q.delete_credential)
+        q(&self.q.delete_credentials)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
@@ -710,24 +879,54 @@ impl CredentialStore for SqliteStore {
             .bind(record.user_id.as_str())
             .bind(to_i64(record.created_at, "created_at")?)
             .bind(to_i64(record.expires_at, "expires_at")?)
+            .bind(opt_i64(record.trusted_until, "trusted_until")?)
+            .bind(record.label.as_str())
+            .bind(to_i64(record.last_used_at, "last_used_at")?)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    async fn get_device(
+    async fn use_device(
         &self,
         hash: &TokenHash,
         now: u64,
     ) -> Result<Option<DeviceRecord>, Self::Error> {
-        let row = q(&self.q.get_device)
+        // Every stored expiry is at most i64::MAX, so at a later `now` every token has expired.
+        let Ok(now) = i64::try_from(now) else {
+            return Ok(None);
+        };
+        // One statement: a token deleted before it runs is not found, one deleted after it was
+        // found was live when it was presented.
+        q(&self.q.use_device)
             .bind(&hash[..])
+            .bind(now)
             .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => device_from_row(&row, now),
-            None => Ok(None),
-        }
+            .await?
+            .as_ref()
+            .map(device_from_row)
+            .transpose()
+    }
+
+    async fn list_devices(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(TokenHash, DeviceRecord)>, Self::Error> {
+        let Ok(now) = i64::try_from(now) else {
+            return Ok(Vec::new());
+        };
+        q(&self.q.list_devices)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let hash = token_hash(row.try_get("token_hash")?, "token_hash")?;
+                Ok((hash, device_from_row(row)?))
+            })
+            .collect()
     }
 
     async fn delete_device(&self, hash: &TokenHash) -> Result<bool, Self::Error> {
@@ -747,8 +946,7 @@ impl CredentialStore for SqliteStore {
     }
     async fn delete_user(&self, user_id: &str) -> Result<DeletedCredentials, Self::Error> {
         let mut tx = begin_immediate(&self.pool).await?;
-        // The credential first: its row lock queues this behind any transaction on the user.
-        let credential = q(&self.q.delete_credential)
+        let credential = q(&self.q.delete_credentials)
             .bind(user_id)
             .execute(&mut *tx)
             .await?

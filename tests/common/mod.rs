@@ -94,8 +94,11 @@ pub fn hash(n: u8) -> BackupCodeHash {
     h
 }
 
+/// A pending authenticator `first` holding `secret`.
 pub fn pending(secret: &[u8]) -> CredentialRecord {
     CredentialRecord {
+        id: "first".into(),
+        name: "Phone".into(),
         encrypted_secret: secret.to_vec(),
         algorithm: Algorithm::Sha256,
         digits: 8,
@@ -104,22 +107,78 @@ pub fn pending(secret: &[u8]) -> CredentialRecord {
         last_step: None,
         drift: 0,
         created_at: 1_700_000_000,
+        last_used_at: None,
+        replaces: None,
     }
 }
 
-/// An enabled credential for `user` with backup codes `hash(1..=codes)`.
+/// An enabled authenticator `first` for `user` (secret `secret-v1`, last step 100) with backup
+/// codes `hash(1..=codes)`.
 pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
     assert!(
         store
-            .put_pending(user, &pending(b"secret-v1"))
+            .put_pending(user, &pending(b"secret-v1"), true)
             .await
             .unwrap()
     );
     let hashes: Vec<_> = (1..=codes).map(hash).collect();
     assert!(
         store
-            .activate(user, b"secret-v1", 100, 0, &hashes)
+            .activate(user, b"secret-v1", 100, 0, Some(&hashes), 20)
             .await
             .unwrap()
     );
+}
+
+/// A code-less first enrolment (`put_pending` with `only_if_none_enabled`) racing the
+/// confirmation of the user's pending authenticator, split across `a` and `b`, `rounds` times.
+/// Exactly one may win: a confirmed authenticator never ends up beside a pending one that was
+/// put without a code. Run it on a multi-thread runtime.
+pub async fn first_enrolment_race<S>(a: &S, b: &S, rounds: u32)
+where
+    S: CredentialStore + Clone + 'static,
+{
+    for round in 0..rounds {
+        let user = unique("first_enrolment_race");
+        assert!(
+            a.put_pending(&user, &pending(b"first-secret"), true)
+                .await
+                .unwrap()
+        );
+        let second = CredentialRecord {
+            id: "second".into(),
+            ..pending(b"second-secret")
+        };
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let confirm = {
+            let (store, user, barrier) = (a.clone(), user.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .activate(&user, b"first-secret", 100, 0, Some(&[hash(1)]), 20)
+                    .await
+                    .unwrap()
+            })
+        };
+        let enrol = {
+            let (store, user) = (b.clone(), user.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.put_pending(&user, &second, true).await.unwrap()
+            })
+        };
+        let (confirmed, enrolled) = (confirm.await.unwrap(), enrol.await.unwrap());
+        let records = a.get_credentials(&user).await.unwrap();
+        let ids: Vec<(&str, bool)> = records.iter().map(|r| (r.id.as_str(), r.enabled)).collect();
+        let expected: &[(&str, bool)] = if confirmed {
+            &[("first", true)]
+        } else {
+            &[("second", false)]
+        };
+        assert!(
+            confirmed != enrolled && ids == expected,
+            "round {round}: activate -> {confirmed}, put_pending(only_if_none_enabled) -> \
+             {enrolled}, authenticators {ids:?}"
+        );
+    }
 }
