@@ -122,7 +122,13 @@ impl<S: CredentialStore> CredentialStore for Faulty<S> {
         self.roll()?;
         lift(self.inner.advance_step(u, id, s, step, d, now).await)
     }
-    async fn rewrite_secret(&self, u: &str, id: &str, o: &[u8], n: &[u8]) -> Result<bool, Injected> {
+    async fn rewrite_secret(
+        &self,
+        u: &str,
+        id: &str,
+        o: &[u8],
+        n: &[u8],
+    ) -> Result<bool, Injected> {
         lift(self.inner.rewrite_secret(u, id, o, n).await)
     }
     async fn rename_credential(&self, u: &str, id: &str, n: &str) -> Result<bool, Injected> {

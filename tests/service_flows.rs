@@ -550,7 +550,10 @@ async fn stale_keys_are_rotated_lazily() {
             .unwrap(),
         VerifyOutcome::Rejected
     );
-    assert_eq!(store.get_credentials("nina").await.unwrap().pop().unwrap(), before);
+    assert_eq!(
+        store.get_credentials("nina").await.unwrap().pop().unwrap(),
+        before
+    );
     assert!(
         svc.verify("nina", &code_at(&secret, T0 + 30))
             .await

@@ -445,7 +445,10 @@ impl CredentialStore for Flaky {
         now: u64,
     ) -> Result<bool, Down> {
         self.check("advance_step")?;
-        Ok(ok(self.inner.advance_step(u, id, s, step, drift, now).await))
+        Ok(ok(self
+            .inner
+            .advance_step(u, id, s, step, drift, now)
+            .await))
     }
     async fn rewrite_secret(&self, u: &str, id: &str, o: &[u8], n: &[u8]) -> Result<bool, Down> {
         self.check("rewrite_secret")?;
@@ -513,7 +516,11 @@ impl CredentialStore for Flaky {
         self.check("use_device")?;
         Ok(ok(self.inner.use_device(h, now).await))
     }
-    async fn list_devices(&self, u: &str, now: u64) -> Result<Vec<(TokenHash, DeviceRecord)>, Down> {
+    async fn list_devices(
+        &self,
+        u: &str,
+        now: u64,
+    ) -> Result<Vec<(TokenHash, DeviceRecord)>, Down> {
         self.check("list_devices")?;
         Ok(ok(self.inner.list_devices(u, now).await))
     }

@@ -136,9 +136,10 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
     assert_eq!(
         tables,
         [
+            "twofactor_authenticators",
             "twofactor_backup_codes",
             "twofactor_challenges",
-            "twofactor_credentials",
+            "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
             "twofactor_recovery",
@@ -150,7 +151,7 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
             .fetch_all(a.pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
     schema.drop(&[&a, &b]).await;
 }
 
@@ -187,7 +188,13 @@ async fn a_version_1_database_upgrades_in_place() {
     version_1_database(store.pool()).await;
     store.migrate().await.unwrap();
 
-    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    let cred = store
+        .get_credentials("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
     assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
     assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
     assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
@@ -218,7 +225,14 @@ async fn a_version_1_database_upgrades_in_place() {
     // The upgraded rows work with the new operations.
     assert!(
         store
-            .advance_step("alice", &[1, 2, 3, 0, 0xff], 56_666_667, 0)
+            .advance_step(
+                "alice",
+                "legacy",
+                &[1, 2, 3, 0, 0xff],
+                56_666_667,
+                0,
+                1_700_000_100
+            )
             .await
             .unwrap()
     );
@@ -235,6 +249,9 @@ async fn a_version_1_database_upgrades_in_place() {
         user_id: "alice".into(),
         created_at: 1_700_000_000,
         expires_at: 1_800_000_000,
+        trusted_until: Some(1_750_000_000),
+        label: "Firefox on Linux".into(),
+        last_used_at: 1_700_000_000,
     };
     store.put_device(&common::hash(9), &device).await.unwrap();
 
@@ -245,7 +262,7 @@ async fn a_version_1_database_upgrades_in_place() {
         .unwrap();
     assert_eq!(
         store
-            .get_device(&common::hash(9), 1_700_000_000)
+            .use_device(&common::hash(9), 1_700_000_000)
             .await
             .unwrap(),
         Some(device)
@@ -256,7 +273,7 @@ async fn a_version_1_database_upgrades_in_place() {
             .fetch_all(store.pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(
         store
             .complete_recovery("alice", 1_700_259_200, false)
@@ -357,7 +374,15 @@ async fn server_gone_mid_life_fails_closed() {
         .pool_with_timeout("proxied", Duration::from_millis(500))
         .await;
     let store = PostgresStore::new(pool.clone());
-    assert!(store.get_credential("alice").await.unwrap().is_some());
+    assert!(
+        store
+            .get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .is_some()
+    );
     proxy.cut();
     conformance::credential_store_unreachable(&store).await;
     conformance::ephemeral_store_unreachable(&store).await;
@@ -443,7 +468,7 @@ async fn connection_killed_mid_activate_changes_nothing() {
     store.migrate().await.unwrap();
     assert!(
         store
-            .put_pending("alice", &common::pending(b"s1"))
+            .put_pending("alice", &common::pending(b"s1"), true)
             .await
             .unwrap()
     );
@@ -467,7 +492,14 @@ async fn connection_killed_mid_activate_changes_nothing() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .activate("alice", b"s1", 42, 0, &[common::hash(5), common::hash(6)])
+                .activate(
+                    "alice",
+                    b"s1",
+                    42,
+                    0,
+                    Some(&[common::hash(5), common::hash(6)]),
+                    20,
+                )
                 .await
         })
     };
@@ -476,14 +508,25 @@ async fn connection_killed_mid_activate_changes_nothing() {
     assert!(victim.await.unwrap().is_err());
 
     // All or nothing: still pending, no codes, and activation still possible.
-    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    let cred = store
+        .get_credentials("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
     assert!(!cred.enabled);
     assert_eq!(cred.last_step, None);
     assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 0);
-    assert!(!store.advance_step("alice", b"s1", 43, 0).await.unwrap());
+    assert!(
+        !store
+            .advance_step("alice", "first", b"s1", 43, 0, 1_700_000_100)
+            .await
+            .unwrap()
+    );
     assert!(
         store
-            .activate("alice", b"s1", 42, 0, &[common::hash(5)])
+            .activate("alice", b"s1", 42, 0, Some(&[common::hash(5)]), 20)
             .await
             .unwrap()
     );
@@ -497,28 +540,45 @@ async fn out_of_range_values_are_refused() {
     let store = schema.store().await;
     let mut rec = common::pending(b"s");
     rec.created_at = u64::MAX;
-    assert!(store.put_pending("alice", &rec).await.is_err());
-    assert_eq!(store.get_credential("alice").await.unwrap(), None);
+    assert!(store.put_pending("alice", &rec, true).await.is_err());
+    assert_eq!(
+        store
+            .get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next(),
+        None
+    );
     // Beyond a BIGINT is an error (the suite also accepts storing it exactly), never a wrap.
     common::enrolled(&store, "bob", 1).await;
     assert!(
         store
-            .advance_step("bob", b"secret-v1", u64::MAX, 0)
+            .advance_step("bob", "first", b"secret-v1", u64::MAX, 0, 1_700_000_100)
             .await
             .is_err()
     );
     assert_eq!(
         store
-            .get_credential("bob")
+            .get_credentials("bob")
             .await
             .unwrap()
+            .into_iter()
+            .next()
             .unwrap()
             .last_step,
         Some(100)
     );
     assert!(
         store
-            .advance_step("bob", b"secret-v1", i64::MAX as u64, 0)
+            .advance_step(
+                "bob",
+                "first",
+                b"secret-v1",
+                i64::MAX as u64,
+                0,
+                1_700_000_100
+            )
             .await
             .unwrap()
     );
@@ -565,6 +625,9 @@ async fn purge_drops_only_expired_rows() {
             user_id: "u".into(),
             created_at: 0,
             expires_at,
+            trusted_until: None,
+            label: String::new(),
+            last_used_at: 0,
         };
         store.put_device(&common::hash(n), &device).await.unwrap();
     }
@@ -578,7 +641,7 @@ async fn purge_drops_only_expired_rows() {
     for (n, kept) in [(3, false), (4, false), (5, true)] {
         assert_eq!(
             store
-                .get_device(&common::hash(n), 0)
+                .use_device(&common::hash(n), 0)
                 .await
                 .unwrap()
                 .is_some(),

@@ -131,7 +131,7 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
             .fetch_all(a.pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
     schema.drop(&[&a, &b]).await;
 }
 
@@ -144,7 +144,10 @@ async fn custom_prefix_keeps_stores_apart() {
     let b = PostgresStore::with_prefix(pool.clone(), "tenant2_tf_").unwrap();
     b.migrate().await.unwrap();
     common::enrolled(&a, "alice", 3).await;
-    assert_eq!(b.get_credential("alice").await.unwrap(), None);
+    assert_eq!(
+        b.get_credentials("alice").await.unwrap().into_iter().next(),
+        None
+    );
     conformance::credential_store(b.clone()).await;
     assert_eq!(a.backup_codes_remaining("alice").await.unwrap(), 3);
     for bad in ["", "x; DROP TABLE users; --", "Upper", "9lives", "a-b"] {
@@ -198,7 +201,15 @@ async fn server_gone_mid_life_fails_closed() {
         .pool_with_timeout(Duration::from_millis(500))
         .await;
     let store = PostgresStore::new(pool.clone());
-    assert!(store.get_credential("alice").await.unwrap().is_some());
+    assert!(
+        store
+            .get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .is_some()
+    );
     proxy.cut();
     conformance::credential_store_unreachable(&store).await;
     conformance::ephemeral_store_unreachable(&store).await;
@@ -232,8 +243,22 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     common::enrolled(&on_09, "alice", 3).await;
 
     let on_08 = schema.store().await;
-    let cred = on_08.get_credential("alice").await.unwrap().unwrap();
-    assert_eq!(Some(cred), on_09.get_credential("alice").await.unwrap());
+    let cred = on_08
+        .get_credentials("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(
+        Some(cred),
+        on_09
+            .get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    );
     assert_eq!(
         on_08
             .consume_backup_code("alice", &common::hash(2))
@@ -243,7 +268,7 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     );
     assert!(
         on_08
-            .advance_step("alice", b"secret-v1", 101, 0)
+            .advance_step("alice", "first", b"secret-v1", 101, 0, 1_700_000_100)
             .await
             .unwrap()
     );
@@ -256,7 +281,7 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     );
     assert!(
         !on_09
-            .advance_step("alice", b"secret-v1", 101, 0)
+            .advance_step("alice", "first", b"secret-v1", 101, 0, 1_700_000_100)
             .await
             .unwrap()
     );

@@ -5,10 +5,12 @@ mod common;
 
 use std::path::PathBuf;
 
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use twofactor::Algorithm;
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
-    SqlStoreError, SqliteStore, conformance,
+    ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
+    RecoveryRecord, SqlStoreError, SqliteStore, conformance,
 };
 
 /// A fresh database file, deleted (with its WAL files) on drop.
@@ -114,9 +116,10 @@ async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
     assert_eq!(
         tables,
         [
+            "twofactor_authenticators",
             "twofactor_backup_codes",
             "twofactor_challenges",
-            "twofactor_credentials",
+            "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
             "twofactor_recovery",
@@ -128,7 +131,7 @@ async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
 }
 
 #[tokio::test]
@@ -176,7 +179,13 @@ async fn a_version_1_database_upgrades_in_place() {
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.unwrap();
 
-    let cred = store.get_credential("alice").await.unwrap().unwrap();
+    let creds = store.get_credentials("alice").await.unwrap();
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    let cred = creds.into_iter().next().unwrap();
+    assert_eq!(
+        (cred.id.as_str(), cred.name.as_str()),
+        ("legacy", "Authenticator app")
+    );
     assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
     assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
     assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
@@ -208,7 +217,14 @@ async fn a_version_1_database_upgrades_in_place() {
     // The upgraded rows work with the new operations.
     assert!(
         store
-            .advance_step("alice", &[1, 2, 3, 0, 0xff], 56_666_667, 0)
+            .advance_step(
+                "alice",
+                "legacy",
+                &[1, 2, 3, 0, 0xff],
+                56_666_667,
+                0,
+                1_700_000_100
+            )
             .await
             .unwrap()
     );
@@ -225,6 +241,9 @@ async fn a_version_1_database_upgrades_in_place() {
         user_id: "alice".into(),
         created_at: 1_700_000_000,
         expires_at: 1_800_000_000,
+        trusted_until: Some(1_750_000_000),
+        label: "Firefox on Linux".into(),
+        last_used_at: 1_700_000_000,
     };
     store.put_device(&common::hash(9), &device).await.unwrap();
 
@@ -233,7 +252,7 @@ async fn a_version_1_database_upgrades_in_place() {
     twofactor::store::sqlite::migrate(&pool).await.unwrap();
     assert_eq!(
         store
-            .get_device(&common::hash(9), 1_700_000_000)
+            .use_device(&common::hash(9), 1_700_000_000)
             .await
             .unwrap(),
         Some(device)
@@ -244,7 +263,7 @@ async fn a_version_1_database_upgrades_in_place() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(
         store
             .complete_recovery("alice", 1_700_259_200, false)
@@ -252,6 +271,227 @@ async fn a_version_1_database_upgrades_in_place() {
             .unwrap(),
         "a version-1 request that needs no approval completes after its wait"
     );
+}
+
+/// The schema and rows as version 2 of this crate left them: 0001 and 0002 applied and recorded
+/// as `migrate()` records them, with tables under `prefix`. Alice has an enabled credential, two
+/// backup codes and a device token; Bob a pending credential.
+async fn version_2_database(pool: &SqlitePool, prefix: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    for (version, file) in [
+        (
+            1,
+            include_str!("../migrations/sqlite/0001_twofactor_init.sql"),
+        ),
+        (
+            2,
+            include_str!("../migrations/sqlite/0002_twofactor_adversary_model.sql"),
+        ),
+    ] {
+        let schema_version = format!(
+            "CREATE TABLE IF NOT EXISTS {prefix}schema_version (version INTEGER PRIMARY KEY); \
+             INSERT INTO {prefix}schema_version (version) VALUES ({version});"
+        );
+        sqlx::raw_sql(AssertSqlSafe(file.replace("twofactor_", prefix)))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql(AssertSqlSafe(schema_version))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let credential = format!(
+        "INSERT INTO {prefix}credentials (user_id, encrypted_secret, algorithm, digits, period, \
+         enabled, last_step, drift, created_at) VALUES (?1, ?2, 'SHA1', 6, 30, ?3, ?4, ?5, ?6)"
+    );
+    for (user, secret, enabled, last_step, drift, created_at) in [
+        (
+            "alice",
+            &b"v2-secret"[..],
+            true,
+            Some(56_666_666_i64),
+            1_i64,
+            1_700_000_000_i64,
+        ),
+        ("bob", &b"v2-pending"[..], false, None, 0, 1_700_000_500),
+    ] {
+        sqlx::query(AssertSqlSafe(credential.clone()))
+            .bind(user)
+            .bind(secret)
+            .bind(enabled)
+            .bind(last_step)
+            .bind(drift)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    for n in [1, 2] {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {prefix}backup_codes (user_id, code_hash) VALUES ('alice', ?1)"
+        )))
+        .bind(&common::hash(n)[..])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {prefix}devices (token_hash, user_id, created_at, expires_at) \
+         VALUES (?1, 'alice', 1700000000, 1800000000)"
+    )))
+    .bind(&common::hash(9)[..])
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A version 2 database (one credential per user) upgrades to authenticators: each credential
+/// becomes the user's one authenticator `legacy` with the same secret and last step, and
+/// backup codes and device tokens keep working. Checked with the default prefix and another one
+/// (the migration renames a table, which the prefix rewriting must follow).
+#[tokio::test]
+async fn a_version_2_database_upgrades_to_authenticators() {
+    for prefix in ["twofactor_", "app2_tf_"] {
+        let db = TempDb::new();
+        let pool = db.pool().await;
+        version_2_database(&pool, prefix).await;
+        let store = SqliteStore::with_prefix(pool.clone(), prefix).unwrap();
+        store.migrate().await.unwrap();
+
+        let legacy = CredentialRecord {
+            id: "legacy".into(),
+            name: "Authenticator app".into(),
+            encrypted_secret: b"v2-secret".to_vec(),
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            enabled: true,
+            last_step: Some(56_666_666),
+            drift: 1,
+            created_at: 1_700_000_000,
+            last_used_at: None,
+            replaces: None,
+        };
+        assert_eq!(
+            store.get_credentials("alice").await.unwrap(),
+            [legacy.clone()],
+            "{prefix}"
+        );
+        let bob = store.get_credentials("bob").await.unwrap();
+        assert_eq!(bob.len(), 1);
+        assert_eq!((bob[0].id.as_str(), bob[0].enabled), ("legacy", false));
+
+        // The last accepted step came along: the code used under version 2 stays used.
+        assert!(
+            !store
+                .advance_step(
+                    "alice",
+                    "legacy",
+                    b"v2-secret",
+                    56_666_666,
+                    0,
+                    1_700_000_100
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .advance_step(
+                    "alice",
+                    "legacy",
+                    b"v2-secret",
+                    56_666_667,
+                    0,
+                    1_700_000_100
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.get_credentials("alice").await.unwrap()[0].last_used_at,
+            Some(1_700_000_100)
+        );
+        // The enabled authenticator blocks a code-less enrolment and keeps its id.
+        let mut intruder = legacy.clone();
+        intruder.enabled = false;
+        assert!(!store.put_pending("alice", &intruder, true).await.unwrap());
+        assert!(!store.put_pending("alice", &intruder, false).await.unwrap());
+        // Bob's pending credential can still be confirmed.
+        assert!(
+            store
+                .activate(
+                    "bob",
+                    b"v2-pending",
+                    56_666_700,
+                    0,
+                    Some(&[common::hash(3)]),
+                    20
+                )
+                .await
+                .unwrap()
+        );
+
+        assert_eq!(
+            store
+                .consume_backup_code("alice", &common::hash(2))
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        let known = DeviceRecord {
+            user_id: "alice".into(),
+            created_at: 1_700_000_000,
+            expires_at: 1_800_000_000,
+            trusted_until: None,
+            label: String::new(),
+            last_used_at: 1_700_000_000,
+        };
+        assert_eq!(
+            store.list_devices("alice", 1_700_000_050).await.unwrap(),
+            [(common::hash(9), known.clone())]
+        );
+        assert_eq!(
+            store
+                .use_device(&common::hash(9), 1_700_000_200)
+                .await
+                .unwrap(),
+            Some(DeviceRecord {
+                last_used_at: 1_700_000_200,
+                ..known
+            })
+        );
+
+        // The old table is kept for a rollback, under a name version 2 does not use: a
+        // forgotten version 2 instance fails instead of reading a stale credential.
+        let kept: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {prefix}credentials_v2"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(kept, 2);
+        assert!(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT 1 FROM {prefix}credentials WHERE user_id = 'alice'"
+            )))
+            .fetch_optional(&pool)
+            .await
+            .is_err()
+        );
+        store.migrate().await.unwrap();
+        let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {prefix}schema_version ORDER BY version"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+        assert!(store.delete_user("alice").await.unwrap().credential);
+        assert!(store.get_credentials("alice").await.unwrap().is_empty());
+    }
 }
 
 #[tokio::test]
@@ -303,11 +543,19 @@ async fn custom_prefix_keeps_stores_apart() {
     a.migrate().await.unwrap();
     b.migrate().await.unwrap();
     common::enrolled(&a, "alice", 3).await;
-    assert_eq!(b.get_credential("alice").await.unwrap(), None);
+    assert_eq!(
+        b.get_credentials("alice").await.unwrap().into_iter().next(),
+        None
+    );
     conformance::credential_store(b.clone()).await;
     conformance::ephemeral_store(b).await;
     assert_eq!(
-        a.get_credential("alice").await.unwrap().map(|c| c.enabled),
+        a.get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .map(|c| c.enabled),
         Some(true),
         "the suite on one prefix must not touch the other"
     );
@@ -347,20 +595,20 @@ async fn corrupt_rows_are_errors() {
     let db = TempDb::new();
     let store = db.store().await;
     common::enrolled(&store, "mallory", 1).await;
-    sqlx::query("UPDATE twofactor_credentials SET algorithm = 'MD5' WHERE user_id = 'mallory'")
+    sqlx::query("UPDATE twofactor_authenticators SET algorithm = 'MD5' WHERE user_id = 'mallory'")
         .execute(store.pool())
         .await
         .unwrap();
     assert!(matches!(
-        store.get_credential("mallory").await,
+        store.get_credentials("mallory").await,
         Err(SqlStoreError::UnknownAlgorithm)
     ));
-    sqlx::query("UPDATE twofactor_credentials SET algorithm = 'SHA1', last_step = -5")
+    sqlx::query("UPDATE twofactor_authenticators SET algorithm = 'SHA1', last_step = -5")
         .execute(store.pool())
         .await
         .unwrap();
     assert!(matches!(
-        store.get_credential("mallory").await,
+        store.get_credentials("mallory").await,
         Err(SqlStoreError::OutOfRange { field: "last_step" })
     ));
     // A refused value changes nothing.
@@ -389,22 +637,31 @@ async fn out_of_range_values_are_refused() {
     common::enrolled(&store, "alice", 1).await;
     assert!(
         store
-            .advance_step("alice", b"secret-v1", u64::MAX, 0)
+            .advance_step("alice", "first", b"secret-v1", u64::MAX, 0, 1_700_000_100)
             .await
             .is_err()
     );
     assert_eq!(
         store
-            .get_credential("alice")
+            .get_credentials("alice")
             .await
             .unwrap()
+            .into_iter()
+            .next()
             .unwrap()
             .last_step,
         Some(100)
     );
     assert!(
         store
-            .advance_step("alice", b"secret-v1", i64::MAX as u64, 0)
+            .advance_step(
+                "alice",
+                "first",
+                b"secret-v1",
+                i64::MAX as u64,
+                0,
+                1_700_000_100
+            )
             .await
             .unwrap()
     );
@@ -453,6 +710,9 @@ async fn purge_drops_only_expired_rows() {
             user_id: "u".into(),
             created_at: 0,
             expires_at,
+            trusted_until: None,
+            label: String::new(),
+            last_used_at: 0,
         };
         store.put_device(&common::hash(n), &device).await.unwrap();
     }
@@ -460,7 +720,7 @@ async fn purge_drops_only_expired_rows() {
     for (n, kept) in [(3, false), (4, false), (5, true)] {
         assert_eq!(
             store
-                .get_device(&common::hash(n), 0)
+                .use_device(&common::hash(n), 0)
                 .await
                 .unwrap()
                 .is_some(),

@@ -110,9 +110,10 @@ async fn migrate_is_idempotent_concurrent_safe_and_leaves_app_tables_alone() {
     assert_eq!(
         tables,
         [
+            "twofactor_authenticators",
             "twofactor_backup_codes",
             "twofactor_challenges",
-            "twofactor_credentials",
+            "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
             "twofactor_recovery",
@@ -125,7 +126,7 @@ async fn migrate_is_idempotent_concurrent_safe_and_leaves_app_tables_alone() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,7 +138,10 @@ async fn custom_prefix_keeps_stores_apart() {
     a.migrate().await.unwrap();
     b.migrate().await.unwrap();
     common::enrolled(&a, "alice", 3).await;
-    assert_eq!(b.get_credential("alice").await.unwrap(), None);
+    assert_eq!(
+        b.get_credentials("alice").await.unwrap().into_iter().next(),
+        None
+    );
     conformance::credential_store(b).await;
     assert_eq!(a.backup_codes_remaining("alice").await.unwrap(), 3);
     for bad in ["", "x; DROP TABLE users; --", "Upper", "9lives", "a-b"] {
@@ -179,20 +183,22 @@ async fn corrupt_rows_are_errors() {
     let db = TempDb::new();
     let store = db.store().await;
     common::enrolled(&store, "mallory", 1).await;
-    sqlx08::query("UPDATE twofactor_credentials SET algorithm = 'MD5' WHERE user_id = 'mallory'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx08::query(
+        "UPDATE twofactor_authenticators SET algorithm = 'MD5' WHERE user_id = 'mallory'",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
     assert!(matches!(
-        store.get_credential("mallory").await,
+        store.get_credentials("mallory").await,
         Err(SqlStoreError::UnknownAlgorithm)
     ));
-    sqlx08::query("UPDATE twofactor_credentials SET algorithm = 'SHA1', last_step = -5")
+    sqlx08::query("UPDATE twofactor_authenticators SET algorithm = 'SHA1', last_step = -5")
         .execute(store.pool())
         .await
         .unwrap();
     assert!(matches!(
-        store.get_credential("mallory").await,
+        store.get_credentials("mallory").await,
         Err(SqlStoreError::OutOfRange { field: "last_step" })
     ));
 }
@@ -215,8 +221,22 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     common::enrolled(&on_09, "alice", 3).await;
 
     let on_08 = db.store().await;
-    let cred = on_08.get_credential("alice").await.unwrap().unwrap();
-    assert_eq!(Some(cred), on_09.get_credential("alice").await.unwrap());
+    let cred = on_08
+        .get_credentials("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(
+        Some(cred),
+        on_09
+            .get_credentials("alice")
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    );
     assert_eq!(
         on_08
             .consume_backup_code("alice", &common::hash(2))
@@ -226,7 +246,7 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     );
     assert!(
         on_08
-            .advance_step("alice", b"secret-v1", 101, 0)
+            .advance_step("alice", "first", b"secret-v1", 101, 0, 1_700_000_100)
             .await
             .unwrap()
     );
@@ -249,7 +269,7 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
     );
     assert!(
         !on_09
-            .advance_step("alice", b"secret-v1", 101, 0)
+            .advance_step("alice", "first", b"secret-v1", 101, 0, 1_700_000_100)
             .await
             .unwrap()
     );

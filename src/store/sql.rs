@@ -107,12 +107,18 @@ pub(crate) fn to_u64(value: i64, field: &'static str) -> Result<u64, SqlStoreErr
 }
 
 /// An optional `u64` to a nullable `BIGINT` column; refuses values above `i64::MAX`.
-pub(crate) fn opt_i64(value: Option<u64>, field: &'static str) -> Result<Option<i64>, SqlStoreError> {
+pub(crate) fn opt_i64(
+    value: Option<u64>,
+    field: &'static str,
+) -> Result<Option<i64>, SqlStoreError> {
     value.map(|v| to_i64(v, field)).transpose()
 }
 
 /// A nullable `BIGINT` column to an optional `u64`; refuses negative values.
-pub(crate) fn opt_u64(value: Option<i64>, field: &'static str) -> Result<Option<u64>, SqlStoreError> {
+pub(crate) fn opt_u64(
+    value: Option<i64>,
+    field: &'static str,
+) -> Result<Option<u64>, SqlStoreError> {
     value.map(|v| to_u64(v, field)).transpose()
 }
 

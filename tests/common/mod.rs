@@ -94,8 +94,11 @@ pub fn hash(n: u8) -> BackupCodeHash {
     h
 }
 
+/// A pending authenticator `first` holding `secret`.
 pub fn pending(secret: &[u8]) -> CredentialRecord {
     CredentialRecord {
+        id: "first".into(),
+        name: "Phone".into(),
         encrypted_secret: secret.to_vec(),
         algorithm: Algorithm::Sha256,
         digits: 8,
@@ -104,21 +107,24 @@ pub fn pending(secret: &[u8]) -> CredentialRecord {
         last_step: None,
         drift: 0,
         created_at: 1_700_000_000,
+        last_used_at: None,
+        replaces: None,
     }
 }
 
-/// An enabled credential for `user` with backup codes `hash(1..=codes)`.
+/// An enabled authenticator `first` for `user` (secret `secret-v1`, last step 100) with backup
+/// codes `hash(1..=codes)`.
 pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
     assert!(
         store
-            .put_pending(user, &pending(b"secret-v1"))
+            .put_pending(user, &pending(b"secret-v1"), true)
             .await
             .unwrap()
     );
     let hashes: Vec<_> = (1..=codes).map(hash).collect();
     assert!(
         store
-            .activate(user, b"secret-v1", 100, 0, &hashes)
+            .activate(user, b"secret-v1", 100, 0, Some(&hashes), 20)
             .await
             .unwrap()
     );
