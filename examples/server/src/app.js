@@ -333,11 +333,13 @@ function closeAuthForms() {
   $("auth-secret").textContent = "";
 }
 
-function button(text, className, onClick) {
+// A list item's button; `label` names what it acts on, for screen readers.
+function button(text, className, label, onClick) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = className;
   b.textContent = text;
+  b.setAttribute("aria-label", text + ": " + label);
   b.addEventListener("click", onClick);
   return b;
 }
@@ -375,11 +377,11 @@ async function loadSecurity() {
     const actions = document.createElement("span");
     actions.className = "item-actions";
     actions.append(
-      button("Rename", "secondary rename", () => openAuthAction({ kind: "rename", id: a.id, name: a.name })),
-      button("New phone", "secondary replace", () => openAuthAction({ kind: "replace", id: a.id, name: a.name })));
+      button("Rename", "secondary rename", a.name, () => openAuthAction({ kind: "rename", id: a.id, name: a.name })),
+      button("New phone", "secondary replace", a.name, () => openAuthAction({ kind: "replace", id: a.id, name: a.name })));
     // The only app goes with "Turn off" below, not here.
     if (all.length > 1) {
-      actions.append(button("Remove", "danger remove", () => openAuthAction({ kind: "remove", id: a.id, name: a.name })));
+      actions.append(button("Remove", "danger remove", a.name, () => openAuthAction({ kind: "remove", id: a.id, name: a.name })));
     }
     li.appendChild(actions);
     list.appendChild(li);
@@ -394,7 +396,7 @@ async function loadSecurity() {
     li.dataset.id = d.id;
     const actions = document.createElement("span");
     actions.className = "item-actions";
-    actions.appendChild(button("Revoke", "danger revoke", () => revokeDevice(d.id, d.label)));
+    actions.appendChild(button("Revoke", "danger revoke", d.label, () => revokeDevice(d.id, d.label)));
     li.appendChild(actions);
     dlist.appendChild(li);
   });
