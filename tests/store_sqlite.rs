@@ -376,7 +376,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         };
         assert_eq!(
             store.get_credentials("alice").await.unwrap(),
-            [legacy.clone()],
+            std::slice::from_ref(&legacy),
             "{prefix}"
         );
         let bob = store.get_credentials("bob").await.unwrap();
@@ -492,6 +492,16 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         assert!(store.delete_user("alice").await.unwrap().credential);
         assert!(store.get_credentials("alice").await.unwrap().is_empty());
     }
+}
+
+/// Two pools over one file: a code-less first enrolment racing the confirmation of the pending
+/// authenticator it would replace. `BEGIN IMMEDIATE` orders them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_enrolment_racing_confirmation() {
+    let db = TempDb::new();
+    let a = db.store().await;
+    let b = SqliteStore::new(db.pool().await);
+    common::first_enrolment_race(&a, &b, 100).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use thiserror::Error;
 use super::TokenHash;
 use super::compat::sqlx;
 
-/// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
+/// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
 /// An infrastructure failure of [`SqliteStore`](super::SqliteStore) or

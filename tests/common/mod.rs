@@ -129,3 +129,56 @@ pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
             .unwrap()
     );
 }
+
+/// A code-less first enrolment (`put_pending` with `only_if_none_enabled`) racing the
+/// confirmation of the user's pending authenticator, split across `a` and `b`, `rounds` times.
+/// Exactly one may win: a confirmed authenticator never ends up beside a pending one that was
+/// put without a code. Run it on a multi-thread runtime.
+pub async fn first_enrolment_race<S>(a: &S, b: &S, rounds: u32)
+where
+    S: CredentialStore + Clone + 'static,
+{
+    for round in 0..rounds {
+        let user = unique("first_enrolment_race");
+        assert!(
+            a.put_pending(&user, &pending(b"first-secret"), true)
+                .await
+                .unwrap()
+        );
+        let second = CredentialRecord {
+            id: "second".into(),
+            ..pending(b"second-secret")
+        };
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let confirm = {
+            let (store, user, barrier) = (a.clone(), user.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .activate(&user, b"first-secret", 100, 0, Some(&[hash(1)]), 20)
+                    .await
+                    .unwrap()
+            })
+        };
+        let enrol = {
+            let (store, user) = (b.clone(), user.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.put_pending(&user, &second, true).await.unwrap()
+            })
+        };
+        let (confirmed, enrolled) = (confirm.await.unwrap(), enrol.await.unwrap());
+        let records = a.get_credentials(&user).await.unwrap();
+        let ids: Vec<(&str, bool)> = records.iter().map(|r| (r.id.as_str(), r.enabled)).collect();
+        let expected: &[(&str, bool)] = if confirmed {
+            &[("first", true)]
+        } else {
+            &[("second", false)]
+        };
+        assert!(
+            confirmed != enrolled && ids == expected,
+            "round {round}: activate -> {confirmed}, put_pending(only_if_none_enabled) -> \
+             {enrolled}, authenticators {ids:?}"
+        );
+    }
+}
