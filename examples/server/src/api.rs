@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 
 use twofactor::rate_limit::RateLimitPolicy;
 use twofactor::{
-    BackupCode, ConfirmOutcome, DisableOutcome, EnrolmentStart, RegenerateOutcome, TwoFactor,
+    BackupCode, ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, RegenerateOutcome,
+    TwoFactor,
 };
 
 use crate::db::{Backend, Db, User};
@@ -26,6 +27,7 @@ use crate::error::{ApiError, Json};
 use crate::hashing::Hasher;
 use crate::headers::PAGE_CSP;
 use crate::login::{Credentials, change_password, check_new_password, login, login_2fa};
+use crate::security;
 
 /// How long a session lasts.
 pub const SESSION_TTL_SECS: u64 = 12 * 60 * 60;
@@ -65,6 +67,32 @@ pub fn router<S: Backend>(state: Arc<AppState<S>>) -> Router {
         .route("/api/2fa/verify-setup", post(verify_setup::<S>))
         .route("/api/2fa/backup-codes", post(backup_codes::<S>))
         .route("/api/2fa/disable", post(disable::<S>))
+        .route(
+            "/api/2fa/authenticators",
+            get(security::list_authenticators::<S>),
+        )
+        .route(
+            "/api/2fa/authenticators/add",
+            post(security::add_authenticator::<S>),
+        )
+        .route("/api/2fa/authenticators/confirm", post(verify_setup::<S>))
+        .route(
+            "/api/2fa/authenticators/rename",
+            post(security::rename_authenticator::<S>),
+        )
+        .route(
+            "/api/2fa/authenticators/remove",
+            post(security::remove_authenticator::<S>),
+        )
+        .route(
+            "/api/2fa/authenticators/replace",
+            post(security::replace_authenticator::<S>),
+        )
+        .route("/api/2fa/trusted-devices", get(security::list_devices::<S>))
+        .route(
+            "/api/2fa/trusted-devices/revoke",
+            post(security::revoke_device::<S>),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -232,6 +260,8 @@ struct CodeBody {
 struct Me {
     email: String,
     two_factor_enabled: bool,
+    /// Enabled authenticator apps.
+    authenticators: u32,
     backup_codes_remaining: u32,
     /// Failed second factors on the user's budget since this login.
     failures_since_login: u32,
@@ -290,6 +320,7 @@ async fn me<S: Backend>(
     Ok(axum::Json(Me {
         email: auth.user.email,
         two_factor_enabled: status.enabled,
+        authenticators: status.authenticators,
         backup_codes_remaining: status.backup_codes_remaining,
         failures_since_login: status.failures_since_login,
         last_login_at: status.last_login_at,
@@ -309,6 +340,12 @@ async fn setup<S: Backend>(
             "two-factor authentication is already on; disable it first",
         ));
     };
+    enrolment_response(&enrolment)
+}
+
+/// What an authenticator app needs: `{secret, otpauthUri, qrSvg}` (first setup, another app, a
+/// new phone).
+pub fn enrolment_response(enrolment: &Enrolment) -> Result<Response, ApiError> {
     let qr = enrolment
         .qr()
         .map_err(|e| ApiError::infra("QR code failed", &e))?;
@@ -333,6 +370,9 @@ pub fn too_many(retry_after: u64) -> ApiError {
 pub const WRONG_CODE: ApiError =
     ApiError::WrongCode("wrong or already used code; check your phone's clock if this repeats");
 
+/// `POST /api/2fa/verify-setup` and `POST /api/2fa/authenticators/confirm`: a code from the app
+/// being set up confirms whatever is pending: the first app (2FA turns on, backup codes once),
+/// or another one (it joins the others; for a new phone the old one goes in the same step).
 async fn verify_setup<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
@@ -351,6 +391,17 @@ async fn verify_setup<S: Backend>(
                 .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
             tracing::info!("two-factor authentication enabled");
             Ok(codes_response(&backup_codes))
+        }
+        ConfirmOutcome::Added {
+            authenticator,
+            replaced,
+        } => {
+            tracing::info!(replacement = replaced.is_some(), "authenticator added");
+            Ok(axum::Json(serde_json::json!({
+                "authenticator": authenticator,
+                "replaced": replaced,
+            }))
+            .into_response())
         }
         ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         _ => Err(WRONG_CODE),

@@ -90,6 +90,8 @@ function show(view) {
     $("backup-panel").hidden = true;
     $("manage").hidden = true;
     $("password").hidden = true;
+    $("security").hidden = true;
+    closeAuthForms();
   }
 }
 
@@ -131,6 +133,8 @@ async function refresh() {
   $("backup-remaining").textContent = String(res.body.backupCodesRemaining);
   $("setup-start").hidden = on || !$("setup").hidden;
   $("manage").hidden = !on || !$("backup-panel").hidden;
+  $("security").hidden = !on;
+  if (on) { loadSecurity(); } else { closeAuthForms(); }
 }
 
 function loggedIn(body, text) {
@@ -139,6 +143,7 @@ function loggedIn(body, text) {
   challenge = null;
   $("login-code").value = "";
   $("login-password").value = "";
+  $("login-remember").checked = false;
   say("notice", text);
   refresh();
 }
@@ -163,7 +168,12 @@ $("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   lastEmail = $("login-email").value;
   const res = await api("POST", "/api/login", { email: lastEmail, password: $("login-password").value });
-  if (res.ok && res.body.token) { loggedIn(res.body, "Logged in."); return; }
+  if (res.ok && res.body.token) {
+    loggedIn(res.body, res.body.trustedBrowser
+      ? "Logged in. This browser is trusted, so no code was needed."
+      : "Logged in.");
+    return;
+  }
   if (res.ok && res.body.requiresTwoFactor) {
     challenge = res.body.challenge;
     $("login-password").value = "";
@@ -180,9 +190,12 @@ $("login-form").addEventListener("submit", async (ev) => {
 $("code-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   // The email picks this account's device cookie (HttpOnly: the script never sees the token).
-  const res = await api("POST", "/api/login/2fa", { challenge, code: $("login-code").value, email: lastEmail });
+  const remember = $("login-remember").checked;
+  const res = await api("POST", "/api/login/2fa", { challenge, code: $("login-code").value, email: lastEmail, remember });
   if (res.ok && res.body.token) {
-    loggedIn(res.body, "Logged in with two-factor authentication.");
+    loggedIn(res.body, remember
+      ? "Logged in with two-factor authentication. This browser is remembered for 30 days."
+      : "Logged in with two-factor authentication.");
     return;
   }
   $("login-code").value = "";
@@ -299,5 +312,213 @@ $("password-form").addEventListener("submit", async (ev) => {
   if (res.status === 401) { refresh(); return; }
   say("error", res.body.error || ("request failed (" + res.status + ")"));
 });
+
+// ---- Security panel: authenticator apps and trusted browsers. ----
+
+// The open action: {kind: "add" | "rename" | "remove" | "replace", id, name}.
+let authAction = null;
+
+function when(t) {
+  return t ? new Date(t * 1000).toLocaleString() : "never";
+}
+
+function closeAuthForms() {
+  authAction = null;
+  $("auth-action-form").hidden = true;
+  $("auth-enrol").hidden = true;
+  $("auth-name").value = "";
+  $("auth-code").value = "";
+  $("auth-confirm-code").value = "";
+  $("auth-qr").innerHTML = "";
+  $("auth-secret").textContent = "";
+}
+
+// A list item's button; `label` names what it acts on, for screen readers.
+function button(text, className, label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = className;
+  b.textContent = text;
+  b.setAttribute("aria-label", text + ": " + label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function item(title, meta) {
+  const li = document.createElement("li");
+  const name = document.createElement("span");
+  name.className = "item-name";
+  name.textContent = title;
+  const info = document.createElement("span");
+  info.className = "item-meta";
+  info.textContent = meta;
+  li.append(name, info);
+  return li;
+}
+
+// Renders the two lists (names and labels as text, never as markup).
+async function loadSecurity() {
+  const [auths, devices] = await Promise.all([
+    api("GET", "/api/2fa/authenticators"),
+    api("GET", "/api/2fa/trusted-devices"),
+  ]);
+  if (auths.status === 401 || devices.status === 401) { refresh(); return; }
+  if (!auths.ok || !devices.ok) {
+    say("error", (auths.ok ? devices : auths).body.error || "cannot load the security settings");
+    return;
+  }
+  const list = $("authenticator-list");
+  list.innerHTML = "";
+  const all = auths.body.authenticators;
+  all.forEach((a) => {
+    const li = item(a.name, "added " + when(a.createdAt) + " · last used " + when(a.lastUsedAt));
+    li.dataset.id = a.id;
+    li.dataset.name = a.name;
+    const actions = document.createElement("span");
+    actions.className = "item-actions";
+    actions.append(
+      button("Rename", "secondary rename", a.name, () => openAuthAction({ kind: "rename", id: a.id, name: a.name })),
+      button("New phone", "secondary replace", a.name, () => openAuthAction({ kind: "replace", id: a.id, name: a.name })));
+    // The only app goes with "Turn off" below, not here.
+    if (all.length > 1) {
+      actions.append(button("Remove", "danger remove", a.name, () => openAuthAction({ kind: "remove", id: a.id, name: a.name })));
+    }
+    li.appendChild(actions);
+    list.appendChild(li);
+  });
+  $("auth-add-start").hidden = all.length >= auths.body.max;
+
+  const dlist = $("device-list");
+  dlist.innerHTML = "";
+  devices.body.devices.forEach((d) => {
+    const li = item(d.label, "trusted since " + when(d.createdAt) + " · last used " + when(d.lastUsedAt) +
+      " · until " + when(d.trustedUntil));
+    li.dataset.id = d.id;
+    const actions = document.createElement("span");
+    actions.className = "item-actions";
+    actions.appendChild(button("Revoke", "danger revoke", d.label, () => revokeDevice(d.id, d.label)));
+    li.appendChild(actions);
+    dlist.appendChild(li);
+  });
+  $("device-none").hidden = devices.body.devices.length > 0;
+}
+
+const AUTH_ACTIONS = {
+  add: {
+    title: () => "Add an authenticator app",
+    hint: () => "Confirm it's you with a code, name the new app, then scan its QR code.",
+    codeLabel: () => "A current code from an app you already have, or a backup code",
+    name: true, code: true, submit: "Continue",
+  },
+  rename: {
+    title: (a) => "Rename " + a.name,
+    hint: () => "",
+    name: true, code: false, submit: "Rename",
+  },
+  remove: {
+    title: (a) => "Remove " + a.name,
+    hint: (a) => "Its codes stop working at once. Confirm with a code from another app or a " +
+      "backup code: a code from " + a.name + " itself is not accepted.",
+    codeLabel: () => "A code from another app, or a backup code",
+    name: false, code: true, submit: "Remove",
+  },
+  replace: {
+    title: (a) => "Replace " + a.name + " with a new phone",
+    hint: (a) => "Confirm with a code from " + a.name + " (the old phone), another app or a backup " +
+      "code, then scan the QR code with the new phone. " + a.name + " keeps working until the new " +
+      "phone's code is confirmed; then it is removed.",
+    codeLabel: (a) => "A code from " + a.name + ", another app, or a backup code",
+    name: true, code: true, submit: "Continue",
+  },
+};
+
+function openAuthAction(action) {
+  closeAuthForms();
+  authAction = action;
+  const spec = AUTH_ACTIONS[action.kind];
+  $("auth-action-title").textContent = spec.title(action);
+  $("auth-action-hint").textContent = spec.hint(action);
+  $("auth-name-wrap").hidden = !spec.name;
+  $("auth-name").required = spec.name;
+  $("auth-name").value = action.kind === "rename" ? action.name : (action.kind === "replace" ? "New phone" : "");
+  $("auth-code-wrap").hidden = !spec.code;
+  $("auth-code").required = spec.code;
+  if (spec.code) $("auth-code-label").textContent = spec.codeLabel(action);
+  $("auth-action-submit").textContent = spec.submit;
+  $("auth-action-form").hidden = false;
+  (spec.name ? $("auth-name") : $("auth-code")).focus();
+}
+
+$("auth-add-start").addEventListener("click", () => openAuthAction({ kind: "add" }));
+$("auth-action-cancel").addEventListener("click", () => { closeAuthForms(); say("", ""); });
+$("auth-confirm-cancel").addEventListener("click", () => { closeAuthForms(); say("", ""); });
+
+// A failed Security request: wait on 429, log in again on 401, otherwise the server's words.
+function securityFailure(res, form) {
+  if (res.status === 429) { lockForm(form, res.retryAfter || 60); return; }
+  if (res.status === 401) { refresh(); return; }
+  say("error", res.body.error || ("request failed (" + res.status + ")"));
+}
+
+$("auth-action-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const action = authAction;
+  if (!action) return;
+  const name = $("auth-name").value, code = $("auth-code").value;
+  let res;
+  if (action.kind === "add") {
+    res = await api("POST", "/api/2fa/authenticators/add", { name, code });
+  } else if (action.kind === "replace") {
+    res = await api("POST", "/api/2fa/authenticators/replace", { id: action.id, name, code });
+  } else if (action.kind === "rename") {
+    res = await api("POST", "/api/2fa/authenticators/rename", { id: action.id, name });
+  } else {
+    res = await api("POST", "/api/2fa/authenticators/remove", { id: action.id, code });
+  }
+  $("auth-code").value = "";
+  if (!res.ok) { securityFailure(res, $("auth-action-form")); return; }
+  if (action.kind === "rename" || action.kind === "remove") {
+    closeAuthForms();
+    say("notice", action.kind === "rename" ? "Renamed." : action.name + " was removed: its codes no longer work.");
+    refresh();
+    return;
+  }
+  // add or replace: the new app's QR code; the SVG comes from this server's QR encoder.
+  $("auth-action-form").hidden = true;
+  $("auth-qr").innerHTML = res.body.qrSvg;
+  $("auth-secret").textContent = res.body.secret;
+  $("auth-enrol").hidden = false;
+  say("notice", "Scan the QR code with the new app, then enter the code it shows.");
+  $("auth-confirm-code").focus();
+});
+
+$("auth-confirm-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const action = authAction;
+  const res = await api("POST", "/api/2fa/authenticators/confirm", { code: $("auth-confirm-code").value });
+  $("auth-confirm-code").value = "";
+  if (res.ok) {
+    closeAuthForms();
+    say("notice", res.body.replaced
+      ? "The new phone is set up. " + (action ? action.name : "The old one") + " was removed: its codes no longer work."
+      : "The new authenticator app is added. Its codes work from now on, as do your other apps'.");
+    refresh();
+    return;
+  }
+  explainCodeFailure(res, $("auth-confirm-form"));
+});
+
+async function revokeDevice(id, label) {
+  const res = await api("POST", "/api/2fa/trusted-devices/revoke", { id });
+  if (res.ok) {
+    say("notice", label + " is no longer trusted: its next login asks for a code.");
+  } else if (res.status === 401) {
+    refresh();
+    return;
+  } else {
+    say("error", res.body.error || "cannot revoke the browser");
+  }
+  loadSecurity();
+}
 
 refresh();

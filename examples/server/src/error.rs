@@ -19,8 +19,10 @@ pub enum ApiError {
     WrongCode(&'static str),
     /// 401.
     Unauthorized(&'static str),
-    /// 404.
+    /// 404: no such endpoint.
     NotFound,
+    /// 404: no such item (an authenticator or a trusted browser) among the user's own.
+    UnknownId(&'static str),
     /// 405.
     MethodNotAllowed,
     /// 409.
@@ -68,6 +70,7 @@ impl IntoResponse for ApiError {
             Self::WrongCode(m) => (StatusCode::BAD_REQUEST, m.into(), None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.into(), None),
             Self::NotFound => (StatusCode::NOT_FOUND, "no such endpoint".into(), None),
+            Self::UnknownId(m) => (StatusCode::NOT_FOUND, m.into(), None),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed on this endpoint".into(),

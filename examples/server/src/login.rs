@@ -5,7 +5,10 @@
 //! The device token lives in an `HttpOnly`, `Secure`, `SameSite=Strict` cookie scoped to
 //! `/api/login`, one per account (named after a hash of the email): page scripts cannot read
 //! it, so script injection cannot carry it away, and the browser sends it only to the login
-//! endpoints. It does not skip anything: it only gives the owner's browser its own budgets.
+//! endpoints. A known token gives the owner's browser its own budgets and skips nothing; a token
+//! the user asked to trust ("remember this browser for 30 days", the same cookie) also lets the
+//! password alone in, until it expires or is revoked (by the user in the Security panel, or by
+//! the service on a password change or when 2FA is turned off).
 
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ use crate::api::{
 use crate::db::{Backend, Db as _};
 use crate::error::{ApiError, Json};
 use crate::guard::{self, Guess};
+use crate::user_agent::browser_label;
 
 /// Longest device token looked at (the crate's are 43 characters).
 const MAX_DEVICE_TOKEN: usize = 128;
@@ -48,6 +52,10 @@ pub struct ChallengeBody {
     /// means no device budget (a token of another account is ignored by the service).
     #[serde(default)]
     email: Option<String>,
+    /// "Remember this browser for 30 days": the new device token is trusted, so the next
+    /// logins from this browser need the password only.
+    #[serde(default)]
+    remember: bool,
 }
 
 #[derive(Deserialize)]
@@ -120,7 +128,8 @@ fn set_device_cookie(response: &mut Response, email: &str, token: &str, max_age:
 }
 
 /// The hash of `token` if it is a live device token of `user_id` (what the service checks in
-/// `complete_login_with_device`: the SHA-256 of the token, bound to the user).
+/// `complete_login_with_device`: the SHA-256 of the token, bound to the user). A revoked token
+/// is gone from the store, so it picks no budget either.
 async fn known_device<S: Backend>(
     state: &AppState<S>,
     user_id: &str,
@@ -131,7 +140,7 @@ async fn known_device<S: Backend>(
     let record = state
         .twofa
         .credential_store()
-        .get_device(&hash, now)
+        .use_device(&hash, now)
         .await
         .map_err(|e| ApiError::infra("reading a device token failed", &e))?;
     Ok(record.filter(|d| d.user_id == user_id).map(|_| hash))
@@ -182,13 +191,35 @@ async fn session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
+    session_body(state, user_id, notice, false).await
+}
+
+/// A session for a browser the user trusts (the password was enough): as
+/// [`session_response`], with `trustedBrowser: true` so the page can say why no code was asked.
+async fn trusted_session_response<S: Backend>(
+    state: &AppState<S>,
+    user_id: &str,
+    notice: Notice,
+) -> Result<Response, ApiError> {
+    session_body(state, user_id, notice, true).await
+}
+
+async fn session_body<S: Backend>(
+    state: &AppState<S>,
+    user_id: &str,
+    notice: Notice,
+    trusted: bool,
+) -> Result<Response, ApiError> {
     let token = new_session(&state.db, user_id).await?;
-    Ok(axum::Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "token": token.as_str(),
         "failedAttempts": notice.failed,
         "lastLoginAt": notice.last_login_at,
-    }))
-    .into_response())
+    });
+    if trusted {
+        body["trustedBrowser"] = serde_json::Value::Bool(true);
+    }
+    Ok(axum::Json(body).into_response())
 }
 
 /// `POST /api/login`: the password step (and the second factor in one go with `totpCode`).
@@ -302,7 +333,17 @@ pub async fn login<S: Backend>(
             // `Rejected`, and fail closed on any outcome added later.
             _ => Err(BAD_LOGIN_CODE),
         },
-        _ => match state.twofa.start_login(&user.id).await? {
+        // A browser the user trusts skips the code; any other token (known only, revoked,
+        // expired, forged, another account's) is ignored by the service and a code is asked.
+        _ => match state
+            .twofa
+            .start_login_with_device(&user.id, device_token.as_deref().map(|t| t.as_str()))
+            .await?
+        {
+            LoginStart::TrustedDevice => {
+                tracing::info!("login from a trusted browser");
+                trusted_session_response(&state, &user.id, notice).await
+            }
             LoginStart::Required {
                 challenge,
                 expires_at,
@@ -323,7 +364,8 @@ pub async fn login<S: Backend>(
 
 /// `POST /api/login/2fa`: the second step, on the device's own budget when the browser holds
 /// the account's device token; a browser without one (or with one past half its life) gets a
-/// new one.
+/// new one. With `remember`, the new token is trusted (labelled from the `User-Agent`) and
+/// replaces the browser's old one in the same cookie.
 pub async fn login_2fa<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     headers: HeaderMap,
@@ -333,15 +375,20 @@ pub async fn login_2fa<S: Backend>(
         .email
         .as_deref()
         .and_then(|email| device_cookie(&headers, email));
-    match state
-        .twofa
-        .complete_login_with_device(
-            &body.challenge,
-            &body.code,
-            device_token.as_deref().map(|t| t.as_str()),
-        )
-        .await?
-    {
+    let device_token = device_token.as_deref().map(|t| t.as_str());
+    let outcome = if body.remember {
+        let label = browser_label(&headers);
+        state
+            .twofa
+            .complete_login_trusting_device(&body.challenge, &body.code, device_token, &label)
+            .await?
+    } else {
+        state
+            .twofa
+            .complete_login_with_device(&body.challenge, &body.code, device_token)
+            .await?
+    };
+    match outcome {
         VerifyOutcome::Success {
             user_id,
             device_token,

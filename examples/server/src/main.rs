@@ -20,7 +20,9 @@ mod hashing;
 mod headers;
 mod login;
 mod random;
+mod security;
 mod twofa;
+mod user_agent;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

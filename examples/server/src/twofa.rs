@@ -39,14 +39,17 @@ pub async fn service<S: Backend>(store: S, config: &Config) -> Result<TwoFactor<
         .map_err(|e| e.to_string())
 }
 
-/// A service failure: an account name the service refuses is the client's 400; anything else is
-/// logged with its source chain (store and cipher errors carry no secrets) and answers 503: the
-/// service failed closed, nobody got in.
+/// A service failure: an account name, authenticator name or device label the service refuses is
+/// the client's 400; anything else is logged with its source chain (store and cipher errors carry
+/// no secrets) and answers 503: the service failed closed, nobody got in.
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::InvalidAccountName(_) => ApiError::BadRequest(
                 "this email cannot be used as an authenticator account name".into(),
+            ),
+            ServiceError::InvalidName => ApiError::BadRequest(
+                "a name must have 1 to 64 characters and no control characters".into(),
             ),
             _ => ApiError::infra("two-factor service failed", &e),
         }

@@ -2,7 +2,9 @@
 //! turn on 2FA (the secret read from the page, the code computed with the crate), log out, log
 //! in with a code, log out, let an attacker lock the account's password budget, log in with a
 //! backup code all the same (the browser's device cookie), see the failed-attempts banner and
-//! change the password from it. Runs when `TWOFACTOR_BROWSER=1`.
+//! change the password from it. A second session adds another authenticator app in the Security
+//! panel, logs in with each, ticks "remember this browser", logs in again without a code, revokes
+//! the browser in the panel and is asked for a code again. Runs when `TWOFACTOR_BROWSER=1`.
 //! Screenshots go to `target/browser-screenshot*.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -140,10 +142,20 @@ async fn save_screenshot(c: &Client, name: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sign_up_enable_2fa_and_log_in_with_code_and_backup_code() {
+/// Everything a browser test runs on: a server on a fresh SQLite file, chromedriver and a
+/// Chromium session with a profile of its own (dropped in reverse order).
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    server: Server,
+    _profile: TempDir,
+    _dir: TempDir,
+}
+
+/// Starts the lot, or `None` when `TWOFACTOR_BROWSER` is off.
+async fn start_browser(tag: &str) -> Option<Browser> {
     if !switch_on("TWOFACTOR_BROWSER", "browser test") {
-        return;
+        return None;
     }
     for tool in [CHROMIUM, CHROMEDRIVER] {
         assert!(
@@ -151,14 +163,14 @@ async fn sign_up_enable_2fa_and_log_in_with_code_and_backup_code() {
             "TWOFACTOR_BROWSER is set but {tool} is missing (apt-get install chromium chromium-driver)"
         );
     }
-    let dir = TempDir::new("browser");
-    let profile = TempDir::new("browser-profile");
+    let dir = TempDir::new(tag);
+    let profile = TempDir::new(&format!("{tag}-profile"));
     let server = Server::start(
         dir.path(),
         &format!("sqlite://{}", dir.path().join("demo.db").display()),
     );
     let port = free_port();
-    let _driver = Driver(
+    let driver = Driver(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -166,9 +178,23 @@ async fn sign_up_enable_2fa_and_log_in_with_code_and_backup_code() {
             .spawn()
             .expect("cannot start chromedriver"),
     );
-    let c = connect(port, &profile).await;
-    let result = drive(&c, &server).await;
-    let _ = c.close().await;
+    let client = connect(port, &profile).await;
+    Some(Browser {
+        client,
+        _driver: driver,
+        server,
+        _profile: profile,
+        _dir: dir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_up_enable_2fa_and_log_in_with_code_and_backup_code() {
+    let Some(b) = start_browser("browser").await else {
+        return;
+    };
+    let result = drive(&b.client, &b.server).await;
+    let _ = b.client.clone().close().await;
     result.unwrap();
 }
 
@@ -346,5 +372,232 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     assert!(!enabled, "buttons stay enabled during the wait");
     save_screenshot(c, "browser-screenshot-wait.png").await;
+    Ok(())
+}
+
+/// How many elements match `css` right now.
+async fn count(c: &Client, css: &str) -> usize {
+    c.find_all(Locator::Css(css)).await.map_or(0, |v| v.len())
+}
+
+/// Waits until `n` elements match `css`.
+async fn wait_count(c: &Client, css: &str, n: usize) {
+    let mut last = 0;
+    for _ in 0..100 {
+        last = count(c, css).await;
+        if last == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = text(c, "message").await;
+    panic!("{css}: {last} elements, not {n}; the page says: {message:?}");
+}
+
+async fn click_css(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_panel_second_authenticator_and_trusted_browser() {
+    let Some(b) = start_browser("browser-security").await else {
+        return;
+    };
+    let result = drive_security(&b.client, &b.server).await;
+    let _ = b.client.clone().close().await;
+    result.unwrap();
+}
+
+async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
+    let email = "henry@example.com";
+    let password = "a long browser password";
+    c.goto(&server.base).await.map_err(|e| e.to_string())?;
+    fill(c, "signup-email", email).await;
+    fill(c, "signup-password", password).await;
+    click(c, "signup-submit").await;
+    wait_visible(c, "account").await;
+    // The panel is for accounts with 2FA on.
+    assert!(
+        !c.find(Locator::Id("security"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+
+    // Turn on 2FA. Every code below is of step T-1, T or T+1 (valid while the server is in
+    // step T or T+1): T-1 confirms each app, T and T+1 log in.
+    click(c, "setup-start").await;
+    wait_visible(c, "setup").await;
+    let home = wait_text(c, "setup-secret", |t| !t.is_empty()).await;
+    wait_for_step_room(25);
+    let t = unix_now();
+    fill(c, "setup-code", &totp_at(&home, t - 30)).await;
+    click(c, "setup-confirm").await;
+    wait_visible(c, "backup-panel").await;
+    let mut codes = Vec::new();
+    for li in c
+        .find_all(Locator::Css("#backup-codes li"))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        codes.push(li.text().await.map_err(|e| e.to_string())?);
+    }
+    assert_eq!(codes.len(), 8, "{codes:?}");
+    click(c, "codes-saved").await;
+    wait_visible(c, "security").await;
+    wait_count(c, "#authenticator-list li", 1).await;
+    let first = text(c, "authenticator-list").await;
+    assert!(first.contains("Authenticator app"), "{first}");
+    // The only app has no Remove button (turning 2FA off removes it).
+    assert_eq!(count(c, "#authenticator-list button.remove").await, 0);
+    wait_visible(c, "device-none").await;
+
+    // Add a second app: a current code from the first, a name, then the new QR code and a code
+    // from the new app.
+    click(c, "auth-add-start").await;
+    wait_visible(c, "auth-action-form").await;
+    fill(c, "auth-name", "Work phone").await;
+    fill(c, "auth-code", &totp_at(&home, t)).await;
+    click(c, "auth-action-submit").await;
+    wait_visible(c, "auth-enrol").await;
+    let work = wait_text(c, "auth-secret", |t| !t.is_empty()).await;
+    assert_ne!(work, home);
+    let svg = c
+        .find(Locator::Css("#auth-qr svg"))
+        .await
+        .map_err(|e| format!("no QR SVG: {e}"))?;
+    assert!(svg.is_displayed().await.unwrap());
+    fill(c, "auth-confirm-code", &totp_at(&work, t - 30)).await;
+    click(c, "auth-confirm-submit").await;
+    wait_text(c, "message", |m| m.contains("is added")).await;
+    wait_count(c, "#authenticator-list li", 2).await;
+    assert!(
+        !c.find(Locator::Id("auth-enrol"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+
+    // Rename the first one.
+    click_css(
+        c,
+        "#authenticator-list li[data-name='Authenticator app'] button.rename",
+    )
+    .await;
+    wait_visible(c, "auth-action-form").await;
+    fill(c, "auth-name", "Home phone").await;
+    click(c, "auth-action-submit").await;
+    wait_count(c, "#authenticator-list li[data-name='Home phone']", 1).await;
+    wait_count(c, "#authenticator-list li[data-name='Work phone']", 1).await;
+    save_screenshot(c, "browser-screenshot-security.png").await;
+
+    // Log in with the work phone.
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "second-factor").await;
+    fill(c, "login-code", &totp_at(&work, t)).await;
+    click(c, "login-code-submit").await;
+    wait_visible(c, "account").await;
+    wait_count(c, "#authenticator-list li", 2).await;
+
+    // Log in with the home phone, ticking "remember this browser".
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "second-factor").await;
+    fill(c, "login-code", &totp_at(&home, t + 30)).await;
+    click(c, "login-remember").await;
+    click(c, "login-code-submit").await;
+    wait_visible(c, "account").await;
+    wait_text(c, "message", |m| m.contains("remembered for 30 days")).await;
+    wait_count(c, "#device-list li", 1).await;
+    let devices = text(c, "device-list").await;
+    assert!(devices.contains("Chrome on Linux"), "{devices}");
+    // Still invisible to the page's script.
+    let visible = c
+        .execute("return document.cookie", vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(
+        !visible.as_str().unwrap_or_default().contains("tf_device_"),
+        "the device token is readable by scripts: {visible}"
+    );
+
+    // Log out and in: the password is enough on this browser.
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "account").await;
+    let notice = wait_text(c, "message", |m| m.contains("Logged in")).await;
+    assert!(notice.contains("trusted"), "{notice}");
+    save_screenshot(c, "browser-screenshot-trusted.png").await;
+
+    // Revoke it in the panel: the next login asks for a code.
+    click_css(c, "#device-list li button.revoke").await;
+    wait_text(c, "message", |m| m.contains("no longer trusted")).await;
+    wait_count(c, "#device-list li", 0).await;
+    wait_visible(c, "device-none").await;
+    log_out(c).await;
+    log_in(c, email, password).await;
+    wait_visible(c, "second-factor").await;
+    // The checkbox starts unticked.
+    let ticked = c
+        .find(Locator::Id("login-remember"))
+        .await
+        .map_err(|e| e.to_string())?
+        .prop("checked")
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(ticked.as_deref(), Some("false"));
+    fill(c, "login-code", &totp_at(&work, t + 30)).await;
+    click(c, "login-code-submit").await;
+    wait_visible(c, "account").await;
+    wait_count(c, "#device-list li", 0).await;
+
+    // A new phone for the work phone (a backup code stands in for its code): once the new
+    // phone's code confirms it, the work phone is gone.
+    click_css(
+        c,
+        "#authenticator-list li[data-name='Work phone'] button.replace",
+    )
+    .await;
+    wait_visible(c, "auth-action-form").await;
+    fill(c, "auth-name", "Work phone 2").await;
+    fill(c, "auth-code", &codes[0]).await;
+    click(c, "auth-action-submit").await;
+    wait_visible(c, "auth-enrol").await;
+    let work2 = wait_text(c, "auth-secret", |t| !t.is_empty()).await;
+    fill(c, "auth-confirm-code", &totp_at(&work2, unix_now())).await;
+    click(c, "auth-confirm-submit").await;
+    wait_text(c, "message", |m| m.contains("Work phone was removed")).await;
+    wait_count(c, "#authenticator-list li[data-name='Work phone']", 0).await;
+    wait_count(c, "#authenticator-list li[data-name='Work phone 2']", 1).await;
+    wait_count(c, "#authenticator-list li", 2).await;
+
+    // Remove it again: its own code is refused, a backup code is accepted; the last one left
+    // has no Remove button.
+    click_css(
+        c,
+        "#authenticator-list li[data-name='Work phone 2'] button.remove",
+    )
+    .await;
+    wait_visible(c, "auth-action-form").await;
+    fill(c, "auth-code", &totp_at(&work2, unix_now() + 30)).await;
+    click(c, "auth-action-submit").await;
+    wait_text(c, "message", |m| m.contains("another app")).await;
+    wait_count(c, "#authenticator-list li", 2).await;
+    fill(c, "auth-code", &codes[1]).await;
+    click(c, "auth-action-submit").await;
+    wait_text(c, "message", |m| m.contains("was removed")).await;
+    wait_count(c, "#authenticator-list li", 1).await;
+    assert_eq!(count(c, "#authenticator-list button.remove").await, 0);
+    wait_text(c, "backup-remaining", |t| t == "6").await;
     Ok(())
 }

@@ -120,6 +120,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
         json!({
             "email": "alice@example.com",
             "twoFactorEnabled": false,
+            "authenticators": 0,
             "backupCodesRemaining": 0,
             "failuresSinceLogin": 0,
             "lastLoginAt": null
@@ -194,6 +195,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     secrets_seen.extend(codes.iter().cloned());
     let m = me(&http, &token).await;
     assert_eq!(m["twoFactorEnabled"], json!(true));
+    assert_eq!(m["authenticators"], json!(1));
     assert_eq!(m["backupCodesRemaining"], json!(8));
     // Setup while enabled is refused: a pending secret never replaces the active one.
     let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
@@ -1021,5 +1023,800 @@ async fn two_servers_on_one_postgres_behave_as_one() {
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     drop((a, b));
+    db.drop_db().await;
+}
+
+// ---- Several authenticators, a new phone, trusted browsers (issue 15). ----
+
+/// A desktop Chrome's `User-Agent`.
+const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like \
+                            Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// Signs up, logs in and starts the setup; returns (session, secret). Confirm it yourself.
+async fn signup_and_setup(http: &Http, email: &str) -> (String, String) {
+    let token = signup_and_login(http, email).await;
+    let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    (token, r.str("secret"))
+}
+
+/// Password step and code step (no device cookie, nothing remembered).
+async fn login_with_code(http: &Http, email: &str, code: &str) -> Resp {
+    let ch = challenge(http, email).await;
+    http.post(
+        "/api/login/2fa",
+        None,
+        json!({"challenge": ch, "code": code, "email": email}),
+    )
+    .await
+}
+
+/// The user's authenticators: (id, name) oldest first.
+async fn authenticators(http: &Http, token: &str) -> Vec<(String, String)> {
+    let r = http.get("/api/2fa/authenticators", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["max"], json!(5), "{r:?}");
+    r.json["authenticators"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list in {r:?}"))
+        .iter()
+        .map(|a| {
+            assert!(a["createdAt"].as_u64().unwrap() > 0, "{a}");
+            assert!(a.get("secret").is_none(), "{a}");
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Names a request may not set, each refused with 400 before any code is looked at.
+fn bad_names() -> Vec<String> {
+    vec![
+        String::new(),
+        "   ".into(),
+        "x".repeat(65),
+        "é".repeat(65),
+        "bell\u{7}".into(),
+        "two\nlines".into(),
+        "nul\u{0}".into(),
+        "del\u{7f}".into(),
+    ]
+}
+
+/// Adding a second app, logging in with each, removing one (a code from another factor only),
+/// the last one staying, and bad input: all through the API.
+async fn authenticators_flow(database_url: &str, dir: &TempDir) {
+    let server = Server::start(dir.path(), database_url);
+    let http = Http::new(&server.base);
+    let email = "mia@example.com";
+    let (token, s1) = signup_and_setup(&http, email).await;
+    // Every code below is of step T-1, T or T+1: valid while the server is in step T or T+1.
+    wait_for_step_room(25);
+    let t = unix_now();
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&s1, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let codes = backup_codes(&r);
+    let list = authenticators(&http, &token).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].1, "Authenticator app");
+    let id1 = list[0].0.clone();
+
+    // Bad names are refused first (no code spent); so are missing fields and wrong types.
+    for name in bad_names() {
+        let r = http
+            .post(
+                "/api/2fa/authenticators/add",
+                Some(&token),
+                json!({"name": name, "code": codes[0]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?}: {r:?}");
+        assert!(r.error().contains("64 characters"), "{r:?}");
+        let r = http
+            .post(
+                "/api/2fa/authenticators/rename",
+                Some(&token),
+                json!({"id": id1, "name": name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?}: {r:?}");
+    }
+    for (path, body, field) in [
+        (
+            "/api/2fa/authenticators/add",
+            json!({"code": "123456"}),
+            "name",
+        ),
+        ("/api/2fa/authenticators/add", json!({"name": "x"}), "code"),
+        ("/api/2fa/authenticators/rename", json!({"name": "x"}), "id"),
+        ("/api/2fa/authenticators/remove", json!({"id": id1}), "code"),
+        (
+            "/api/2fa/authenticators/replace",
+            json!({"id": id1, "code": "123456"}),
+            "name",
+        ),
+        ("/api/2fa/authenticators/confirm", json!({}), "code"),
+        ("/api/2fa/trusted-devices/revoke", json!({}), "id"),
+    ] {
+        let r = http.post(path, Some(&token), body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {r:?}");
+        assert_eq!(r.error(), format!("missing field `{field}`"), "{path}");
+    }
+    let r = http
+        .post(
+            "/api/2fa/authenticators/rename",
+            Some(&token),
+            json!({"id": 7, "name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    // Without a session: 401 on every route.
+    for path in [
+        "/api/2fa/authenticators/add",
+        "/api/2fa/authenticators/confirm",
+        "/api/2fa/authenticators/rename",
+        "/api/2fa/authenticators/remove",
+        "/api/2fa/authenticators/replace",
+        "/api/2fa/trusted-devices/revoke",
+    ] {
+        let r = http
+            .post(
+                path,
+                None,
+                json!({"id": id1, "name": "x", "code": codes[0]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}: {r:?}");
+    }
+    for path in ["/api/2fa/authenticators", "/api/2fa/trusted-devices"] {
+        assert_eq!(
+            http.get(path, Some("bogus")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Unknown ids: 404, whatever their length.
+    for id in ["nope".to_owned(), "A".repeat(22), "x".repeat(5000)] {
+        let r = http
+            .post(
+                "/api/2fa/authenticators/rename",
+                Some(&token),
+                json!({"id": id, "name": "x"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+        assert!(r.error().contains("no authenticator"), "{r:?}");
+        for path in [
+            "/api/2fa/authenticators/remove",
+            "/api/2fa/authenticators/replace",
+        ] {
+            let r = http
+                .post(
+                    path,
+                    Some(&token),
+                    json!({"id": id, "name": "x", "code": codes[0]}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {r:?}");
+        }
+        let r = http
+            .post(
+                "/api/2fa/trusted-devices/revoke",
+                Some(&token),
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    }
+    // Nothing pending to confirm: a code is refused like a wrong one.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/confirm",
+            Some(&token),
+            json!({"code": totp_at(&s1, t)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+
+    // Add a second app with a backup code; the new app's code (of step T-1) confirms it.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/add",
+            Some(&token),
+            json!({"name": "  Work phone ", "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let s2 = r.str("secret");
+    assert_ne!(s2, s1);
+    assert!(r.str("qrSvg").contains("<svg"));
+    assert!(r.str("otpauthUri").starts_with("otpauth://totp/"));
+    // Pending: not listed, not counted, its codes log nobody in yet.
+    assert_eq!(authenticators(&http, &token).await.len(), 1);
+    let r = http
+        .post(
+            "/api/2fa/authenticators/confirm",
+            Some(&token),
+            json!({"code": totp_at(&s2, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let id2 = r.str("authenticator");
+    assert_eq!(r.json["replaced"], Value::Null);
+    assert!(r.json.get("backupCodes").is_none(), "{r:?}");
+    // Oldest first; the two may share a second (then the store orders them by id).
+    let mut list = authenticators(&http, &token).await;
+    list.sort();
+    let mut expected = vec![
+        (id1.clone(), "Authenticator app".to_owned()),
+        (id2.clone(), "Work phone".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(list, expected);
+    let m = me(&http, &token).await;
+    assert_eq!(m["authenticators"], json!(2));
+    assert_eq!(m["backupCodesRemaining"], json!(7), "the backup codes stay");
+
+    // Rename.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/rename",
+            Some(&token),
+            json!({"id": id1, "name": "Home phone"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(
+        authenticators(&http, &token)
+            .await
+            .contains(&(id1.clone(), "Home phone".to_owned()))
+    );
+
+    // Removing the work phone with one of its own codes is refused, and the code stays unused.
+    let s2_now = totp_at(&s2, t);
+    let r = http
+        .post(
+            "/api/2fa/authenticators/remove",
+            Some(&token),
+            json!({"id": id2, "code": s2_now}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    assert!(r.error().contains("another app"), "{r:?}");
+    assert_eq!(authenticators(&http, &token).await.len(), 2);
+    // Log in with each app.
+    let r = login_with_code(&http, email, &s2_now).await;
+    assert_eq!(r.status, StatusCode::OK, "work phone: {r:?}");
+    let r = login_with_code(&http, email, &totp_at(&s1, t)).await;
+    assert_eq!(r.status, StatusCode::OK, "home phone: {r:?}");
+    // A code from the home phone removes the work phone.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/remove",
+            Some(&token),
+            json!({"id": id2, "code": totp_at(&s1, t + 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        authenticators(&http, &token).await,
+        vec![(id1.clone(), "Home phone".to_owned())]
+    );
+    assert_eq!(me(&http, &token).await["authenticators"], json!(1));
+    // Its codes no longer log in (this one was never used).
+    let r = login_with_code(&http, email, &totp_at(&s2, t + 30)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "removed app: {r:?}");
+    // The last app stays (turning 2FA off removes it), and the backup code is not spent.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/remove",
+            Some(&token),
+            json!({"id": id1, "code": codes[1]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(r.error().contains("only authenticator"), "{r:?}");
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(7));
+    // Removing what was already removed: 404.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/remove",
+            Some(&token),
+            json!({"id": id2, "code": codes[1]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+
+    // Another user's authenticator is nobody's as far as this user is concerned.
+    let other = "ned@example.com";
+    let other_token = signup_and_login(&http, other).await;
+    enrol(&http, &other_token).await;
+    let r = http
+        .post(
+            "/api/2fa/authenticators/rename",
+            Some(&other_token),
+            json!({"id": id1, "name": "mine now"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    assert_eq!(authenticators(&http, &token).await[0].1, "Home phone");
+    // Adding without 2FA on: 409.
+    let plain = signup_and_login(&http, "olga@example.com").await;
+    let r = http
+        .post(
+            "/api/2fa/authenticators/add",
+            Some(&plain),
+            json!({"name": "x", "code": "123456"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(authenticators(&http, &plain).await.is_empty());
+    assert!(!server.log_text().contains(&s2), "a secret in the log");
+}
+
+/// A new phone: the old phone's code (or a backup code) starts it, the new phone's code
+/// confirms it, and then exactly one app is left and the old phone's codes are refused. Also
+/// the limit of five apps, which a replacement does not hit.
+async fn replace_flow(database_url: &str, dir: &TempDir) {
+    let server = Server::start(dir.path(), database_url);
+    let http = Http::new(&server.base);
+    let email = "pia@example.com";
+    let (token, old) = signup_and_setup(&http, email).await;
+    wait_for_step_room(25);
+    let t = unix_now();
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&old, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let codes = backup_codes(&r);
+    let old_id = authenticators(&http, &token).await[0].0.clone();
+
+    // A wrong code starts nothing.
+    let valid = totp_at(&old, t);
+    let wrong = if valid == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = http
+        .post(
+            "/api/2fa/authenticators/replace",
+            Some(&token),
+            json!({"id": old_id, "name": "New phone", "code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let r = http
+        .post(
+            "/api/2fa/authenticators/confirm",
+            Some(&token),
+            json!({"code": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "nothing pending: {r:?}");
+    // The old phone's code starts the replacement.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/replace",
+            Some(&token),
+            json!({"id": old_id, "name": "New phone", "code": valid}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let new = r.str("secret");
+    // Until confirmed, the old phone is the one listed.
+    assert_eq!(authenticators(&http, &token).await.len(), 1);
+    let r = http
+        .post(
+            "/api/2fa/authenticators/confirm",
+            Some(&token),
+            json!({"code": totp_at(&new, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["replaced"], json!(old_id));
+    let new_id = r.str("authenticator");
+    assert_eq!(
+        authenticators(&http, &token).await,
+        vec![(new_id.clone(), "New phone".to_owned())]
+    );
+    assert_eq!(me(&http, &token).await["authenticators"], json!(1));
+    // The old phone's next code (never used) is refused; the new phone's works.
+    let r = login_with_code(&http, email, &totp_at(&old, t + 30)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "old phone: {r:?}");
+    let r = login_with_code(&http, email, &totp_at(&new, t)).await;
+    assert_eq!(r.status, StatusCode::OK, "new phone: {r:?}");
+
+    // Up to five apps (each started with a backup code, confirmed by its own code); a sixth
+    // is refused before any code is spent; replacing one still works at the limit.
+    for (i, code) in codes.iter().take(4).enumerate() {
+        let r = http
+            .post(
+                "/api/2fa/authenticators/add",
+                Some(&token),
+                json!({"name": format!("Tablet {i}"), "code": code}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let secret = r.str("secret");
+        let r = http
+            .post(
+                "/api/2fa/authenticators/confirm",
+                Some(&token),
+                json!({"code": totp_at(&secret, unix_now())}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+    assert_eq!(authenticators(&http, &token).await.len(), 5);
+    let r = http
+        .post(
+            "/api/2fa/authenticators/add",
+            Some(&token),
+            json!({"name": "Sixth", "code": codes[4]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(r.error().contains("most authenticators"), "{r:?}");
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(4));
+    let r = http
+        .post(
+            "/api/2fa/authenticators/replace",
+            Some(&token),
+            json!({"id": new_id, "name": "Newer phone", "code": codes[4]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_authenticators_on_sqlite() {
+    let dir = TempDir::new("server-authenticators");
+    authenticators_flow(&sqlite_url(&dir), &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_phone_on_sqlite() {
+    let dir = TempDir::new("server-replace");
+    replace_flow(&sqlite_url(&dir), &dir).await;
+}
+
+/// The device cookie a response sets: `name=value` (its attributes checked).
+fn set_device_cookie(r: &Resp) -> String {
+    let set = r
+        .headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("tf_device_"))
+        .unwrap_or_else(|| panic!("no device cookie in {r:?}"));
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/login",
+        "Max-Age=7776000",
+    ] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Both login steps with "remember this browser" ticked, from Chrome on Linux holding `cookie`
+/// (the browser's device cookie, or `""`); returns the new cookie.
+async fn log_in_remembering(
+    http: &Http,
+    email: &str,
+    password: &str,
+    code: &str,
+    cookie: &str,
+) -> String {
+    let ch = password_step(http, email, password, cookie)
+        .await
+        .expect_err("a code must be asked");
+    let r = http
+        .post_with(
+            "/api/login/2fa",
+            None,
+            &[("user-agent", CHROME_LINUX), ("cookie", cookie)],
+            json!({"challenge": ch, "code": code, "email": email, "remember": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    set_device_cookie(&r)
+}
+
+/// The password step with this cookie: `Ok(session)` when the browser is trusted,
+/// `Err(challenge)` when a code is asked.
+async fn password_step(
+    http: &Http,
+    email: &str,
+    password: &str,
+    cookie: &str,
+) -> Result<String, String> {
+    let r = http
+        .post_with(
+            "/api/login",
+            None,
+            &[("cookie", cookie)],
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    if r.json["requiresTwoFactor"] == json!(true) {
+        assert!(r.json.get("token").is_none());
+        Err(r.str("challenge"))
+    } else {
+        assert_eq!(r.json["trustedBrowser"], json!(true), "{r:?}");
+        Ok(r.str("token"))
+    }
+}
+
+/// The trusted browsers: (id, label).
+async fn trusted(http: &Http, token: &str) -> Vec<(String, String)> {
+    let r = http.get("/api/2fa/trusted-devices", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.json["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list in {r:?}"))
+        .iter()
+        .map(|d| {
+            let since = d["createdAt"].as_u64().unwrap();
+            assert_eq!(d["trustedUntil"].as_u64().unwrap() - since, 30 * 24 * 3600);
+            assert!(d["lastUsedAt"].as_u64().unwrap() >= since);
+            (
+                d["id"].as_str().unwrap().to_owned(),
+                d["label"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// "Remember this browser": the password alone logs in until the browser is revoked, the
+/// password changes or 2FA is turned off; forged and foreign cookies are ignored.
+async fn trusted_browser_flow(database_url: &str, dir: &TempDir) {
+    let server = Server::start(dir.path(), database_url);
+    let http = Http::new(&server.base);
+    let email = "nora@example.com";
+    let token = signup_and_login(&http, email).await;
+    let (_, codes) = enrol(&http, &token).await;
+    assert!(trusted(&http, &token).await.is_empty());
+
+    // Without "remember", the browser gets a known token, which skips nothing.
+    let r = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": r, "code": codes[0], "email": email}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let known = set_device_cookie(&r);
+    assert!(password_step(&http, email, PASSWORD, &known).await.is_err());
+    assert!(trusted(&http, &token).await.is_empty());
+    // `remember` must be a boolean.
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": codes[1], "email": email, "remember": "yes"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+
+    // Remembered: the password step alone logs in from this browser, and only from it.
+    let cookie = log_in_remembering(&http, email, PASSWORD, &codes[1], &known).await;
+    assert_eq!(
+        cookie.split('=').next(),
+        known.split('=').next(),
+        "one cookie per account and browser"
+    );
+    let session = password_step(&http, email, PASSWORD, &cookie)
+        .await
+        .expect("the trusted browser was asked for a code");
+    assert_eq!(me(&http, &session).await["email"], json!(email));
+    let list = trusted(&http, &token).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "Chrome on Linux");
+    let device_id = list[0].0.clone();
+    // The password is still checked.
+    let r = http
+        .post_with(
+            "/api/login",
+            None,
+            &[("cookie", &cookie)],
+            json!({"email": email, "password": "not the password"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    // Another browser still needs a code; so does a forged cookie.
+    let r = http
+        .post(
+            "/api/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.json["requiresTwoFactor"], json!(true), "{r:?}");
+    let name = cookie.split('=').next().unwrap();
+    let forged = format!("{name}=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(
+        password_step(&http, email, PASSWORD, &forged)
+            .await
+            .is_err()
+    );
+    let oversized = format!("{name}={}", "A".repeat(4000));
+    assert!(
+        password_step(&http, email, PASSWORD, &oversized)
+            .await
+            .is_err()
+    );
+
+    // Another account's trusted token, under this account's cookie name or its own, is ignored.
+    let other = "otto@example.com";
+    let other_token = signup_and_login(&http, other).await;
+    let (_, other_codes) = enrol(&http, &other_token).await;
+    let other_cookie = log_in_remembering(&http, other, PASSWORD, &other_codes[0], "").await;
+    let other_value = other_cookie.split_once('=').unwrap().1;
+    assert!(
+        password_step(&http, email, PASSWORD, &format!("{name}={other_value}"))
+            .await
+            .is_err()
+    );
+    assert!(
+        password_step(&http, email, PASSWORD, &other_cookie)
+            .await
+            .is_err()
+    );
+    // Nor can this user revoke the other's browser.
+    let other_device = trusted(&http, &other_token).await[0].0.clone();
+    let r = http
+        .post(
+            "/api/2fa/trusted-devices/revoke",
+            Some(&token),
+            json!({"id": other_device}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    assert!(
+        password_step(&http, other, PASSWORD, &other_cookie)
+            .await
+            .is_ok()
+    );
+
+    // A hostile User-Agent makes a plain, short label.
+    let ch = challenge(&http, other).await;
+    let hostile = format!("<script>x</script>{}", "z".repeat(3000));
+    let r = http
+        .post_with(
+            "/api/login/2fa",
+            None,
+            &[("user-agent", &hostile)],
+            json!({"challenge": ch, "code": other_codes[1], "email": other, "remember": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let mut labels: Vec<String> = trusted(&http, &other_token)
+        .await
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
+    labels.sort();
+    assert_eq!(labels, vec!["Chrome on Linux", "This browser"]);
+
+    // Revoked: the next login from the browser asks for a code again.
+    let r = http
+        .post(
+            "/api/2fa/trusted-devices/revoke",
+            Some(&token),
+            json!({"id": device_id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(trusted(&http, &token).await.is_empty());
+    assert!(
+        password_step(&http, email, PASSWORD, &cookie)
+            .await
+            .is_err()
+    );
+    let r = http
+        .post(
+            "/api/2fa/trusted-devices/revoke",
+            Some(&token),
+            json!({"id": device_id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+
+    // Trusted again, then the password changes: a code is asked again.
+    let cookie = log_in_remembering(&http, email, PASSWORD, &codes[2], &cookie).await;
+    assert!(password_step(&http, email, PASSWORD, &cookie).await.is_ok());
+    let new_password = "a brand new password";
+    let r = http
+        .post(
+            "/api/password",
+            Some(&token),
+            json!({"currentPassword": PASSWORD, "newPassword": new_password, "code": codes[3]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(trusted(&http, &token).await.is_empty());
+    assert!(
+        password_step(&http, email, new_password, &cookie)
+            .await
+            .is_err()
+    );
+
+    // Trusted again, then 2FA goes off and on again: a code is asked again.
+    let cookie = log_in_remembering(&http, email, new_password, &codes[4], &cookie).await;
+    assert!(
+        password_step(&http, email, new_password, &cookie)
+            .await
+            .is_ok()
+    );
+    let r = http
+        .post("/api/2fa/disable", Some(&token), json!({"code": codes[5]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
+    let secret = r.str("secret");
+    wait_for_step_room(8);
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret, unix_now())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(
+        password_step(&http, email, new_password, &cookie)
+            .await
+            .is_err()
+    );
+    assert!(trusted(&http, &token).await.is_empty());
+
+    let log = server.log_text();
+    assert!(log.contains("login from a trusted browser"), "{log}");
+    for c in [&cookie, &other_cookie] {
+        let value = c.split_once('=').unwrap().1;
+        assert!(!log.contains(value), "a device token is in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trusted_browsers_on_sqlite() {
+    let dir = TempDir::new("server-trusted");
+    trusted_browser_flow(&sqlite_url(&dir), &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_authenticators_and_trusted_browsers_on_postgres() {
+    if !switch_on("TWOFACTOR_TEST_POSTGRES_URL", "server test on PostgreSQL") {
+        return;
+    }
+    let admin = std::env::var("TWOFACTOR_TEST_POSTGRES_URL").unwrap();
+    let db = PgTestDb::create(&admin, "issue15").await;
+    let dir = TempDir::new("server-pg-issue15");
+    authenticators_flow(&db.url, &dir).await;
+    db.drop_db().await;
+    let db = PgTestDb::create(&admin, "issue15b").await;
+    replace_flow(&db.url, &dir).await;
+    db.drop_db().await;
+    let db = PgTestDb::create(&admin, "issue15c").await;
+    trusted_browser_flow(&db.url, &dir).await;
     db.drop_db().await;
 }
