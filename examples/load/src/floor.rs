@@ -9,8 +9,8 @@
 //! 1. read the challenge;
 //! 2. the limiter's `acquire`: one transaction that reads and writes the user's limiter row
 //!    (`BEGIN IMMEDIATE` + SELECT + upsert on SQLite; locking upsert + UPDATE on PostgreSQL);
-//! 3. read the credential;
-//! 4. advance the last accepted step (compare-and-set `UPDATE`);
+//! 3. read the user's authenticators;
+//! 4. advance the matching authenticator's last accepted step (compare-and-set `UPDATE`);
 //! 5. the limiter's `succeed`: the same transaction as 2;
 //! 6. cancel any pending recovery (`DELETE`);
 //! 7. take the challenge (`DELETE … RETURNING`);
@@ -62,8 +62,13 @@ fn prefix() -> String {
     format!("floor{}x{n}_", std::process::id() % 100_000)
 }
 
+/// The id of every simulated user's one authenticator.
+const AUTHENTICATOR: &str = "floor-phone";
+
 fn credential(now: u64) -> CredentialRecord {
     CredentialRecord {
+        id: AUTHENTICATOR.to_owned(),
+        name: "Phone".to_owned(),
         // The size of a real ciphertext (version, key id, nonce, 20-byte secret, tag).
         encrypted_secret: vec![7u8; 50],
         algorithm: twofactor::Algorithm::Sha1,
@@ -73,6 +78,8 @@ fn credential(now: u64) -> CredentialRecord {
         last_step: None,
         drift: 0,
         created_at: now,
+        last_used_at: None,
+        replaces: None,
     }
 }
 
@@ -147,11 +154,18 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Phase, String
         seed_user(&pool, &p, &r.user_id).await?;
         let record = credential(t);
         store
-            .put_pending(&r.user_id, &record)
+            .put_pending(&r.user_id, &record, true)
             .await
             .map_err(|e| e.to_string())?;
         store
-            .activate(&r.user_id, &record.encrypted_secret, t / 30 - 1, 0, &[])
+            .activate(
+                &r.user_id,
+                &record.encrypted_secret,
+                t / 30 - 1,
+                0,
+                Some(&[]),
+                5,
+            )
             .await
             .map_err(|e| e.to_string())?;
         store
@@ -231,13 +245,14 @@ impl SqliteSql {
                  last_success_at = excluded.last_success_at, expire_at = excluded.expire_at"
             ),
             get_credential: format!(
-                "SELECT encrypted_secret, algorithm, digits, period, enabled, last_step, drift, \
-                 created_at FROM {p}credentials WHERE user_id = ?1"
+                "SELECT id, name, encrypted_secret, algorithm, digits, period, enabled, last_step, \
+                 drift, created_at, last_used_at, replaces FROM {p}authenticators \
+                 WHERE user_id = ?1 ORDER BY created_at, id"
             ),
             advance_step: format!(
-                "UPDATE {p}credentials SET last_step = ?2, drift = ?3 WHERE user_id = ?1 \
-                 AND enabled = 1 AND encrypted_secret = ?4 \
-                 AND (last_step IS NULL OR last_step < ?2)"
+                "UPDATE {p}authenticators SET last_step = ?3, drift = ?4, last_used_at = ?5 \
+                 WHERE user_id = ?1 AND id = ?2 AND enabled = 1 AND encrypted_secret = ?6 \
+                 AND (last_step IS NULL OR last_step < ?3)"
             ),
             delete_recovery: format!("DELETE FROM {p}recovery WHERE user_id = ?1"),
             take_challenge: format!(
@@ -290,13 +305,16 @@ async fn sqlite_second_step(
     sqlite_limiter(pool, sql, &r.limiter_key).await?;
     sq(&sql.get_credential)
         .bind(&r.user_id)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await?
+        .first()
         .ok_or(sqlx::Error::RowNotFound)?;
     let advanced = sq(&sql.advance_step)
         .bind(&r.user_id)
+        .bind(AUTHENTICATOR)
         .bind(t / 30)
         .bind(0_i64)
+        .bind(t)
         .bind(vec![7u8; 50])
         .execute(pool)
         .await?;
@@ -367,11 +385,18 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Phase, Stri
         .map_err(db_err("seed"))?;
         let record = credential(t);
         store
-            .put_pending(&r.user_id, &record)
+            .put_pending(&r.user_id, &record, true)
             .await
             .map_err(|e| e.to_string())?;
         store
-            .activate(&r.user_id, &record.encrypted_secret, t / 30 - 1, 0, &[])
+            .activate(
+                &r.user_id,
+                &record.encrypted_secret,
+                t / 30 - 1,
+                0,
+                Some(&[]),
+                5,
+            )
             .await
             .map_err(|e| e.to_string())?;
         store
@@ -437,13 +462,14 @@ impl PgSql {
                  WHERE limiter_key = $1"
             ),
             get_credential: format!(
-                "SELECT encrypted_secret, algorithm, digits, period, enabled, last_step, drift, \
-                 created_at FROM {p}credentials WHERE user_id = $1"
+                "SELECT id, name, encrypted_secret, algorithm, digits, period, enabled, last_step, \
+                 drift, created_at, last_used_at, replaces FROM {p}authenticators \
+                 WHERE user_id = $1 ORDER BY created_at, id COLLATE \"C\""
             ),
             advance_step: format!(
-                "UPDATE {p}credentials SET last_step = $2, drift = $3 WHERE user_id = $1 \
-                 AND enabled = TRUE AND encrypted_secret = $4 \
-                 AND (last_step IS NULL OR last_step < $2)"
+                "UPDATE {p}authenticators SET last_step = $3, drift = $4, last_used_at = $5 \
+                 WHERE user_id = $1 AND id = $2 AND enabled AND encrypted_secret = $6 \
+                 AND (last_step IS NULL OR last_step < $3)"
             ),
             delete_recovery: format!("DELETE FROM {p}recovery WHERE user_id = $1"),
             take_challenge: format!(
@@ -492,13 +518,16 @@ async fn pg_second_step(pool: &PgPool, sql: &PgSql, r: &Row) -> Result<(), sqlx:
     pg_limiter(pool, sql, &r.limiter_key).await?;
     pq(&sql.get_credential)
         .bind(&r.user_id)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await?
+        .first()
         .ok_or(sqlx::Error::RowNotFound)?;
     let advanced = pq(&sql.advance_step)
         .bind(&r.user_id)
+        .bind(AUTHENTICATOR)
         .bind(t / 30)
         .bind(0_i64)
+        .bind(t)
         .bind(vec![7u8; 50])
         .execute(pool)
         .await?;
