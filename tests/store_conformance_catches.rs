@@ -30,6 +30,8 @@ enum Broken {
     StaleBefore,
     /// `remove_credential` counts, yields, then deletes: two removals can empty the set.
     RemoveCredential,
+    /// `put_pending` checks for an enabled authenticator, then writes without the check.
+    PutPending,
     /// `use_device` answers from a cache that `delete_device` does not invalidate.
     UseDevice,
 }
@@ -45,13 +47,16 @@ impl CredentialStore for ReadThenWrite {
     fn get_credentials(&self, u: &str) -> impl Future<Output = R<Vec<CredentialRecord>>> + Send {
         self.0.get_credentials(u)
     }
-    fn put_pending(
-        &self,
-        u: &str,
-        r: &CredentialRecord,
-        only_if_none: bool,
-    ) -> impl Future<Output = R<bool>> + Send {
-        self.0.put_pending(u, r, only_if_none)
+    async fn put_pending(&self, u: &str, r: &CredentialRecord, only_if_none: bool) -> R<bool> {
+        if self.1 != Broken::PutPending || !only_if_none {
+            return self.0.put_pending(u, r, only_if_none).await;
+        }
+        // Checks for an enabled authenticator, yields, then writes blindly.
+        if self.0.get_credentials(u).await?.iter().any(|c| c.enabled) {
+            return Ok(false);
+        }
+        tokio::task::yield_now().await;
+        self.0.put_pending(u, r, false).await
     }
     fn activate(
         &self,
@@ -391,4 +396,10 @@ async fn catches_read_then_write_remove_credential() {
 #[should_panic(expected = "use_device")]
 async fn catches_use_device_answering_from_a_stale_read() {
     conformance::credential_store(broken(Broken::UseDevice)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "put_pending(only_if_none_enabled) racing activate")]
+async fn catches_read_then_write_put_pending() {
+    conformance::credential_store(broken(Broken::PutPending)).await;
 }

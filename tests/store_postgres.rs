@@ -556,18 +556,6 @@ async fn migration_3_rolls_back_as_documented() {
     schema.drop(&[]).await;
 }
 
-/// Two pools over one database: a code-less first enrolment racing the confirmation of the
-/// pending authenticator it would replace. The user's lock orders them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn first_enrolment_racing_confirmation() {
-    let url = need_postgres!("store_postgres::first_enrolment_racing_confirmation");
-    let schema = Schema::create(&url).await;
-    let a = schema.store().await;
-    let b = PostgresStore::new(schema.pool_named("second-app-server").await);
-    common::first_enrolment_race(&a, &b, 100).await;
-    schema.drop(&[&a, &b]).await;
-}
-
 #[tokio::test]
 async fn a_failed_migration_changes_nothing() {
     let url = need_postgres!("store_postgres::a_failed_migration_changes_nothing");

@@ -538,16 +538,6 @@ async fn migration_3_rolls_back_as_documented() {
     );
 }
 
-/// Two pools over one file: a code-less first enrolment racing the confirmation of the pending
-/// authenticator it would replace. `BEGIN IMMEDIATE` orders them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn first_enrolment_racing_confirmation() {
-    let db = TempDb::new();
-    let a = db.store().await;
-    let b = SqliteStore::new(db.pool().await);
-    common::first_enrolment_race(&a, &b, 100).await;
-}
-
 #[tokio::test]
 async fn a_failed_migration_changes_nothing() {
     let db = TempDb::new();

@@ -391,6 +391,55 @@ where
         );
     }
 
+    // A first enrolment started (no code: only while no authenticator is enabled) racing the
+    // confirmation of the pending one: either the confirmation wins and the new start is
+    // refused, or the start replaces the pending one and the confirmation fails. Never an
+    // enabled authenticator beside a pending one started without a code.
+    for round in 0..RACE_ROUNDS {
+        let user = unique("race-first-enrolment");
+        let first = authenticator("first", base);
+        let second = authenticator("second", base + 1);
+        assert!(call!(a.put_pending(&user, &first, true)));
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let confirm = {
+            let (s, user, barrier, secret) = (
+                a.clone(),
+                user.clone(),
+                barrier.clone(),
+                first.encrypted_secret.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                call!(s.activate(&user, &secret, 5, 0, Some(&random_codes(1)), MAX))
+            })
+        };
+        let start = {
+            let (s, user) = (b.clone(), user.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                call!(s.put_pending(&user, &second, true))
+            })
+        };
+        let (confirmed, started) = match (confirm.await, start.await) {
+            (Ok(c), Ok(s)) => (c, s),
+            (Err(e), _) | (_, Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let left: Vec<(String, bool)> = call!(a.get_credentials(&user))
+            .into_iter()
+            .map(|c| (c.id, c.enabled))
+            .collect();
+        let expected = if confirmed {
+            vec![("first".to_owned(), true)]
+        } else {
+            vec![("second".to_owned(), false)]
+        };
+        assert!(
+            confirmed != started && left == expected,
+            "put_pending(only_if_none_enabled) racing activate (round {round}): activate -> \
+             {confirmed}, put_pending -> {started}, authenticators {left:?}"
+        );
+    }
+
     // A login's step advance racing the removal of its authenticator: once the removal
     // returned, no advance on it succeeds.
     for round in 0..RACE_ROUNDS {
