@@ -503,25 +503,63 @@ pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[path = "store/compat09.rs"]
 mod compat;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
 mod sql;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub use sql::{DEFAULT_TABLE_PREFIX, SqlStoreError};
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "sqlite-sqlx08",
+        feature = "postgres-sqlx08"
+    )))
+)]
+pub use sql::{DEFAULT_TABLE_PREFIX, DatabaseError, SqlStoreError};
+
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "sqlite-sqlx08",
+        feature = "postgres-sqlx08"
+    )))
+)]
+pub mod any_sqlx;
+#[cfg(any(feature = "postgres", feature = "postgres-sqlx08"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "postgres-sqlx08")))
+)]
+pub use any_sqlx::PostgresStore;
+#[cfg(any(feature = "sqlite", feature = "sqlite-sqlx08"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-sqlx08"))))]
+pub use any_sqlx::SqliteStore;
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::SqliteStore;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::PostgresStore;
 
 #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
 #[cfg_attr(
