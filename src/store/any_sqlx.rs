@@ -1,4 +1,4 @@
-//! [`SqliteStore`] and [`PostgresStore`]: the SQL stores under one name, on the application's
+//! `SqliteStore` and `PostgresStore`: the SQL stores under one name, on the application's
 //! own sqlx, 0.9 or 0.8.
 //!
 //! A sqlx pool is a type of one sqlx major version, so the crate compiles its SQL stores once
@@ -33,8 +33,8 @@
 //! still picks its own. A name never changes meaning with the features.
 //!
 //! Everything the stores do is the same on both versions (same schema, same table prefixes, same
-//! contracts, one [`SqlStoreError`]), so the store traits, [`migrate`](SqliteStore::migrate) and
-//! [`purge_expired`](SqliteStore::purge_expired) are here. What depends on the version, the pool
+//! contracts, one [`SqlStoreError`]), so the store traits, `migrate()` and
+//! `purge_expired()` are here. What depends on the version, the pool
 //! itself, is on the versioned store, which `as_sqlx09()` / `as_sqlx08()` hand out.
 //!
 //! The traits of this module name "a pool (or options) of either sqlx" in signatures. They are

@@ -4,7 +4,7 @@
 //!
 //! Compiled once, for both sqlx major versions: nothing here names sqlx but the error's
 //! [`DatabaseError`], which holds the error of either version. So both copies of the stores (and
-//! the [`SqliteStore`](super::SqliteStore) / [`PostgresStore`](super::PostgresStore) over them)
+//! the `SqliteStore` / `PostgresStore` over them)
 //! have one error type, and an application matches the same variants whichever sqlx it is on.
 
 use std::sync::Arc;
@@ -16,8 +16,7 @@ use super::TokenHash;
 /// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
-/// An infrastructure failure of [`SqliteStore`](super::SqliteStore) or
-/// [`PostgresStore`](super::PostgresStore).
+/// An infrastructure failure of a SQL store: `SqliteStore` or `PostgresStore`, on either sqlx.
 ///
 /// The service treats every one of these as "fail closed": nobody is let in. Messages never
 /// contain a secret, a code or a hash.

@@ -1,8 +1,8 @@
 //! The SQL stores built on sqlx 0.8 (features `sqlite-sqlx08`, `postgres-sqlx08`).
 //!
-//! Applications do not need this module: [`store::SqliteStore`](super::SqliteStore) and
-//! [`store::PostgresStore`](super::PostgresStore) take a pool of either sqlx, so an application
-//! on sqlx 0.8 writes the same code as one on 0.9 and only names different features:
+//! Applications do not need this module: `store::SqliteStore` and `store::PostgresStore` take a
+//! pool of either sqlx, so an application on sqlx 0.8 writes the same code as one on 0.9 and
+//! only names different features:
 //!
 //! ```toml
 //! twofactor = { version = "0.1", features = ["postgres-sqlx08"] } # on sqlx 0.9: "postgres"
@@ -19,13 +19,13 @@
 //! ```
 //!
 //! This module holds what those wrap when the pool is a sqlx 0.8 one: the same store code as
-//! `store::sqlite` and `store::postgres` (sqlx 0.9), compiled a second time
-//! against sqlx 0.8, because a pool is a type of one sqlx major version ("expected
-//! `Pool<Postgres>`, found a different `Pool<Postgres>`"). Same schema, same table prefix rules,
-//! same contracts (the conformance suite runs against both copies), same [`SqlStoreError`], so an
-//! application moves between the two sqlx versions without migrating data. Name these types only
-//! for what depends on the version, such as [`PostgresStore::pool`](postgres::PostgresStore::pool)
-//! (the facade hands them out with `as_sqlx08()`), or the free `migrate(&pool)` functions.
+//! `store::sqlite` and `store::postgres` (sqlx 0.9), compiled a second time against sqlx 0.8,
+//! because a pool is a type of one sqlx major version ("expected `Pool<Postgres>`, found a
+//! different `Pool<Postgres>`"). Same schema, same table prefix rules, same contracts (the
+//! conformance suite runs against both copies), same [`SqlStoreError`], so an application moves
+//! between the two sqlx versions without migrating data. Name these types only for what depends
+//! on the version, such as their `pool()` (`store::SqliteStore::as_sqlx08()` hands them out), or
+//! for the free `migrate(&pool)` functions.
 //!
 //! Features are additive: Cargo unifies them across a build, so with one crate of a build on
 //! sqlx 0.8 (`postgres-sqlx08`) and another on 0.9 (`postgres`), both copies are compiled and each
