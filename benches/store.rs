@@ -2,7 +2,7 @@
 //! `SELECT` + `UPDATE` pair, with 16 concurrent tasks; and the statements (= round trips, see
 //! below) each verification costs.
 //!
-//! A "verification" is what the service does for a correct TOTP code: `get_credential` (read
+//! A "verification" is what the service does for a correct TOTP code: `get_credentials` (read
 //! the encrypted secret and the last step) then `advance_step` (compare-and-set of the step).
 //! The raw baseline issues the identical SQL with `sqlx::query` on `&'static str`s against the
 //! same tables, on the same pool, in the same run. Every task owns its users and steps only go
@@ -61,6 +61,8 @@ fn user(task: usize, i: u64) -> String {
 
 fn record() -> CredentialRecord {
     CredentialRecord {
+        id: "bench".into(),
+        name: "Bench phone".into(),
         encrypted_secret: vec![7; 60],
         algorithm: Algorithm::Sha1,
         digits: 6,
@@ -69,6 +71,8 @@ fn record() -> CredentialRecord {
         last_step: None,
         drift: 0,
         created_at: 1_700_000_000,
+        last_used_at: None,
+        replaces: None,
     }
 }
 
@@ -76,19 +80,32 @@ async fn enrol<S: CredentialStore>(store: &S) {
     for task in 0..TASKS {
         for i in 0..USERS_PER_TASK as u64 {
             let u = user(task, i);
-            assert!(store.put_pending(&u, &record()).await.unwrap());
-            assert!(store.activate(&u, &[7; 60], 1, 0, &[]).await.unwrap());
+            assert!(store.put_pending(&u, &record(), true).await.unwrap());
+            assert!(
+                store
+                    .activate(&u, &[7; 60], 1, 0, Some(&[]), 1)
+                    .await
+                    .unwrap()
+            );
         }
     }
 }
 
 /// One verification through the store.
 async fn verify_store<S: CredentialStore>(store: &S, user: &str) {
-    let cred = store.get_credential(user).await.unwrap().unwrap();
+    let creds = store.get_credentials(user).await.unwrap();
+    let cred = &creds[0];
     assert!(cred.enabled);
     assert!(
         store
-            .advance_step(user, &cred.encrypted_secret, next_step(), 0)
+            .advance_step(
+                user,
+                &cred.id,
+                &cred.encrypted_secret,
+                next_step(),
+                0,
+                1_700_000_000
+            )
             .await
             .unwrap()
     );

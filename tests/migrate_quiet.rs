@@ -97,7 +97,7 @@ async fn migrate_is_quiet_at_info() {
 
     // The capture sees what PostgreSQL NOTICEs turn into, so its silence below means something.
     pool.execute(AssertSqlSafe(
-        "CREATE TABLE IF NOT EXISTS twofactor_credentials (user_id TEXT)".to_owned(),
+        "CREATE TABLE IF NOT EXISTS twofactor_authenticators (user_id TEXT)".to_owned(),
     ))
     .await
     .unwrap();

@@ -392,7 +392,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         };
         assert_eq!(
             store.get_credentials("alice").await.unwrap(),
-            [legacy.clone()],
+            std::slice::from_ref(&legacy),
             "{prefix}"
         );
         let bob = store.get_credentials("bob").await.unwrap();
@@ -508,6 +508,53 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         assert!(store.delete_user("alice").await.unwrap().credential);
         assert!(store.get_credentials("alice").await.unwrap().is_empty());
     }
+    pool.close().await;
+    schema.drop(&[]).await;
+}
+
+/// The rollback that 0003's header describes works: version 2's table is back with its rows as
+/// they were, and a later upgrade runs 0003 again.
+#[tokio::test]
+async fn migration_3_rolls_back_as_documented() {
+    let url = need_postgres!("store_postgres::migration_3_rolls_back_as_documented");
+    let schema = Schema::create(&url).await;
+    let pool = schema.pool_named(&schema.name).await;
+    version_2_database(&pool, "twofactor_").await;
+    let store = PostgresStore::new(pool.clone());
+    store.migrate().await.unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE twofactor_credentials_v2 RENAME TO twofactor_credentials; \
+         DROP TABLE twofactor_authenticators; \
+         ALTER TABLE twofactor_devices DROP COLUMN trusted_until; \
+         ALTER TABLE twofactor_devices DROP COLUMN label; \
+         ALTER TABLE twofactor_devices DROP COLUMN last_used_at; \
+         DELETE FROM twofactor_schema_version WHERE version = 3;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (secret, last_step): (Vec<u8>, i64) = sqlx::query_as(
+        "SELECT encrypted_secret, last_step FROM twofactor_credentials WHERE user_id = 'alice'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (secret.as_slice(), last_step),
+        (&b"v2-secret"[..], 56_666_666)
+    );
+
+    store.migrate().await.unwrap();
+    let creds = store.get_credentials("alice").await.unwrap();
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].last_step, Some(56_666_666));
+    assert!(
+        store
+            .use_device(&common::hash(9), 1_700_000_100)
+            .await
+            .unwrap()
+            .is_some()
+    );
     pool.close().await;
     schema.drop(&[]).await;
 }

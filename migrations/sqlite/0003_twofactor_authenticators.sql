@@ -10,14 +10,14 @@
 -- stayed in place, a version 2 instance would keep accepting codes against it while version 3
 -- reads the new one: a TOTP step used on one would be usable again on the other, and a factor
 -- disabled or re-enrolled on one would stay as it was on the other. Renaming the table instead
--- makes a forgotten version 2 instance fail closed (every call errors, nobody logs in through it)
--- rather than diverge silently.
+-- makes a forgotten version 2 instance fail closed (every credential read or write errors, so
+-- nobody logs in through it) rather than diverge silently.
 --
 -- Rollback: `twofactor_credentials_v2` keeps the rows as they were when this ran. To go back to
 -- version 2, stop version 3, rename it back to `twofactor_credentials`, drop
--- `twofactor_authenticators` and delete version 3 from `twofactor_schema_version` (the new device
--- columns can stay: version 2 ignores them). Steps accepted, authenticators added and factors
--- disabled since the migration are then lost.
+-- `twofactor_authenticators` and the three columns added to `twofactor_devices` below, and delete
+-- version 3 from `twofactor_schema_version` (so that a later upgrade runs this file again).
+-- Steps accepted, authenticators added and factors disabled since the migration are then lost.
 
 -- A user's authenticators: any number enabled (the service caps them), at most one pending
 -- (enabled = 0) until confirmed by a code. `replaces` names the authenticator a pending one

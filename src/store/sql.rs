@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::TokenHash;
 
-/// The default prefix of every table the SQL stores create (`twofactor_credentials`, ...).
+/// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
 /// An infrastructure failure of a SQL store: `SqliteStore` or `PostgresStore`, on either sqlx.
