@@ -372,12 +372,13 @@
 //!
 //! State lives behind two traits (`store::CredentialStore` for credentials and backup codes,
 //! `store::EphemeralStore` for login challenges and rate limits). The crate ships stores that take
-//! the pool or connection your application already has:
+//! the pool or connection your application already has; the SQL ones take a pool of sqlx 0.9 or
+//! 0.8, whichever the application is on, with the same code (only the feature name differs):
 //!
 //! | store | feature | implements | for |
 //! | --- | --- | --- | --- |
-//! | `store::SqliteStore` | `sqlite` | both | demos, single-node apps (a file; WAL recommended) |
-//! | `store::PostgresStore` | `postgres` | both | several app servers on one database |
+//! | `store::SqliteStore` | `sqlite` (sqlx 0.9) or `sqlite-sqlx08` | both | demos, single-node apps (a file; WAL recommended) |
+//! | `store::PostgresStore` | `postgres` (sqlx 0.9) or `postgres-sqlx08` | both | several app servers on one database |
 //! | `store::RedisStore` | `redis` | `EphemeralStore` | challenges and rate limits outside the main database |
 //! | `store::MemoryStore` | — | both | tests, one process |
 //!
@@ -416,8 +417,8 @@
 //! use twofactor::store::{PostgresStore, RedisStore};
 //!
 //! let pool = sqlx::PgPool::connect("postgres://app@db/app").await?;
-//! twofactor::store::postgres::migrate(&pool).await?;
 //! let credentials = PostgresStore::new(pool);
+//! credentials.migrate().await?;
 //!
 //! let client = redis::Client::open("redis://cache:6379")?;
 //! let ephemeral = RedisStore::with_prefix(

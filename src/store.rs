@@ -27,6 +27,16 @@
 //! Errors are for infrastructure failures only. An operation that returns `Err` must not have
 //! consumed anything it would have reported as consumed: the service treats every `Err` as "fail
 //! closed" (nobody gets in), so a half-applied consumption would silently burn a code.
+//!
+//! # The SQL stores, on either sqlx
+//!
+//! `SqliteStore` and `PostgresStore` take the pool the application already has, of sqlx 0.9
+//! (features `sqlite`, `postgres`) or sqlx 0.8 (features `sqlite-sqlx08`, `postgres-sqlx08`):
+//! one name, one `SqlStoreError`, the same code in the
+//! application whichever sqlx it is on; only the feature names in its `Cargo.toml` say which
+//! (`any_sqlx` explains how). Both versions share one schema, so moving between them needs no
+//! data migration. The stores they wrap, for what depends on the version (the pool), are
+//! `store::sqlite`, `store::postgres` (sqlx 0.9) and `store::sqlx08` (sqlx 0.8).
 
 use std::future::Future;
 
@@ -503,25 +513,63 @@ pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[path = "store/compat09.rs"]
 mod compat;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
 mod sql;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub use sql::{DEFAULT_TABLE_PREFIX, SqlStoreError};
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "sqlite-sqlx08",
+        feature = "postgres-sqlx08"
+    )))
+)]
+pub use sql::{DEFAULT_TABLE_PREFIX, DatabaseError, SqlStoreError};
+
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "sqlite-sqlx08",
+    feature = "postgres-sqlx08"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "sqlite-sqlx08",
+        feature = "postgres-sqlx08"
+    )))
+)]
+pub mod any_sqlx;
+#[cfg(any(feature = "postgres", feature = "postgres-sqlx08"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "postgres-sqlx08")))
+)]
+pub use any_sqlx::PostgresStore;
+#[cfg(any(feature = "sqlite", feature = "sqlite-sqlx08"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-sqlx08"))))]
+pub use any_sqlx::SqliteStore;
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::SqliteStore;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::PostgresStore;
 
 #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
 #[cfg_attr(

@@ -1,5 +1,7 @@
-//! `PostgresStore` against a real PostgreSQL (`TWOFACTOR_TEST_POSTGRES_URL`). Each test works in
-//! its own schema `tf_test_*`, dropped at the end, so tests run in parallel.
+//! `store::postgres::PostgresStore` (sqlx 0.9) against a real PostgreSQL
+//! (`TWOFACTOR_TEST_POSTGRES_URL`). Each test works in its own schema `tf_test_*`, dropped at the
+//! end, so tests run in parallel. The versioned type, so the tests can reach its pool;
+//! `store::PostgresStore` wraps it (`store_sql_any_sqlx.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -9,9 +11,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 use twofactor::Algorithm;
+use twofactor::store::postgres::PostgresStore;
 use twofactor::store::{
     ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
-    PostgresStore, RecoveryRecord, conformance,
+    RecoveryRecord, conformance,
 };
 
 /// A private schema on the test database; pools built from it see only that schema.

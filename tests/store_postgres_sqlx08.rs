@@ -238,7 +238,7 @@ async fn sqlx_0_8_and_0_9_share_one_schema() {
         .connect(&url)
         .await
         .unwrap();
-    let on_09 = twofactor::store::PostgresStore::new(new_pool);
+    let on_09 = twofactor::store::postgres::PostgresStore::new(new_pool);
     on_09.migrate().await.unwrap();
     common::enrolled(&on_09, "alice", 3).await;
 

@@ -1,4 +1,6 @@
-//! `SqliteStore` against a real SQLite file (embedded: these tests always run).
+//! `store::sqlite::SqliteStore` (sqlx 0.9) against a real SQLite file (embedded: these tests
+//! always run). The versioned type, so the tests can reach its pool; `store::SqliteStore` wraps
+//! it (`store_sql_any_sqlx.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -8,9 +10,10 @@ use std::path::PathBuf;
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use twofactor::Algorithm;
+use twofactor::store::sqlite::SqliteStore;
 use twofactor::store::{
     ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
-    RecoveryRecord, SqlStoreError, SqliteStore, conformance,
+    RecoveryRecord, SqlStoreError, conformance,
 };
 
 /// A fresh database file, deleted (with its WAL files) on drop.

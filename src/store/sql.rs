@@ -1,19 +1,22 @@
 //! What the sqlx-based stores (SQLite, PostgreSQL) share: the error type, the table prefix, the
 //! schema versions, and the checked conversions between the traits' unsigned integers and SQL's
 //! signed `BIGINT`.
+//!
+//! Compiled once, for both sqlx major versions: nothing here names sqlx but the error's
+//! [`DatabaseError`], which holds the error of either version. So both copies of the stores (and
+//! the `SqliteStore` / `PostgresStore` over them)
+//! have one error type, and an application matches the same variants whichever sqlx it is on.
 
 use std::sync::Arc;
 
 use thiserror::Error;
 
 use super::TokenHash;
-use super::compat::sqlx;
 
 /// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 
-/// An infrastructure failure of [`SqliteStore`](super::SqliteStore) or
-/// [`PostgresStore`](super::PostgresStore).
+/// An infrastructure failure of a SQL store: `SqliteStore` or `PostgresStore`, on either sqlx.
 ///
 /// The service treats every one of these as "fail closed": nobody is let in. Messages never
 /// contain a secret, a code or a hash.
@@ -21,9 +24,11 @@ pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
 #[non_exhaustive]
 pub enum SqlStoreError {
     /// The database refused or could not run a statement (unreachable, connection lost,
-    /// timeout, missing tables because `migrate()` was not run, ...).
+    /// timeout, missing tables because `migrate()` was not run, ...). The sqlx error, of
+    /// whichever sqlx the store is built on, is the [`source`](std::error::Error::source) of
+    /// the [`DatabaseError`] (and `as_sqlx09()` / `as_sqlx08()` of it).
     #[error("database operation failed")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] DatabaseError),
     /// A value does not fit the column (the traits use `u64`, SQL `BIGINT` is signed), or a stored
     /// value does not fit the record. Nothing was written: values are refused, never wrapped.
     #[error("value of {field} is out of range for the database column")]
@@ -40,6 +45,87 @@ pub enum SqlStoreError {
         "table prefix must be 1 to 32 characters a-z, 0-9 or '_', starting with a letter or '_'"
     )]
     InvalidPrefix,
+}
+
+/// The sqlx error behind [`SqlStoreError::Database`], from sqlx 0.9 (features `sqlite`,
+/// `postgres`) or sqlx 0.8 (features `sqlite-sqlx08`, `postgres-sqlx08`).
+///
+/// Displays as the sqlx error does, and its [`source`](std::error::Error::source) is that error's
+/// source. Most applications only log it; one that needs the sqlx error itself (to tell a pool
+/// timeout from a refused statement, say) asks for the version it is on.
+#[derive(Debug)]
+pub struct DatabaseError(SqlxError);
+
+#[derive(Debug)]
+enum SqlxError {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    V09(::sqlx::Error),
+    #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+    V08(::sqlx08::Error),
+}
+
+impl DatabaseError {
+    /// The sqlx 0.9 error, if the store that failed is built on sqlx 0.9.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    #[must_use]
+    pub fn as_sqlx09(&self) -> Option<&::sqlx::Error> {
+        match &self.0 {
+            SqlxError::V09(e) => Some(e),
+            #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+            SqlxError::V08(_) => None,
+        }
+    }
+
+    /// The sqlx 0.8 error, if the store that failed is built on sqlx 0.8.
+    #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08")))
+    )]
+    #[must_use]
+    pub fn as_sqlx08(&self) -> Option<&::sqlx08::Error> {
+        match &self.0 {
+            SqlxError::V08(e) => Some(e),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            SqlxError::V09(_) => None,
+        }
+    }
+
+    fn inner(&self) -> &(dyn std::error::Error + 'static) {
+        match &self.0 {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            SqlxError::V09(e) => e,
+            #[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+            SqlxError::V08(e) => e,
+        }
+    }
+}
+
+impl core::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self.inner(), f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner().source()
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<::sqlx::Error> for SqlStoreError {
+    fn from(e: ::sqlx::Error) -> Self {
+        Self::Database(DatabaseError(SqlxError::V09(e)))
+    }
+}
+
+#[cfg(any(feature = "sqlite-sqlx08", feature = "postgres-sqlx08"))]
+impl From<::sqlx08::Error> for SqlStoreError {
+    fn from(e: ::sqlx08::Error) -> Self {
+        Self::Database(DatabaseError(SqlxError::V08(e)))
+    }
 }
 
 /// Checks that `prefix` can be pasted into SQL as the start of an unquoted identifier. This is

@@ -14,9 +14,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
 };
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
-use twofactor::store::{
-    CredentialStore, EphemeralStore, PostgresStore, SqlStoreError, SqliteStore,
-};
+// The sqlx 0.9 stores by their versioned names: the demo shares their pools
+// (`store::SqliteStore` / `PostgresStore` wrap them for either sqlx and hand out no pool).
+use twofactor::store::postgres::PostgresStore;
+use twofactor::store::sqlite::SqliteStore;
+use twofactor::store::{CredentialStore, EphemeralStore, SqlStoreError};
 
 /// A database the demo runs on: the crate's store for the service, and the pool it shares with
 /// the demo's own tables.

@@ -34,7 +34,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use zeroize::Zeroizing;
 
-use twofactor::store::{PostgresStore, SqliteStore};
+use twofactor::store::postgres::PostgresStore;
+use twofactor::store::sqlite::SqliteStore;
 
 use crate::config::{Config, Database};
 use crate::db::{Backend, Db as _};

@@ -1,24 +1,27 @@
-//! An application on sqlx 0.8 with a second factor from `twofactor`.
+//! An application on sqlx with a second factor from `twofactor`, the same source on sqlx 0.8 and
+//! 0.9.
 //!
-//! It keeps its users in its own table, through its own sqlx 0.8 pool, and hands that same pool
-//! to `twofactor::store::sqlx08::{SqliteStore, PostgresStore}` (features `sqlite-sqlx08`,
-//! `postgres-sqlx08`). Its tests log in against SQLite and PostgreSQL.
+//! It keeps its users in its own table, through its own sqlx pool, and hands that same pool to
+//! `twofactor::store::{SqliteStore, PostgresStore}`. This file and its tests are built twice:
+//! as `twofactor-sqlx08-app` on sqlx 0.8 (twofactor's features `sqlite-sqlx08`,
+//! `postgres-sqlx08`) and as `twofactor-sqlx09-app` on sqlx 0.9 (features `sqlite`, `postgres`);
+//! the two `Cargo.toml` differ only in those lines. Its tests log in against SQLite and
+//! PostgreSQL.
 //!
 //! The password check is a stub (plain text in a table) to keep the example about 2FA; a real
 //! application hashes passwords (see `examples/server`, which uses Argon2id).
 
 use sqlx::{PgPool, SqlitePool};
 use twofactor::service::{Config, LoginStart};
-use twofactor::store::sqlx08::{PostgresStore, SqliteStore};
-use twofactor::store::{CredentialStore, EphemeralStore};
+use twofactor::store::{CredentialStore, EphemeralStore, PostgresStore, SqliteStore};
 use twofactor::{BackupCodeKey, Keyring, ServiceError, TwoFactor, VerifyOutcome};
 
 /// The application's own database: the pool it already had before adding 2FA.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// SQLite through sqlx 0.8.
+    /// SQLite through the app's sqlx.
     Sqlite(SqlitePool),
-    /// PostgreSQL through sqlx 0.8.
+    /// PostgreSQL through the app's sqlx.
     Postgres(PgPool),
 }
 
@@ -58,7 +61,7 @@ where
             store,
             Keyring::from_config(&key_config)?,
             BackupCodeKey::derive(b"a master key kept outside the database"),
-            Config::new("sqlx08-app"),
+            Config::new("sqlx-app"),
         )?;
         Ok(Self { db, twofactor })
     }
@@ -154,8 +157,9 @@ impl App<SqliteStore> {
     ///
     /// The database refused the schema.
     pub async fn sqlite(pool: SqlitePool) -> Result<Self, Box<dyn std::error::Error>> {
-        twofactor::store::sqlx08::sqlite::migrate(&pool).await?;
-        Self::with_store(Db::Sqlite(pool.clone()), SqliteStore::new(pool)).await
+        let store = SqliteStore::new(pool.clone());
+        store.migrate().await?;
+        Self::with_store(Db::Sqlite(pool), store).await
     }
 }
 

@@ -1,15 +1,16 @@
-//! A login with a second factor, end to end, in the app on sqlx 0.8: against SQLite (a temp
-//! file) and PostgreSQL (`TWOFACTOR_TEST_POSTGRES_URL`, a schema of its own, dropped after).
+//! A login with a second factor, end to end, in the app, on sqlx 0.8 (`twofactor-sqlx08-app`) and
+//! 0.9 (`twofactor-sqlx09-app`, the same file): against SQLite (a temp file) and PostgreSQL
+//! (`TWOFACTOR_TEST_POSTGRES_URL`, a schema of its own, dropped after).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::Executor;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{Connection, Executor};
 use twofactor::store::{CredentialStore, EphemeralStore};
 use twofactor::{ConfirmOutcome, EnrolmentStart, Totp};
-use twofactor_sqlx08_app::{App, Login};
+use twofactor_sqlx_app::{App, Login};
 
 fn unique(tag: &str) -> String {
     let nanos = SystemTime::now()
@@ -115,12 +116,10 @@ where
 
 #[tokio::test]
 async fn login_on_sqlite() {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("tf_sqlx08_app")));
+    let path = std::env::temp_dir().join(format!("{}.db", unique("tf_sqlx_app")));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
-        .connect_with(twofactor::store::sqlx08::SqliteStore::recommended_options(
-            &path,
-        ))
+        .connect_with(twofactor::store::SqliteStore::recommended_options(&path))
         .await
         .unwrap();
     let app = App::sqlite(pool.clone()).await.unwrap();
@@ -146,34 +145,42 @@ async fn login_on_postgres() {
             return;
         }
     };
-    let schema = unique("tf_sqlx08_app");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
+    let schema = unique("tf_sqlx_app");
+    let mut admin = PgConnection::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("TWOFACTOR_TEST_POSTGRES_URL is set but unreachable: {e}"));
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
-    let set = format!("SET search_path TO {schema}");
+    schema_ddl(&mut admin, &schema, "CREATE SCHEMA %I").await;
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .after_connect(move |conn, _meta| {
-            let set = set.clone();
-            Box::pin(async move {
-                conn.execute(set.as_str()).await?;
-                Ok(())
-            })
-        })
-        .connect_with(url.parse::<PgConnectOptions>().unwrap())
+        .connect_with(
+            url.parse::<PgConnectOptions>()
+                .unwrap()
+                .options([("search_path", schema.as_str())]),
+        )
         .await
         .unwrap();
     let app = App::postgres(pool.clone()).await.unwrap();
     login_flow(&app).await;
     pool.close().await;
+    schema_ddl(&mut admin, &schema, "DROP SCHEMA %I CASCADE").await;
+    admin.close().await.unwrap();
+}
+
+/// Runs `ddl` (`%I` for the schema name) on `schema`. Statement texts are constants, as sqlx 0.9
+/// wants them (a built one needs its `AssertSqlSafe`, which 0.8 lacks); the name is a bound
+/// parameter, quoted by PostgreSQL's `format`.
+async fn schema_ddl(admin: &mut PgConnection, schema: &str, ddl: &'static str) {
+    sqlx::query("SELECT set_config('tf_sqlx_app.schema', $1, false), set_config('tf_sqlx_app.ddl', $2, false)")
+        .bind(schema)
+        .bind(ddl)
+        .execute(&mut *admin)
+        .await
+        .unwrap();
     admin
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .execute(
+            "DO $$ BEGIN EXECUTE format(current_setting('tf_sqlx_app.ddl'), \
+             current_setting('tf_sqlx_app.schema')); END $$",
+        )
         .await
         .unwrap();
 }
