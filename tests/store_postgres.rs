@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
-use twofactor::Algorithm;
 use twofactor::store::postgres::PostgresStore;
 use twofactor::store::{
-    ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
-    RecoveryRecord, conformance,
+    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
+    conformance,
 };
 
 /// A private schema on the test database; pools built from it see only that schema.
@@ -376,109 +375,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         let store = PostgresStore::with_prefix(pool.clone(), prefix).unwrap();
         store.migrate().await.unwrap();
 
-        let legacy = CredentialRecord {
-            id: "legacy".into(),
-            name: "Authenticator app".into(),
-            encrypted_secret: b"v2-secret".to_vec(),
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-            enabled: true,
-            last_step: Some(56_666_666),
-            drift: 1,
-            created_at: 1_700_000_000,
-            last_used_at: None,
-            replaces: None,
-        };
-        assert_eq!(
-            store.get_credentials("alice").await.unwrap(),
-            std::slice::from_ref(&legacy),
-            "{prefix}"
-        );
-        let bob = store.get_credentials("bob").await.unwrap();
-        assert_eq!(bob.len(), 1);
-        assert_eq!((bob[0].id.as_str(), bob[0].enabled), ("legacy", false));
-
-        // The last accepted step came along: the code used under version 2 stays used.
-        assert!(
-            !store
-                .advance_step(
-                    "alice",
-                    "legacy",
-                    b"v2-secret",
-                    56_666_666,
-                    0,
-                    1_700_000_100
-                )
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .advance_step(
-                    "alice",
-                    "legacy",
-                    b"v2-secret",
-                    56_666_667,
-                    0,
-                    1_700_000_100
-                )
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store.get_credentials("alice").await.unwrap()[0].last_used_at,
-            Some(1_700_000_100)
-        );
-        // The enabled authenticator blocks a code-less enrolment and keeps its id.
-        let mut intruder = legacy.clone();
-        intruder.enabled = false;
-        assert!(!store.put_pending("alice", &intruder, true).await.unwrap());
-        assert!(!store.put_pending("alice", &intruder, false).await.unwrap());
-        // Bob's pending credential can still be confirmed.
-        assert!(
-            store
-                .activate(
-                    "bob",
-                    b"v2-pending",
-                    56_666_700,
-                    0,
-                    Some(&[common::hash(3)]),
-                    20
-                )
-                .await
-                .unwrap()
-        );
-
-        assert_eq!(
-            store
-                .consume_backup_code("alice", &common::hash(2))
-                .await
-                .unwrap(),
-            Some(1)
-        );
-        let known = DeviceRecord {
-            user_id: "alice".into(),
-            created_at: 1_700_000_000,
-            expires_at: 1_800_000_000,
-            trusted_until: None,
-            label: String::new(),
-            last_used_at: 1_700_000_000,
-        };
-        assert_eq!(
-            store.list_devices("alice", 1_700_000_050).await.unwrap(),
-            [(common::hash(9), known.clone())]
-        );
-        assert_eq!(
-            store
-                .use_device(&common::hash(9), 1_700_000_200)
-                .await
-                .unwrap(),
-            Some(DeviceRecord {
-                last_used_at: 1_700_000_200,
-                ..known
-            })
-        );
+        common::check_upgraded_from_version_2(&store, prefix).await;
 
         // The old table is kept for a rollback, under a name version 2 does not use: a
         // forgotten version 2 instance fails instead of reading a stale credential.

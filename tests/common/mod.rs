@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use twofactor::Algorithm;
-use twofactor::store::{BackupCodeHash, CredentialRecord, CredentialStore};
+use twofactor::store::{BackupCodeHash, CredentialRecord, CredentialStore, DeviceRecord};
 
 /// The URL in `var`, or `None` after printing that the test is skipped. Under `CI=true` an
 /// unset variable is a failure: CI must really reach the service.
@@ -127,5 +127,101 @@ pub async fn enrolled<S: CredentialStore>(store: &S, user: &str, codes: u8) {
             .activate(user, b"secret-v1", 100, 0, Some(&hashes), 20)
             .await
             .unwrap()
+    );
+}
+
+/// What `version_2_database` (in the SQLite and PostgreSQL store tests) holds must read back
+/// after `migrate()` as one authenticator per user, with its secret, last step (still used),
+/// backup codes and device token (`prefix` only labels failures).
+pub async fn check_upgraded_from_version_2<S: CredentialStore>(store: &S, prefix: &str) {
+    let legacy = CredentialRecord {
+        id: "legacy".into(),
+        name: "Authenticator app".into(),
+        encrypted_secret: b"v2-secret".to_vec(),
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period: 30,
+        enabled: true,
+        last_step: Some(56_666_666),
+        drift: 1,
+        created_at: 1_700_000_000,
+        last_used_at: None,
+        replaces: None,
+    };
+    assert_eq!(
+        store.get_credentials("alice").await.unwrap(),
+        std::slice::from_ref(&legacy),
+        "{prefix}"
+    );
+    let bob = store.get_credentials("bob").await.unwrap();
+    assert_eq!(bob.len(), 1);
+    assert_eq!((bob[0].id.as_str(), bob[0].enabled), ("legacy", false));
+
+    // The last accepted step came along: the code used under version 2 stays used.
+    assert!(
+        !store
+            .advance_step(
+                "alice",
+                "legacy",
+                b"v2-secret",
+                56_666_666,
+                0,
+                1_700_000_100
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_step(
+                "alice",
+                "legacy",
+                b"v2-secret",
+                56_666_667,
+                0,
+                1_700_000_100
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_credentials("alice").await.unwrap()[0].last_used_at,
+        Some(1_700_000_100)
+    );
+    // The enabled authenticator blocks a code-less enrolment and keeps its id.
+    let mut intruder = legacy.clone();
+    intruder.enabled = false;
+    assert!(!store.put_pending("alice", &intruder, true).await.unwrap());
+    assert!(!store.put_pending("alice", &intruder, false).await.unwrap());
+    // Bob's pending credential can still be confirmed.
+    assert!(
+        store
+            .activate("bob", b"v2-pending", 56_666_700, 0, Some(&[hash(3)]), 20)
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        store.consume_backup_code("alice", &hash(2)).await.unwrap(),
+        Some(1)
+    );
+    let known = DeviceRecord {
+        user_id: "alice".into(),
+        created_at: 1_700_000_000,
+        expires_at: 1_800_000_000,
+        trusted_until: None,
+        label: String::new(),
+        last_used_at: 1_700_000_000,
+    };
+    assert_eq!(
+        store.list_devices("alice", 1_700_000_050).await.unwrap(),
+        [(hash(9), known.clone())]
+    );
+    assert_eq!(
+        store.use_device(&hash(9), 1_700_000_200).await.unwrap(),
+        Some(DeviceRecord {
+            last_used_at: 1_700_000_200,
+            ..known
+        })
     );
 }

@@ -1040,6 +1040,25 @@ async fn signup_and_setup(http: &Http, email: &str) -> (String, String) {
     (token, r.str("secret"))
 }
 
+/// Signs up and turns 2FA on with the code of the step before now, early in a step (so the
+/// codes of steps t-1, t and t+1 stay valid for a while); returns (session, secret, backup
+/// codes, t).
+async fn enrolled_at_step_start(http: &Http, email: &str) -> (String, String, Vec<String>, u64) {
+    let (token, secret) = signup_and_setup(http, email).await;
+    wait_for_step_room(25);
+    let t = unix_now();
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let codes = backup_codes(&r);
+    (token, secret, codes, t)
+}
+
 /// Password step and code step (no device cookie, nothing remembered).
 async fn login_with_code(http: &Http, email: &str, code: &str) -> Resp {
     let ch = challenge(http, email).await;
@@ -1091,19 +1110,8 @@ async fn authenticators_flow(database_url: &str, dir: &TempDir) {
     let server = Server::start(dir.path(), database_url);
     let http = Http::new(&server.base);
     let email = "mia@example.com";
-    let (token, s1) = signup_and_setup(&http, email).await;
     // Every code below is of step T-1, T or T+1: valid while the server is in step T or T+1.
-    wait_for_step_room(25);
-    let t = unix_now();
-    let r = http
-        .post(
-            "/api/2fa/verify-setup",
-            Some(&token),
-            json!({"code": totp_at(&s1, t - 30)}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let codes = backup_codes(&r);
+    let (token, s1, codes, t) = enrolled_at_step_start(&http, email).await;
     let list = authenticators(&http, &token).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].1, "Authenticator app");
@@ -1368,18 +1376,7 @@ async fn replace_flow(database_url: &str, dir: &TempDir) {
     let server = Server::start(dir.path(), database_url);
     let http = Http::new(&server.base);
     let email = "pia@example.com";
-    let (token, old) = signup_and_setup(&http, email).await;
-    wait_for_step_room(25);
-    let t = unix_now();
-    let r = http
-        .post(
-            "/api/2fa/verify-setup",
-            Some(&token),
-            json!({"code": totp_at(&old, t - 30)}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let codes = backup_codes(&r);
+    let (token, old, codes, t) = enrolled_at_step_start(&http, email).await;
     let old_id = authenticators(&http, &token).await[0].0.clone();
 
     // A wrong code starts nothing.
