@@ -95,6 +95,6 @@ fn main() {
         // "000000" is wrong but for a 1-in-10^5 chance per call over five authenticators: only
         // the success path is asserted.
         assert!(!ok || out.is_success(), "{out:?}");
-        std::hint::black_box(out);
+        let _ = std::hint::black_box(out);
     }
 }
