@@ -152,6 +152,10 @@ fn service_types() {
     );
     shape(&DisableOutcome::Disabled, json!({"outcome": "disabled"}));
     shape(
+        &twofactor::service::RemoveAuthenticatorOutcome::LastAuthenticator,
+        json!({"outcome": "last_authenticator"}),
+    );
+    shape(
         &RecoveryCompletion::Waiting {
             retry_after_secs: 5,
         },
@@ -224,6 +228,7 @@ async fn real_outcomes_never_carry_the_device_token() {
     let status = svc.status("serde-user").await.unwrap();
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["enabled"], json!(true));
+    assert_eq!(json["authenticators"], json!(1));
     assert_eq!(json["backup_codes_remaining"], json!(8));
     assert_eq!(serde_json::from_value::<Status>(json).unwrap(), status);
     let recovery: RecoveryStatus = serde_json::from_value(json!({
@@ -233,5 +238,44 @@ async fn real_outcomes_never_carry_the_device_token() {
     round_trip(
         &recovery,
         json!({"requested_at": 1, "not_before": 2, "approved": false, "needs_approval": true}),
+    );
+}
+
+/// The security page's lists: names and times only, and they round-trip.
+#[tokio::test]
+async fn authenticator_and_trusted_device_listings() {
+    let (svc, _store, clock, _events) = service();
+    let (secret, _codes) = enrol(&svc, &clock, "lister").await;
+    clock.advance(30);
+    let LoginStart::Required { challenge, .. } = svc.start_login("lister").await.unwrap() else {
+        panic!()
+    };
+    let code = code_at(&secret, clock.now_secs());
+    let VerifyOutcome::Success {
+        device_token: Some(token),
+        ..
+    } = svc
+        .complete_login_trusting_device(challenge.as_str(), &code, None, "Firefox")
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let list = svc.authenticators("lister").await.unwrap();
+    let json = serde_json::to_value(&list).unwrap();
+    assert_eq!(json[0]["name"], json!("Authenticator app"));
+    assert_eq!(json[0]["last_used_at"], json!(clock.now_secs()));
+    assert_eq!(
+        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(json).unwrap(),
+        list
+    );
+    let devices = svc.trusted_devices("lister").await.unwrap();
+    let text = serde_json::to_string(&devices).unwrap();
+    assert!(text.contains("\"label\":\"Firefox\""), "{text}");
+    assert!(!text.contains(token.as_str()), "a device token serialised");
+    assert!(!text.contains(&*secret.to_base32()));
+    assert_eq!(
+        serde_json::from_str::<Vec<twofactor::service::TrustedDevice>>(&text).unwrap(),
+        devices
     );
 }

@@ -77,8 +77,11 @@ pub enum AddAuthenticatorOutcome {
     NotFound,
 }
 
-/// The result of [`TwoFactor::remove_authenticator`].
+/// The result of [`TwoFactor::remove_authenticator`]. With the `serde` feature:
+/// `{"outcome": "removed"}`, `{"outcome": "rate_limited", "retry_after_secs": 60}`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[must_use]
 #[non_exhaustive]
 pub enum RemoveAuthenticatorOutcome {
