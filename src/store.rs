@@ -206,6 +206,83 @@ pub struct DeletedCredentials {
     pub devices: Vec<TokenHash>,
 }
 
+/// A change of the user's factors that takes effect only after a delay, because the code that
+/// asked for it came from a factor too new to act at once (a backup code, or an authenticator
+/// added less than the change delay ago). Any older factor, a trusted browser or a notice token
+/// cancels it; see [`TwoFactor::scheduled_changes`](crate::TwoFactor::scheduled_changes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScheduledChangeRecord {
+    /// The change's id, unique among the user's scheduled changes (at most
+    /// [`MAX_AUTHENTICATOR_ID_LEN`] + 7 bytes; chosen by the service: one change of each kind and
+    /// target at a time).
+    pub id: String,
+    /// What happens when it takes effect.
+    pub kind: ChangeKind,
+    /// When it was asked for (Unix seconds).
+    pub requested_at: u64,
+    /// When it may take effect (Unix seconds).
+    pub not_before: u64,
+}
+
+impl core::fmt::Debug for ScheduledChangeRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ScheduledChangeRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("requested_at", &self.requested_at)
+            .field("not_before", &self.not_before)
+            .finish()
+    }
+}
+
+/// What a [`ScheduledChangeRecord`] does when it takes effect.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// Remove the authenticator with this id (unless it is the user's last).
+    RemoveAuthenticator {
+        /// The authenticator's id.
+        authenticator: String,
+    },
+    /// Replace the backup codes with these hashes (the codes were shown when the change was
+    /// asked for; the old ones work until it takes effect).
+    RegenerateBackupCodes {
+        /// Hashes of the new codes.
+        hashes: Vec<BackupCodeHash>,
+    },
+    /// Turn 2FA off: every authenticator and the backup codes go.
+    Disable,
+}
+
+impl ChangeKind {
+    /// `"remove_authenticator"`, `"regenerate_backup_codes"` or `"disable"`: the name SQL stores
+    /// keep in their `kind` column.
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::RemoveAuthenticator { .. } => "remove_authenticator",
+            Self::RegenerateBackupCodes { .. } => "regenerate_backup_codes",
+            Self::Disable => "disable",
+        }
+    }
+}
+
+impl core::fmt::Debug for ChangeKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::RemoveAuthenticator { authenticator } => f
+                .debug_struct("RemoveAuthenticator")
+                .field("authenticator", authenticator)
+                .finish(),
+            Self::RegenerateBackupCodes { hashes } => f
+                .debug_struct("RegenerateBackupCodes")
+                .field("hashes", &hashes.len())
+                .finish(),
+            Self::Disable => f.write_str("Disable"),
+        }
+    }
+}
+
 /// Durable credential storage. See the [module docs](self) for the atomicity contract.
 pub trait CredentialStore: Send + Sync {
     /// The store's infrastructure error.
@@ -301,9 +378,9 @@ pub trait CredentialStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<RemoveCredential, Self::Error>> + Send;
 
-    /// Removes every authenticator of the user (pending and enabled), the backup codes and the
-    /// recovery request, and leaves the user's device tokens (the service decides when they go).
-    /// Returns whether an authenticator existed.
+    /// Removes every authenticator of the user (pending and enabled), the backup codes, the
+    /// recovery request and the scheduled changes, and leaves the user's device tokens and notice
+    /// tokens (the service decides when they go). Returns whether an authenticator existed.
     fn delete_credentials(
         &self,
         user_id: &str,
@@ -352,11 +429,13 @@ pub trait CredentialStore: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Deletes the user's recovery request (cancelled by the owner); returns whether there was
-    /// one.
+    /// Deletes the user's recovery request; returns whether there was one. **Atomic:** with
+    /// `include_approved == false` an approved request is left as it is (returns `false`), so a
+    /// login racing an operator's approval never deletes the approved request.
     fn cancel_recovery(
         &self,
         user_id: &str,
+        include_approved: bool,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Deletes the user's recovery request only if its `cancel_hash` equals `cancel_hash`;
@@ -369,8 +448,8 @@ pub trait CredentialStore: Send + Sync {
 
     /// Completes the user's recovery request if it is approved, or if `approval_required` is
     /// false, the request's `needs_approval` is false and `not_before <= now`: deletes it
-    /// together with every authenticator and the backup codes (not the device tokens) and
-    /// returns `true`.
+    /// together with every authenticator, the backup codes and the scheduled changes (not the
+    /// device tokens) and returns `true`.
     /// **Atomic:** of concurrent calls at most one returns `true`; a cancelled request never
     /// completes.
     fn complete_recovery(
@@ -378,6 +457,56 @@ pub trait CredentialStore: Send + Sync {
         user_id: &str,
         now: u64,
         approval_required: bool,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Stores a scheduled change of the user's factors, unless the user already has one with the
+    /// same `id` (the earlier one stays, with its own delay); returns whether it stored.
+    fn put_change(
+        &self,
+        user_id: &str,
+        record: &ScheduledChangeRecord,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// The user's scheduled changes, oldest first (by `requested_at`, then `id`).
+    fn list_changes(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<ScheduledChangeRecord>, Self::Error>> + Send;
+
+    /// Deletes the user's scheduled change `id` and returns it, if it exists and its
+    /// `not_before <= due_by` (pass `u64::MAX` to cancel it whenever it is due). **Atomic
+    /// delete-and-return:** of concurrent calls at most one gets `Some`, so a change takes
+    /// effect at most once and a cancelled change never takes effect.
+    fn take_change(
+        &self,
+        user_id: &str,
+        id: &str,
+        due_by: u64,
+    ) -> impl Future<Output = Result<Option<ScheduledChangeRecord>, Self::Error>> + Send;
+
+    /// Deletes every scheduled change of the user; returns how many there were.
+    fn delete_changes(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+
+    /// Stores the hash of a notice token: a single-use token sent to the owner with a notice
+    /// (a recovery request, a scheduled change, a new authenticator) that cancels it or locks the
+    /// account down without a second factor. Valid while `now < expires_at`.
+    fn put_notice(
+        &self,
+        hash: &TokenHash,
+        user_id: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Deletes the notice token `hash` if it belongs to `user_id` and `now < expires_at`;
+    /// returns whether it did. **Atomic:** a token is accepted at most once.
+    fn take_notice(
+        &self,
+        user_id: &str,
+        hash: &TokenHash,
+        now: u64,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Stores a device token's record under the token's hash.
@@ -417,7 +546,8 @@ pub trait CredentialStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
     /// Removes everything stored for the user: every authenticator (pending or enabled), backup
-    /// codes, recovery request and **every device token**, and returns what went (the device
+    /// codes, recovery request, scheduled changes, notice tokens and **every device token**, and
+    /// returns what went (the device
     /// hashes let the service drop their rate-limit states). **Atomic, all or nothing:** after
     /// `Ok`, nothing of the user is left; after `Err`, the store may be as before or fully
     /// deleted, never half (call it again). For a user with nothing stored it returns the
@@ -497,7 +627,8 @@ pub trait Purge: Send + Sync {
     /// The store's infrastructure error.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Deletes challenges and device tokens with `expires_at <= now` and limiter states whose
+    /// Deletes challenges, device tokens and notice tokens with `expires_at <= now` and limiter
+    /// states whose
     /// `expire_at < now`; returns how many entries went (a store whose backend expires entries by
     /// itself, like Redis, returns 0).
     fn purge_expired(&self, now: u64) -> impl Future<Output = Result<u64, Self::Error>> + Send;

@@ -331,7 +331,7 @@ where
     ) -> Result<(), ServiceError> {
         if self
             .credentials
-            .cancel_recovery(user_id)
+            .cancel_recovery(user_id, false)
             .await
             .map_err(credential_err)?
         {

@@ -383,7 +383,7 @@ where
         self.forget_devices(user_id).await?;
         if self
             .credentials
-            .cancel_recovery(user_id)
+            .cancel_recovery(user_id, true)
             .await
             .map_err(credential_err)?
         {

@@ -107,7 +107,7 @@ where
         let now = self.clock.now();
         let cancelled = self
             .credentials
-            .cancel_recovery(user_id)
+            .cancel_recovery(user_id, true)
             .await
             .map_err(credential_err)?;
         if cancelled {

@@ -43,7 +43,7 @@
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
-    RecoveryRecord, RemoveCredential, SqlStoreError, TokenHash,
+    RecoveryRecord, RemoveCredential, ScheduledChangeRecord, SqlStoreError, TokenHash,
 };
 
 /// The conversions behind the public traits, out of the application's reach.
@@ -478,9 +478,20 @@ macro_rules! store_traits {
                 fn put_recovery(&self, user_id: &str, record: &RecoveryRecord) -> ();
                 fn get_recovery(&self, user_id: &str) -> Option<RecoveryRecord>;
                 fn approve_recovery(&self, user_id: &str) -> bool;
-                fn cancel_recovery(&self, user_id: &str) -> bool;
+                fn cancel_recovery(&self, user_id: &str, include_approved: bool) -> bool;
                 fn cancel_recovery_with_token(&self, user_id: &str, cancel_hash: &TokenHash) -> bool;
                 fn complete_recovery(&self, user_id: &str, now: u64, approval_required: bool) -> bool;
+                fn put_change(&self, user_id: &str, record: &ScheduledChangeRecord) -> bool;
+                fn list_changes(&self, user_id: &str) -> Vec<ScheduledChangeRecord>;
+                fn take_change(
+                    &self,
+                    user_id: &str,
+                    id: &str,
+                    due_by: u64,
+                ) -> Option<ScheduledChangeRecord>;
+                fn delete_changes(&self, user_id: &str) -> u64;
+                fn put_notice(&self, hash: &TokenHash, user_id: &str, expires_at: u64) -> ();
+                fn take_notice(&self, user_id: &str, hash: &TokenHash, now: u64) -> bool;
                 fn put_device(&self, hash: &TokenHash, record: &DeviceRecord) -> ();
                 fn use_device(&self, hash: &TokenHash, now: u64) -> Option<DeviceRecord>;
                 fn list_devices(&self, user_id: &str, now: u64) -> Vec<(TokenHash, DeviceRecord)>;

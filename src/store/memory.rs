@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
-    RecoveryRecord, RemoveCredential, TokenHash,
+    RecoveryRecord, RemoveCredential, ScheduledChangeRecord, TokenHash,
 };
 
 /// After this many `take_challenge` calls, expired challenges and limiter states are swept, so
@@ -52,6 +52,10 @@ struct Inner {
     challenges: HashMap<ChallengeHash, ChallengeRecord>,
     devices: HashMap<TokenHash, DeviceRecord>,
     limiters: HashMap<String, (LimiterState, u64)>,
+    /// Every user's scheduled changes, oldest first.
+    changes: HashMap<String, Vec<ScheduledChangeRecord>>,
+    /// Notice tokens: hash to (user, expires_at).
+    notices: HashMap<TokenHash, (String, u64)>,
     takes_since_sweep: u32,
 }
 
@@ -82,12 +86,16 @@ impl Inner {
 
     /// Drops what has expired; returns how many entries went.
     fn sweep(&mut self, now: u64) -> u64 {
-        let before = self.challenges.len() + self.devices.len() + self.limiters.len();
+        let count = |i: &Self| {
+            i.challenges.len() + i.devices.len() + i.limiters.len() + i.notices.len()
+        };
+        let before = count(self);
         self.challenges.retain(|_, c| now < c.expires_at);
         self.devices.retain(|_, d| now < d.expires_at);
         self.limiters.retain(|_, (_, expire_at)| now <= *expire_at);
+        self.notices.retain(|_, (_, expires_at)| now < *expires_at);
         self.takes_since_sweep = 0;
-        let after = self.challenges.len() + self.devices.len() + self.limiters.len();
+        let after = count(self);
         u64::try_from(before - after).unwrap_or(u64::MAX)
     }
 }
@@ -306,6 +314,7 @@ impl CredentialStore for MemoryStore {
         let mut inner = self.lock();
         inner.backup_codes.remove(user_id);
         inner.recovery.remove(user_id);
+        inner.changes.remove(user_id);
         done(inner.credentials.remove(user_id).is_some())
     }
 
@@ -390,8 +399,17 @@ impl CredentialStore for MemoryStore {
     fn cancel_recovery(
         &self,
         user_id: &str,
+        include_approved: bool,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
-        done(self.lock().recovery.remove(user_id).is_some())
+        let mut inner = self.lock();
+        let cancel = inner
+            .recovery
+            .get(user_id)
+            .is_some_and(|r| include_approved || !r.approved);
+        if cancel {
+            inner.recovery.remove(user_id);
+        }
+        done(cancel)
     }
 
     fn cancel_recovery_with_token(
@@ -426,7 +444,90 @@ impl CredentialStore for MemoryStore {
         inner.recovery.remove(user_id);
         inner.credentials.remove(user_id);
         inner.backup_codes.remove(user_id);
+        inner.changes.remove(user_id);
         done(true)
+    }
+
+    fn put_change(
+        &self,
+        user_id: &str,
+        record: &ScheduledChangeRecord,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let list = inner.changes.entry(user_id.to_owned()).or_default();
+        if list.iter().any(|c| c.id == record.id) {
+            return done(false);
+        }
+        list.push(record.clone());
+        list.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        done(true)
+    }
+
+    fn list_changes(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<ScheduledChangeRecord>, Infallible>> + Send {
+        done(self.lock().changes.get(user_id).cloned().unwrap_or_default())
+    }
+
+    fn take_change(
+        &self,
+        user_id: &str,
+        id: &str,
+        due_by: u64,
+    ) -> impl Future<Output = Result<Option<ScheduledChangeRecord>, Infallible>> + Send {
+        let mut inner = self.lock();
+        let Some(list) = inner.changes.get_mut(user_id) else {
+            return done(None);
+        };
+        let Some(i) = list
+            .iter()
+            .position(|c| c.id == id && c.not_before <= due_by)
+        else {
+            return done(None);
+        };
+        let taken = list.remove(i);
+        if list.is_empty() {
+            inner.changes.remove(user_id);
+        }
+        done(Some(taken))
+    }
+
+    fn delete_changes(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<u64, Infallible>> + Send {
+        let n = self.lock().changes.remove(user_id).map_or(0, |l| l.len());
+        done(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    fn put_notice(
+        &self,
+        hash: &TokenHash,
+        user_id: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.lock()
+            .notices
+            .insert(*hash, (user_id.to_owned(), expires_at));
+        done(())
+    }
+
+    fn take_notice(
+        &self,
+        user_id: &str,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let mut inner = self.lock();
+        let live = inner
+            .notices
+            .get(hash)
+            .is_some_and(|(user, expires_at)| user == user_id && now < *expires_at);
+        if live {
+            inner.notices.remove(hash);
+        }
+        done(live)
     }
 
     fn put_device(
@@ -495,6 +596,8 @@ impl CredentialStore for MemoryStore {
         let mut inner = self.lock();
         inner.backup_codes.remove(user_id);
         inner.recovery.remove(user_id);
+        inner.changes.remove(user_id);
+        inner.notices.retain(|_, (user, _)| user != user_id);
         let credential = inner.credentials.remove(user_id).is_some();
         let mut devices = Vec::new();
         inner.devices.retain(|hash, d| {
