@@ -7,10 +7,23 @@
 //! their account (so they can cancel it), a lockout, a backup code used, 2FA disabled.
 //!
 //! Events never carry a secret, a code, a backup code, a challenge token or an otpauth URI: only
-//! user ids, counts, drifts and times. The reason a verification failed appears here and nowhere
+//! user ids, counts, drifts and times.
+//!
+//! # Notices
+//!
+//! Some events are notices the owner must receive: [`AuditEvent::RecoveryRequested`],
+//! [`AuditEvent::ChangeScheduled`] and [`AuditEvent::AuthenticatorAdded`]. They carry a
+//! [`NoticeToken`]: send it, as a "this wasn't me" link, to **every** channel you have for the
+//! owner (e-mail, SMS, push), never to the client whose request caused it. With it the owner
+//! cancels the request or change, or locks the account down
+//! ([`TwoFactor::lock_down`](crate::service::TwoFactor::lock_down)). It is the one secret an event
+//! holds: its `Debug` is redacted, so the `tracing` output and [`fmt::Display`] never show it, and
+//! the `serde` form leaves it out (store events without it). The reason a verification failed appears here and nowhere
 //! else: callers only see [`Rejected`](crate::service::VerifyOutcome::Rejected).
 
 use core::fmt;
+
+pub use crate::service::NoticeToken;
 
 /// Which kind of code an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,8 +99,14 @@ pub enum CancelledBy {
     SecondFactorLogin,
     /// The single-use cancel token sent to the owner out of band.
     Token,
-    /// The application reported a password change.
+    /// The application reported a password change with a fresh second factor.
     PasswordChange,
+    /// A browser the owner trusts logged in.
+    TrustedDevice,
+    /// A browser that completed a second factor before presented its device token.
+    KnownDevice,
+    /// The owner locked the account down with a notice token.
+    LockDown,
 }
 
 /// Something the service did or refused. See the [module docs](self).
@@ -180,6 +199,61 @@ pub enum AuditEvent {
         authenticator: String,
         /// The authenticator it replaced, removed in the same step.
         replaced: Option<String>,
+        /// The owner's notice token (see [Notices](self#notices)); `None` if it could not be
+        /// stored. Never serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
+        notice: Option<NoticeToken>,
+    },
+    /// A change of factors was scheduled because the code that asked for it came from a new
+    /// factor: tell the owner at once, with the notice token (see [Notices](self#notices)).
+    ChangeScheduled {
+        /// The user.
+        user_id: String,
+        /// The change's id.
+        change: String,
+        /// `"remove_authenticator"`, `"regenerate_backup_codes"` or `"disable"`.
+        kind: String,
+        /// Unix time it takes effect unless cancelled.
+        not_before: u64,
+        /// The owner's notice token. Never serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
+        notice: NoticeToken,
+    },
+    /// A scheduled change took effect (`applied`), or found nothing left to do (the
+    /// authenticator already gone, or the user's last).
+    ChangeApplied {
+        /// The user.
+        user_id: String,
+        /// The change's id.
+        change: String,
+        /// Its kind, as in [`AuditEvent::ChangeScheduled`].
+        kind: String,
+        /// Whether it changed anything.
+        applied: bool,
+    },
+    /// Scheduled changes were cancelled.
+    ChangesCancelled {
+        /// The user.
+        user_id: String,
+        /// How many.
+        count: u64,
+        /// By what.
+        by: CancelledBy,
+    },
+    /// The owner locked the account down with a notice token: trusted browsers and device
+    /// tokens ended, recovery requests and scheduled changes cancelled, new authenticators
+    /// removed.
+    LockedDown {
+        /// The user.
+        user_id: String,
+        /// Device tokens revoked.
+        devices: u64,
+        /// Scheduled changes cancelled.
+        changes: u64,
+        /// Whether a recovery request was cancelled.
+        recovery: bool,
+        /// Ids of the authenticators removed (added within the change delay).
+        authenticators_removed: Vec<String>,
     },
     /// An authenticator was removed (after a code from a factor that stays).
     AuthenticatorRemoved {
@@ -268,6 +342,10 @@ pub enum AuditEvent {
         not_before: u64,
         /// Whether only an operator's approval can complete it.
         needs_approval: bool,
+        /// The owner's notice token (see [Notices](self#notices)): it cancels this request or
+        /// locks the account down. Never serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
+        notice: NoticeToken,
     },
     /// An operator approved a recovery request.
     RecoveryApproved {
@@ -294,6 +372,19 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// The notice token of a notice event (see [Notices](self#notices)), to send to every
+    /// channel of the owner.
+    #[must_use]
+    pub fn notice(&self) -> Option<&NoticeToken> {
+        match self {
+            Self::RecoveryRequested { notice, .. } | Self::ChangeScheduled { notice, .. } => {
+                Some(notice)
+            }
+            Self::AuthenticatorAdded { notice, .. } => notice.as_ref(),
+            _ => None,
+        }
+    }
+
     /// A short snake_case name of the event, e.g. `"verification_failed"`.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
@@ -310,6 +401,10 @@ impl AuditEvent {
             Self::DevicesForgotten { .. } => "devices_forgotten",
             Self::AuthenticatorAdded { .. } => "authenticator_added",
             Self::AuthenticatorRemoved { .. } => "authenticator_removed",
+            Self::ChangeScheduled { .. } => "change_scheduled",
+            Self::ChangeApplied { .. } => "change_applied",
+            Self::ChangesCancelled { .. } => "changes_cancelled",
+            Self::LockedDown { .. } => "locked_down",
             Self::DeviceTrusted { .. } => "device_trusted",
             Self::TrustedDeviceUsed { .. } => "trusted_device_used",
             Self::PasswordChanged { .. } => "password_changed",
@@ -343,6 +438,10 @@ impl AuditEvent {
             | Self::DevicesForgotten { user_id, .. }
             | Self::AuthenticatorAdded { user_id, .. }
             | Self::AuthenticatorRemoved { user_id, .. }
+            | Self::ChangeScheduled { user_id, .. }
+            | Self::ChangeApplied { user_id, .. }
+            | Self::ChangesCancelled { user_id, .. }
+            | Self::LockedDown { user_id, .. }
             | Self::DeviceTrusted { user_id, .. }
             | Self::TrustedDeviceUsed { user_id }
             | Self::PasswordChanged { user_id }
@@ -360,8 +459,8 @@ impl AuditEvent {
         }
     }
 
-    /// Security signals worth a warning: failures, replays, rate limits, lockouts, resets and
-    /// recovery requests.
+    /// Security signals worth a warning: failures, replays, rate limits, lockouts, resets,
+    /// recovery requests, changes of factors and lock-downs.
     #[must_use]
     pub const fn is_warning(&self) -> bool {
         matches!(
@@ -374,6 +473,9 @@ impl AuditEvent {
                 | Self::AdminReset { .. }
                 | Self::AuthenticatorAdded { .. }
                 | Self::AuthenticatorRemoved { .. }
+                | Self::ChangeScheduled { .. }
+                | Self::ChangeApplied { .. }
+                | Self::LockedDown { .. }
                 | Self::CredentialImported { replaced: true, .. }
                 | Self::RecoveryRequested { .. }
                 | Self::RecoveryCompleted { .. }

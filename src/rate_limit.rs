@@ -223,6 +223,24 @@ impl RateLimitPolicy {
     /// `max_failures`-th counted failure starts a lockout (see [`RateLimitPolicy::lockout_secs`])
     /// for the attempts after this one.
     pub fn acquire(&self, state: LimiterState, now: u64) -> (LimiterState, Decision) {
+        self.acquire_weighted(state, now, 1)
+    }
+
+    /// [`RateLimitPolicy::acquire`] for a guess that is compared against `weight` candidate
+    /// secrets at once (a TOTP code checked against each of a user's authenticators): the
+    /// window, the escalation and the yearly bound count `weight` units for it, so the bound
+    /// [`RateLimitPolicy::max_guesses_per_year`] holds for *candidates compared*, whatever the
+    /// number of authenticators. A guess heavier than what is left of the window waits for the
+    /// next one; one heavier than a whole window is granted alone at the start of a window.
+    /// [`LimiterState::since_success`] still counts guesses (one per grant). Settle it with the
+    /// same weight ([`RateLimitPolicy::succeed_weighted`], [`RateLimitPolicy::release_weighted`]).
+    pub fn acquire_weighted(
+        &self,
+        state: LimiterState,
+        now: u64,
+        weight: u32,
+    ) -> (LimiterState, Decision) {
+        let weight = weight.max(1);
         let mut s = self.forgive(state, now);
         if s.locked_until > now {
             let retry_after_secs = s.locked_until - now;
@@ -233,15 +251,16 @@ impl RateLimitPolicy {
             s.attempts = 0;
         }
         let window_end = s.window_start.saturating_add(self.window());
-        if s.attempts >= self.max() {
+        if s.attempts >= self.max() || (s.attempts > 0 && s.attempts + weight > self.max()) {
             s.locked_until = window_end;
             let retry_after_secs = (window_end - now).max(1);
             return (s, Decision::Refused { retry_after_secs });
         }
-        s.attempts += 1;
-        s.failures = s.failures.saturating_add(1);
+        s.attempts = s.attempts.saturating_add(weight);
+        let before = s.failures;
+        s.failures = s.failures.saturating_add(weight);
         s.since_success = s.since_success.saturating_add(1);
-        if s.failures.is_multiple_of(self.max()) {
+        if before / self.max() < s.failures / self.max() {
             let level = s.failures / self.max();
             s.locked_until = if level <= 1 || !self.escalate {
                 window_end.max(now.saturating_add(1))
@@ -277,7 +296,14 @@ impl RateLimitPolicy {
     /// `max_failures`). Failures counted for other requests stay. Records the success.
     #[must_use]
     pub fn succeed(&self, state: LimiterState, now: u64) -> LimiterState {
-        let mut s = self.give_back(state, now);
+        self.succeed_weighted(state, now, 1)
+    }
+
+    /// [`RateLimitPolicy::succeed`] for an attempt granted by
+    /// [`RateLimitPolicy::acquire_weighted`] with this `weight`.
+    #[must_use]
+    pub fn succeed_weighted(&self, state: LimiterState, now: u64, weight: u32) -> LimiterState {
+        let mut s = self.give_back(state, now, weight);
         s.since_success = 0;
         s.last_success_at = now;
         s
@@ -287,7 +313,14 @@ impl RateLimitPolicy {
     /// first), so an outage does not lock users out.
     #[must_use]
     pub fn release(&self, state: LimiterState, now: u64) -> LimiterState {
-        let mut s = self.give_back(state, now);
+        self.release_weighted(state, now, 1)
+    }
+
+    /// [`RateLimitPolicy::release`] for an attempt granted by
+    /// [`RateLimitPolicy::acquire_weighted`] with this `weight`.
+    #[must_use]
+    pub fn release_weighted(&self, state: LimiterState, now: u64, weight: u32) -> LimiterState {
+        let mut s = self.give_back(state, now, weight);
         s.since_success = s.since_success.saturating_sub(1);
         s
     }
@@ -302,11 +335,14 @@ impl RateLimitPolicy {
         s
     }
 
-    fn give_back(&self, state: LimiterState, now: u64) -> LimiterState {
+    fn give_back(&self, state: LimiterState, now: u64, weight: u32) -> LimiterState {
+        let weight = weight.max(1);
         let mut s = state;
-        let started_lock = s.failures > 0 && s.failures.is_multiple_of(self.max());
-        s.failures = s.failures.saturating_sub(1);
-        s.attempts = s.attempts.saturating_sub(1);
+        // Whether this attempt's units crossed a multiple of `max_failures` (started a lock).
+        let started_lock = s.failures > 0
+            && s.failures.saturating_sub(weight) / self.max() < s.failures / self.max();
+        s.failures = s.failures.saturating_sub(weight);
+        s.attempts = s.attempts.saturating_sub(weight);
         if started_lock && s.locked_until > now {
             // No other attempt can have been granted since this one started the lock.
             s.locked_until = 0;
@@ -578,6 +614,45 @@ mod tests {
         }
         assert!(attacker <= 100, "attacker evaluated {attacker}");
         assert!(attacker >= 60, "the attacker was active: {attacker}");
+    }
+
+    /// A guess weighed as five candidates (five authenticators) for a year at the fastest rate:
+    /// the candidates compared stay within the one-candidate bound, and an owner's success
+    /// gives back exactly its own units.
+    #[test]
+    fn weighted_guesses_keep_the_yearly_bound_in_candidates() {
+        let p = RateLimitPolicy::totp_default();
+        for weight in [1u32, 2, 3, 5, 7, 20] {
+            let mut s = LimiterState::default();
+            let mut candidates = 0u64;
+            let mut now = T0;
+            while now < T0 + YEAR_SECS {
+                let (n, d) = p.acquire_weighted(s, now, weight);
+                s = n;
+                match d {
+                    Decision::Allowed => {
+                        candidates += u64::from(weight);
+                        now += 1;
+                    }
+                    Decision::Refused { retry_after_secs } => now += retry_after_secs,
+                }
+            }
+            let bound = p.max_guesses_per_year() + u64::from(weight) - 1;
+            assert!(
+                candidates <= bound,
+                "weight {weight}: {candidates} candidates compared, bound {bound}"
+            );
+            assert!(candidates >= 40, "weight {weight}: the attacker was active");
+        }
+        let (s, d) = p.acquire_weighted(LimiterState::default(), T0, 5);
+        assert_eq!(d, Decision::Allowed);
+        assert_eq!((s.attempts, s.failures, s.since_success), (5, 5, 1));
+        assert!(s.locked_until > T0, "five units fill the window");
+        let s = p.succeed_weighted(s, T0, 5);
+        assert_eq!((s.attempts, s.failures, s.locked_until), (0, 0, 0));
+        let (s, _) = p.acquire_weighted(LimiterState::default(), T0, 3);
+        let s = p.release_weighted(s, T0, 3);
+        assert_eq!((s.attempts, s.failures, s.since_success), (0, 0, 0));
     }
 
     #[test]

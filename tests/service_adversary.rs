@@ -13,13 +13,14 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use support::{Instrumented, T0, code_at, wrong_code};
+use support::{Instrumented, T0, code_at, email_at, wrong_code};
 use twofactor::audit::AuditEvent;
 use twofactor::rate_limit::YEAR_SECS;
 use twofactor::service::{Config, LoginStart};
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
-    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord, TokenHash,
+    DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord,
+    ScheduledChangeRecord, TokenHash,
 };
 use twofactor::{
     BackupCode, BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, ManualClock, MemoryStore,
@@ -169,9 +170,33 @@ impl<S: CredentialStore> CredentialStore for Faulty<S> {
     async fn approve_recovery(&self, u: &str) -> Result<bool, Injected> {
         lift(self.inner.approve_recovery(u).await)
     }
-    async fn cancel_recovery(&self, u: &str) -> Result<bool, Injected> {
+    async fn cancel_recovery(&self, u: &str, a: bool) -> Result<bool, Injected> {
         self.roll()?;
-        lift(self.inner.cancel_recovery(u).await)
+        lift(self.inner.cancel_recovery(u, a).await)
+    }
+    async fn put_change(&self, u: &str, r: &ScheduledChangeRecord) -> Result<bool, Injected> {
+        lift(self.inner.put_change(u, r).await)
+    }
+    async fn list_changes(&self, u: &str) -> Result<Vec<ScheduledChangeRecord>, Injected> {
+        lift(self.inner.list_changes(u).await)
+    }
+    async fn take_change(
+        &self,
+        u: &str,
+        id: &str,
+        due: u64,
+    ) -> Result<Option<ScheduledChangeRecord>, Injected> {
+        lift(self.inner.take_change(u, id, due).await)
+    }
+    async fn delete_changes(&self, u: &str) -> Result<u64, Injected> {
+        self.roll()?;
+        lift(self.inner.delete_changes(u).await)
+    }
+    async fn put_notice(&self, h: &TokenHash, u: &str, e: u64) -> Result<(), Injected> {
+        lift(self.inner.put_notice(h, u, e).await)
+    }
+    async fn take_notice(&self, u: &str, h: &TokenHash, now: u64) -> Result<bool, Injected> {
+        lift(self.inner.take_notice(u, h, now).await)
     }
     async fn cancel_recovery_with_token(&self, u: &str, h: &TokenHash) -> Result<bool, Injected> {
         lift(self.inner.cancel_recovery_with_token(u, h).await)
@@ -613,19 +638,45 @@ async fn the_owner_is_told_of_failures_since_the_last_login() {
 }
 
 #[tokio::test]
-async fn a_password_change_ends_the_lockout_and_the_recovery_request() {
+async fn a_password_change_ends_the_lockout_and_the_recovery_request_only_with_a_fresh_factor() {
     let w = world(MemoryStore::new()).await;
+    // The owner's password form asked for a code: the proof of it.
+    w.clock.advance(30);
+    let VerifyOutcome::Success { proof, .. } = w
+        .svc
+        .verify(USER, &code_at(&w.secret, w.now()))
+        .await
+        .unwrap()
+    else {
+        panic!("the owner's code")
+    };
+    w.clock.advance(1);
     for i in 0..5 {
         let g = wrong_code(&w.secret, w.now(), 13 * i);
         let _ = w.svc.verify(USER, &g).await.unwrap();
     }
-    let _ = w.svc.request_recovery(USER).await.unwrap();
+    let _ = w.svc.request_recovery(USER, None).await.unwrap();
     assert!(w.svc.status(USER).await.unwrap().locked_until.is_some());
-    w.svc.password_changed(USER).await.unwrap();
+    // Without proof (the password alone changed it): the lock and the request stay.
+    w.svc.password_changed(USER, None).await.unwrap();
+    let status = w.svc.status(USER).await.unwrap();
+    assert!(status.locked_until.is_some() && status.recovery.is_some());
+    // Another user's proof does not count either.
+    let other = w.svc.verify("someone-else", "123456").await.unwrap();
+    assert!(!other.is_success());
+    w.svc.password_changed(USER, Some(&proof)).await.unwrap();
     let status = w.svc.status(USER).await.unwrap();
     assert!(status.locked_until.is_none() && status.recovery.is_none());
     w.clock.advance(30);
     assert!(w.owner_login(None, None).await.unwrap().is_success());
+    // A stale proof (older than a challenge) refills nothing.
+    for i in 0..5 {
+        let g = wrong_code(&w.secret, w.now(), 17 * i);
+        let _ = w.svc.verify(USER, &g).await.unwrap();
+    }
+    w.clock.advance(301);
+    w.svc.password_changed(USER, Some(&proof)).await.unwrap();
+    assert!(w.svc.status(USER).await.unwrap().failures_since_login >= 5);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -659,11 +710,18 @@ async fn the_recovery_takeover_ends_with_recovery_refused() {
         needs_approval,
         cancel_token,
         ..
-    } = w.svc.request_recovery(USER).await.unwrap()
+    } = w
+        .svc
+        .request_recovery(USER, email_at(w.now()))
+        .await
+        .unwrap()
     else {
         panic!()
     };
-    assert!(needs_approval, "requested while locked");
+    assert!(
+        needs_approval,
+        "requested while locked, even with a verified e-mail"
+    );
     let requested = w.now();
     let mut owner_in = 0;
     let mut backup = 0;
@@ -688,7 +746,8 @@ async fn the_recovery_takeover_ends_with_recovery_refused() {
         w.svc.complete_recovery(USER).await.unwrap(),
         RecoveryCompletion::AwaitingApproval
     );
-    w.clock.advance(365 * 86_400);
+    // Waiting longer changes nothing (within the notice token's 30 days, used below).
+    w.clock.advance(25 * 86_400);
     assert_eq!(
         w.svc.complete_recovery(USER).await.unwrap(),
         RecoveryCompletion::AwaitingApproval
@@ -725,8 +784,11 @@ async fn the_recovery_takeover_ends_with_recovery_refused() {
 #[tokio::test]
 async fn failures_while_a_clean_request_waits_make_it_need_approval() {
     let w = world(MemoryStore::new()).await;
-    let RecoveryRequest::Requested { needs_approval, .. } =
-        w.svc.request_recovery(USER).await.unwrap()
+    let RecoveryRequest::Requested { needs_approval, .. } = w
+        .svc
+        .request_recovery(USER, email_at(w.now()))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -743,8 +805,11 @@ async fn failures_while_a_clean_request_waits_make_it_need_approval() {
         RecoveryCompletion::AwaitingApproval
     );
     // A new request cannot launder it.
-    let RecoveryRequest::Requested { needs_approval, .. } =
-        w.svc.request_recovery(USER).await.unwrap()
+    let RecoveryRequest::Requested { needs_approval, .. } = w
+        .svc
+        .request_recovery(USER, email_at(w.now()))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -761,8 +826,11 @@ async fn failures_while_a_clean_request_waits_make_it_need_approval() {
 #[tokio::test]
 async fn a_clean_request_completes_after_the_wait_and_a_wrong_token_cancels_nothing() {
     let w = world(MemoryStore::new()).await;
-    let RecoveryRequest::Requested { cancel_token, .. } =
-        w.svc.request_recovery(USER).await.unwrap()
+    let RecoveryRequest::Requested { cancel_token, .. } = w
+        .svc
+        .request_recovery(USER, email_at(w.now()))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -814,7 +882,8 @@ async fn a_code_of_a_revoked_secret_in_flight_is_refused() {
     w.cipher.delay_ms.store(0, Ordering::SeqCst);
     // The owner: disable (with a backup code), enrol again, confirm with the new app.
     let owner = w.svc.clone();
-    let b = w.backup_codes[0].as_str().to_owned();
+    // (A backup code would only schedule it: the owner's own app, next step, does it at once.)
+    let b = code_at(&w.secret, w.now() + 30);
     assert!(matches!(
         owner.disable(USER, &b).await.unwrap(),
         twofactor::DisableOutcome::Disabled

@@ -106,7 +106,7 @@ async fn audit_events_and_logs_never_contain_secrets() {
         let _ = svc.verify("alice", &w).await.unwrap();
     }
     let twofactor::RecoveryRequest::Requested { cancel_token, .. } =
-        svc.request_recovery("alice").await.unwrap()
+        svc.request_recovery("alice", None).await.unwrap()
     else {
         panic!()
     };
@@ -116,8 +116,8 @@ async fn audit_events_and_logs_never_contain_secrets() {
             .await
             .unwrap()
     );
-    svc.password_changed("alice").await.unwrap();
-    let _ = svc.request_recovery("alice").await.unwrap();
+    svc.password_changed("alice", None).await.unwrap();
+    let _ = svc.request_recovery("alice", None).await.unwrap();
     let r = svc
         .regenerate_backup_codes("alice", backup_codes[1].as_str())
         .await

@@ -545,7 +545,7 @@ async fn every_trusted_browser_is_revoked_by_password_change_disable_recovery_an
     let (phone, codes) = enrol(&svc, &clock, "ann").await;
 
     let t = trust(&svc, &clock, "ann", &phone).await;
-    svc.password_changed("ann").await.unwrap();
+    svc.password_changed("ann", None).await.unwrap();
     assert!(!trusted(&svc, "ann", &t).await, "password_changed");
 
     let t = trust(&svc, &clock, "ann", &phone).await;
@@ -558,7 +558,7 @@ async fn every_trusted_browser_is_revoked_by_password_change_disable_recovery_an
     assert!(!trusted(&svc, "ann", &t).await, "admin_reset");
 
     let t = trust(&svc, &clock, "ann", &phone).await;
-    let _ = svc.request_recovery("ann").await.unwrap();
+    let _ = svc.request_recovery("ann", None).await.unwrap();
     svc.approve_recovery("ann").await.unwrap();
     assert!(matches!(
         svc.complete_recovery("ann").await.unwrap(),
@@ -568,8 +568,16 @@ async fn every_trusted_browser_is_revoked_by_password_change_disable_recovery_an
     assert!(!trusted(&svc, "ann", &t).await, "complete_recovery");
 
     let t = trust(&svc, &clock, "ann", &phone).await;
-    assert_eq!(
+    // A backup code only schedules it; the first authenticator's code turns 2FA off at once.
+    assert!(matches!(
         svc.disable("ann", codes2[0].as_str()).await.unwrap(),
+        DisableOutcome::Scheduled { .. }
+    ));
+    clock.advance(30);
+    assert_eq!(
+        svc.disable("ann", &code_at(&phone, twofactor::Clock::now(&clock)))
+            .await
+            .unwrap(),
         DisableOutcome::Disabled
     );
     let (_phone, _) = enrol(&svc, &clock, "ann").await;

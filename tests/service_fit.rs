@@ -143,7 +143,7 @@ async fn delete_user_removes_everything_of_that_user_only() {
         svc.complete_login(open.as_str(), &wrong).await.unwrap(),
         VerifyOutcome::Rejected
     );
-    let _ = svc.request_recovery("gone").await.unwrap();
+    let _ = svc.request_recovery("gone", None).await.unwrap();
     let LoginStart::Required {
         challenge: theirs, ..
     } = svc.start_login("gone2").await.unwrap()

@@ -14,11 +14,28 @@ use twofactor::{
     RegenerateOutcome, VerifyOutcome,
 };
 
-fn success(user: &str, method: Method) -> VerifyOutcome {
-    VerifyOutcome::Success {
-        user_id: user.to_owned(),
-        method,
-        device_token: None,
+/// The application's word that it verified the user's e-mail just now.
+fn email(clock: &twofactor::ManualClock) -> Option<twofactor::service::VerifiedChannel> {
+    email_at(twofactor::Clock::now(clock))
+}
+
+/// What a success shows the caller, without its proof (which carries the time of the check).
+fn success(user: &str, method: Method) -> Option<(String, Method, bool)> {
+    Some((user.to_owned(), method, false))
+}
+
+fn seen(outcome: VerifyOutcome) -> Option<(String, Method, bool)> {
+    match outcome {
+        VerifyOutcome::Success {
+            user_id,
+            method,
+            device_token,
+            proof,
+        } => {
+            assert_eq!(proof.user_id(), user_id, "the proof is the user's");
+            Some((user_id, method, device_token.is_some()))
+        }
+        _ => None,
     }
 }
 
@@ -73,9 +90,11 @@ async fn enrol_then_log_in_with_totp() {
     let typed = code_at(&secret, T0 + 30);
     let spaced = format!(" {} {} ", &typed[..3], &typed[3..]);
     assert_eq!(
-        svc.complete_login(challenge.as_str(), &spaced)
-            .await
-            .unwrap(),
+        seen(
+            svc.complete_login(challenge.as_str(), &spaced)
+                .await
+                .unwrap()
+        ),
         success("alice", Method::Totp { drift: 0 })
     );
     assert_eq!(
@@ -172,9 +191,11 @@ async fn a_step_is_accepted_once_including_the_confirmation_step() {
     // The next step's code (app clock ahead) is accepted with drift +1, then the current one
     // is refused because it is not later.
     assert_eq!(
-        svc.verify("carol", &code_at(&secret, now + 30))
-            .await
-            .unwrap(),
+        seen(
+            svc.verify("carol", &code_at(&secret, now + 30))
+                .await
+                .unwrap()
+        ),
         success("carol", Method::Totp { drift: 1 })
     );
     assert_eq!(svc.status("carol").await.unwrap().last_drift, Some(1));
@@ -193,7 +214,7 @@ async fn backup_codes_log_in_once_each() {
     let (_secret, codes) = enrol(&svc, &clock, "dave").await;
     let c = challenge(&svc, "dave").await;
     assert_eq!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        seen(svc.complete_login(&c, codes[0].as_str()).await.unwrap()),
         success("dave", Method::BackupCode { remaining: 7 })
     );
     // Used up, on a new challenge too.
@@ -205,7 +226,7 @@ async fn backup_codes_log_in_once_each() {
     // Typed sloppily: lower case, no hyphen, spaces.
     let sloppy = codes[1].as_str().replace('-', " ").to_lowercase();
     assert_eq!(
-        svc.complete_login(&c, &sloppy).await.unwrap(),
+        seen(svc.complete_login(&c, &sloppy).await.unwrap()),
         success("dave", Method::BackupCode { remaining: 6 })
     );
     assert_eq!(svc.status("dave").await.unwrap().backup_codes_remaining, 6);
@@ -359,7 +380,7 @@ async fn disable_and_regenerate_need_a_valid_code() {
 async fn recovery_waits_72_hours_unless_approved() {
     let (svc, _store, clock, events) = service();
     assert!(matches!(
-        svc.request_recovery("ivan").await.unwrap(),
+        svc.request_recovery("ivan", email(&clock)).await.unwrap(),
         RecoveryRequest::NotEnrolled
     ));
     enrol(&svc, &clock, "ivan").await;
@@ -371,7 +392,7 @@ async fn recovery_waits_72_hours_unless_approved() {
         not_before,
         needs_approval,
         ..
-    } = svc.request_recovery("ivan").await.unwrap()
+    } = svc.request_recovery("ivan", email(&clock)).await.unwrap()
     else {
         panic!()
     };
@@ -409,7 +430,7 @@ async fn recovery_waits_72_hours_unless_approved() {
     // Approval: completes at once.
     enrol(&svc, &clock, "judy").await;
     assert!(!svc.approve_recovery("judy").await.unwrap());
-    let _ = svc.request_recovery("judy").await.unwrap();
+    let _ = svc.request_recovery("judy", None).await.unwrap();
     assert!(svc.approve_recovery("judy").await.unwrap());
     assert_eq!(
         svc.complete_recovery("judy").await.unwrap(),
@@ -422,7 +443,7 @@ async fn recovery_waits_72_hours_unless_approved() {
 async fn a_second_factor_login_cancels_recovery() {
     let (svc, _store, clock, events) = service();
     let (secret, codes) = enrol(&svc, &clock, "kim").await;
-    let _ = svc.request_recovery("kim").await.unwrap();
+    let _ = svc.request_recovery("kim", None).await.unwrap();
     clock.advance(3600);
     let c = challenge(&svc, "kim").await;
     assert!(
@@ -442,7 +463,7 @@ async fn a_second_factor_login_cancels_recovery() {
     );
     assert!(svc.status("kim").await.unwrap().enabled);
     // A backup-code login cancels too; an explicit cancel works.
-    let _ = svc.request_recovery("kim").await.unwrap();
+    let _ = svc.request_recovery("kim", None).await.unwrap();
     assert!(
         svc.verify("kim", codes[0].as_str())
             .await
@@ -450,7 +471,7 @@ async fn a_second_factor_login_cancels_recovery() {
             .is_success()
     );
     assert_eq!(svc.status("kim").await.unwrap().recovery, None);
-    let _ = svc.request_recovery("kim").await.unwrap();
+    let _ = svc.request_recovery("kim", None).await.unwrap();
     assert!(svc.cancel_recovery("kim").await.unwrap());
     assert!(!svc.cancel_recovery("kim").await.unwrap());
     assert_eq!(events.count("recovery_cancelled"), 3);
@@ -498,9 +519,11 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     clock.advance(60);
     let now = T0 + 60;
     assert_eq!(
-        svc.verify("mia", &code_at(&secret, now - 30))
-            .await
-            .unwrap(),
+        seen(
+            svc.verify("mia", &code_at(&secret, now - 30))
+                .await
+                .unwrap()
+        ),
         success("mia", Method::Totp { drift: -1 })
     );
     assert_eq!(svc.status("mia").await.unwrap().last_drift, Some(-1));
@@ -528,7 +551,7 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     );
     clock.advance(60);
     assert_eq!(
-        svc.verify("mia", &code_at(&secret, T0 + 60)).await.unwrap(),
+        seen(svc.verify("mia", &code_at(&secret, T0 + 60)).await.unwrap()),
         success("mia", Method::Totp { drift: -2 })
     );
 }
@@ -615,7 +638,7 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
     );
     clock.set(57_093_233 * 30 + 5);
     assert_eq!(
-        svc.verify("zed", "991153").await.unwrap(),
+        seen(svc.verify("zed", "991153").await.unwrap()),
         success("zed", Method::Totp { drift: 0 })
     );
     // Now both steps are used.

@@ -23,6 +23,10 @@ pub struct AuthenticatorInfo {
     /// When one of its codes was last accepted (Unix seconds), `None` if never since it was
     /// confirmed.
     pub last_used_at: Option<u64>,
+    /// Until when it counts as new (Unix seconds): its codes can then only schedule the
+    /// removal of a factor, not remove one at once. `None` for an established authenticator.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub new_until: Option<u64>,
 }
 
 /// A browser the user chose to trust, as the security page lists it. Never holds the token.
@@ -98,6 +102,12 @@ pub enum RemoveAuthenticatorOutcome {
     LastAuthenticator,
     /// The user has no authenticator with that id.
     NotFound,
+    /// The code came from a new factor: the removal takes effect at `not_before` unless an
+    /// older factor, a trusted browser or the owner's notice token cancels it.
+    Scheduled {
+        /// Unix time it takes effect.
+        not_before: u64,
+    },
 }
 
 /// The listing id of a device token's stored hash: a hash of the hash, so a page that shows it
@@ -116,7 +126,8 @@ where
     K: SecretCipher,
     Clk: Clock,
 {
-    /// The user's enabled authenticators, oldest first: names and times, never secrets.
+    /// The user's enabled authenticators, oldest first: names and times, never secrets, and
+    /// which ones are still new ([`AuthenticatorInfo::new_until`]).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
@@ -125,19 +136,26 @@ where
         user_id: &str,
     ) -> Result<Vec<AuthenticatorInfo>, ServiceError> {
         check_user_id(user_id)?;
+        let now = self.clock.now();
         let records = self
             .credentials
             .get_credentials(user_id)
             .await
             .map_err(credential_err)?;
+        let oldest = records.iter().find(|r| r.enabled).map(|r| r.id.clone());
         Ok(records
             .into_iter()
             .filter(|r| r.enabled)
-            .map(|r| AuthenticatorInfo {
-                id: r.id,
-                name: r.name,
-                created_at: r.created_at,
-                last_used_at: r.last_used_at,
+            .map(|r| {
+                let new_until = (!self.is_established(&r, oldest.as_deref(), now))
+                    .then(|| r.created_at.saturating_add(self.config.change_delay_secs));
+                AuthenticatorInfo {
+                    id: r.id,
+                    name: r.name,
+                    created_at: r.created_at,
+                    last_used_at: r.last_used_at,
+                    new_until,
+                }
             })
             .collect())
     }
@@ -170,6 +188,11 @@ where
     /// until then the old phone keeps working. The code may come from the old phone or any other
     /// factor, a backup code included. Replacing works even when the user is at
     /// [`Config::max_authenticators`].
+    ///
+    /// With a backup code, or a code from an authenticator added within
+    /// [`Config::change_delay_secs`], the new authenticator is still added at once, but the old
+    /// one's removal is **scheduled** ([`Enrolment::scheduled_removal`]); at the limit that gives
+    /// [`AddAuthenticatorOutcome::LimitReached`].
     ///
     /// # Errors
     /// As [`TwoFactor::add_authenticator`].
@@ -206,22 +229,36 @@ where
         if enabled == 0 {
             return Ok(AddAuthenticatorOutcome::NotEnabled);
         }
+        let at_limit = enabled >= self.config.max_authenticators as usize;
         match replaces {
             Some(old) if !records.iter().any(|r| r.enabled && r.id == old) => {
                 return Ok(AddAuthenticatorOutcome::NotFound);
             }
-            None if enabled >= self.config.max_authenticators as usize => {
+            None if at_limit => {
                 return Ok(AddAuthenticatorOutcome::LimitReached);
             }
             _ => {}
         }
-        match self.check_code(user_id, code, now, Budget::User).await? {
-            Checked::Success(_) => {}
+        let established = match self.check_code(user_id, code, now, Budget::User).await? {
+            Checked::Success { established, .. } => established,
             Checked::Rejected => return Ok(AddAuthenticatorOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 return Ok(AddAuthenticatorOutcome::RateLimited { retry_after_secs });
             }
-        }
+        };
+        // A new factor adds at once but only schedules the old one's removal.
+        let (replaces, scheduled) = match replaces {
+            Some(old) if !established => {
+                if at_limit {
+                    return Ok(AddAuthenticatorOutcome::LimitReached);
+                }
+                let kind = crate::store::ChangeKind::RemoveAuthenticator {
+                    authenticator: old.to_owned(),
+                };
+                (None, Some(self.schedule(user_id, kind, now).await?.0))
+            }
+            other => (other, None),
+        };
         let record = self
             .pending_record(user_id, &uri, name, replaces.map(str::to_owned), now)
             .await?;
@@ -233,7 +270,10 @@ where
         self.emit(now, || AuditEvent::EnrolmentStarted {
             user_id: user_id.to_owned(),
         });
-        Ok(AddAuthenticatorOutcome::Started(Enrolment { uri }))
+        Ok(AddAuthenticatorOutcome::Started(Enrolment {
+            uri,
+            scheduled,
+        }))
     }
 
     /// Renames one of the user's authenticators (pending or enabled); returns whether it
@@ -263,6 +303,10 @@ where
     /// cannot be removed this way: [`TwoFactor::disable`] turns 2FA off. A login racing the
     /// removal with a code of the removed authenticator is refused once this returns.
     ///
+    /// With a backup code, or a code from an authenticator added within
+    /// [`Config::change_delay_secs`], the removal is **scheduled**
+    /// ([`RemoveAuthenticatorOutcome::Scheduled`]): see [`TwoFactor::scheduled_changes`].
+    ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (nothing removed).
     pub async fn remove_authenticator(
@@ -289,7 +333,18 @@ where
             .check_code_except(user_id, code, now, Budget::User, Some(id))
             .await?
         {
-            Checked::Success(_) => {}
+            Checked::Success {
+                established: true, ..
+            } => {}
+            Checked::Success { .. } => {
+                let kind = crate::store::ChangeKind::RemoveAuthenticator {
+                    authenticator: id.to_owned(),
+                };
+                let (change, _) = self.schedule(user_id, kind, now).await?;
+                return Ok(RemoveAuthenticatorOutcome::Scheduled {
+                    not_before: change.not_before,
+                });
+            }
             Checked::Rejected => return Ok(RemoveAuthenticatorOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 return Ok(RemoveAuthenticatorOutcome::RateLimited { retry_after_secs });

@@ -26,18 +26,28 @@ where
 
     /// Takes an attempt from `budget` and counts it as a failure, in one atomic store operation.
     /// `Err(retry_after)` when refused: the code must not be evaluated.
+    ///
+    /// `candidates` is how many secrets the code will be compared with (the user's enabled
+    /// authenticators): on the user's budget the attempt weighs that many units, so the yearly
+    /// bound counts candidates compared, not requests. A device's own budget (the owner's
+    /// browser) counts one per attempt.
     pub(super) async fn acquire(
         &self,
         user_id: &str,
         budget: Budget,
         factor: Factor,
         now: u64,
+        candidates: usize,
     ) -> Result<Result<Attempt, u64>, ServiceError> {
         let (key, policy) = self.budget(user_id, budget);
+        let weight = match budget {
+            Budget::User => u32::try_from(candidates.max(1)).unwrap_or(u32::MAX),
+            Budget::Device(_) => 1,
+        };
         let update = self
             .ephemeral
             .update_limiter(&key, policy.expire_at(now), move |s| {
-                policy.acquire(s, now).0
+                policy.acquire_weighted(s, now, weight).0
             })
             .await
             .map_err(ephemeral_err)?;
@@ -46,6 +56,7 @@ where
                 key,
                 policy,
                 device: matches!(budget, Budget::Device(_)),
+                weight,
                 factor,
                 now,
                 counted: update.after,
@@ -104,11 +115,14 @@ where
             key,
             policy,
             device,
+            weight,
             now,
             ..
         } = attempt;
-        self.update_best_effort(&key, policy, now, move |s| policy.succeed(s, now))
-            .await;
+        self.update_best_effort(&key, policy, now, move |s| {
+            policy.succeed_weighted(s, now, weight)
+        })
+        .await;
         if device {
             let policy = self.config.rate_limit;
             self.update_best_effort(&user_key(user_id), policy, now, move |s| {
@@ -126,10 +140,16 @@ where
         error: ServiceError,
     ) -> ServiceError {
         let Attempt {
-            key, policy, now, ..
+            key,
+            policy,
+            weight,
+            now,
+            ..
         } = attempt;
-        self.update_best_effort(&key, policy, now, move |s| policy.release(s, now))
-            .await;
+        self.update_best_effort(&key, policy, now, move |s| {
+            policy.release_weighted(s, now, weight)
+        })
+        .await;
         error
     }
 
@@ -181,6 +201,8 @@ pub(super) struct Attempt {
     pub(super) key: String,
     pub(super) policy: RateLimitPolicy,
     pub(super) device: bool,
+    /// The units the attempt took (candidates compared, on the user's budget).
+    pub(super) weight: u32,
     pub(super) factor: Factor,
     pub(super) now: u64,
     /// The state stored by the acquisition.

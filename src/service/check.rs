@@ -35,35 +35,48 @@ where
         except: Option<&str>,
     ) -> Result<Checked, ServiceError> {
         let factor = factor_of(code);
-        let attempt = match self.acquire(user_id, budget, factor, now).await? {
+        if factor == Factor::BackupCode {
+            let attempt = match self.acquire(user_id, budget, factor, now, 1).await? {
+                Ok(attempt) => attempt,
+                Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
+            };
+            return self.check_backup_code(user_id, code, attempt).await;
+        }
+        // The authenticators are read first: the attempt weighs as many candidates as the code
+        // is compared with (see `acquire`).
+        let records = self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?;
+        let active: Vec<&CredentialRecord> = records
+            .iter()
+            .filter(|r| r.enabled && Some(r.id.as_str()) != except)
+            .collect();
+        let attempt = match self
+            .acquire(user_id, budget, factor, now, active.len())
+            .await?
+        {
             Ok(attempt) => attempt,
             Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
         };
-        match factor {
-            Factor::BackupCode => self.check_backup_code(user_id, code, attempt).await,
-            Factor::Totp => self.check_totp_login(user_id, code, attempt, except).await,
-        }
+        let oldest = records.iter().find(|r| r.enabled).map(|r| r.id.as_str());
+        self.check_totp_login(user_id, code, attempt, &active, oldest)
+            .await
     }
 
-    /// Checks a TOTP code against **every** enabled authenticator of the user (but `except`):
-    /// each is decrypted and checked whichever matches, so the work does not say which one did.
-    /// The first that matched and whose step advances wins.
+    /// Checks a TOTP code against **every** authenticator in `active`: each is decrypted and
+    /// checked whichever matches, so the work does not say which one did. The first that matched
+    /// and whose step advances wins.
     pub(super) async fn check_totp_login(
         &self,
         user_id: &str,
         code: &str,
         attempt: Attempt,
-        except: Option<&str>,
+        active: &[&CredentialRecord],
+        oldest: Option<&str>,
     ) -> Result<Checked, ServiceError> {
         let now = attempt.now;
-        let records = match self.credentials.get_credentials(user_id).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.release_on_error(attempt, credential_err(e)).await),
-        };
-        let active: Vec<&CredentialRecord> = records
-            .iter()
-            .filter(|r| r.enabled && Some(r.id.as_str()) != except)
-            .collect();
         if active.is_empty() {
             if let Err(e) = self.dummy_check(user_id, code, now).await {
                 return Err(self.release_on_error(attempt, e).await);
@@ -74,7 +87,7 @@ where
         let aad = secret_aad(user_id);
         let clean = clean_totp_input(code);
         let mut matched = Vec::new();
-        for record in active {
+        for &record in active {
             let decrypted = match self.cipher.decrypt(&record.encrypted_secret, &aad).await {
                 Ok(d) => d,
                 Err(e) => return Err(self.release_on_error(attempt, cipher_err(e)).await),
@@ -124,7 +137,8 @@ where
             return Ok(Checked::Rejected);
         };
         self.succeed(attempt, user_id).await;
-        self.after_second_factor(user_id, now).await?;
+        let established = self.is_established(record, oldest, now);
+        self.after_second_factor(user_id, now, established).await?;
         if decrypted.stale_key {
             self.rotate(
                 user_id,
@@ -141,7 +155,10 @@ where
             factor: Factor::Totp,
             drift: m.drift,
         });
-        Ok(Checked::Success(Method::Totp { drift: m.drift }))
+        Ok(Checked::Success {
+            method: Method::Totp { drift: m.drift },
+            established,
+        })
     }
 
     pub(super) async fn check_backup_code(
@@ -167,7 +184,7 @@ where
             return Ok(Checked::Rejected);
         };
         self.succeed(attempt, user_id).await;
-        self.after_second_factor(user_id, now).await?;
+        self.after_second_factor(user_id, now, false).await?;
         self.emit(now, || AuditEvent::BackupCodeUsed {
             user_id: user_id.to_owned(),
             remaining,
@@ -177,7 +194,10 @@ where
             factor: Factor::BackupCode,
             drift: 0,
         });
-        Ok(Checked::Success(Method::BackupCode { remaining }))
+        Ok(Checked::Success {
+            method: Method::BackupCode { remaining },
+            established: false,
+        })
     }
 
     /// Loads the user's pending authenticator for a confirmation, with the user's enabled
@@ -319,28 +339,21 @@ where
         Ok(())
     }
 
-    /// A second factor was proved: a pending recovery request was not the owner's wish.
+    /// A second factor was proved: a pending recovery request (not approved by an operator) was
+    /// not the owner's wish. With an `established` factor (an authenticator older than the change
+    /// delay), neither were the scheduled changes of factors.
     ///
     /// # Errors
     /// A store failure is returned: the owner's login must not leave an attacker's recovery
-    /// request standing unnoticed.
+    /// request or scheduled change standing unnoticed.
     pub(super) async fn after_second_factor(
         &self,
         user_id: &str,
         now: u64,
+        established: bool,
     ) -> Result<(), ServiceError> {
-        if self
-            .credentials
-            .cancel_recovery(user_id, false)
+        self.owner_proved(user_id, now, CancelledBy::SecondFactorLogin, established)
             .await
-            .map_err(credential_err)?
-        {
-            self.emit(now, || AuditEvent::RecoveryCancelled {
-                user_id: user_id.to_owned(),
-                by: CancelledBy::SecondFactorLogin,
-            });
-        }
-        Ok(())
     }
 
     /// Lazy key rotation: re-encrypt under the current key, compare-and-set. Best effort.

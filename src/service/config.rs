@@ -77,6 +77,19 @@ pub struct Config {
         serde(default = "defaults::trusted_device_ttl_secs")
     )]
     pub trusted_device_ttl_secs: u64,
+    /// How long a factor is *new*, in seconds (default 72 hours). A code from a new factor (a
+    /// backup code, or an authenticator added less than this ago) can log in and add an
+    /// authenticator at once, but removing or replacing one, regenerating the backup codes and
+    /// turning 2FA off are then *scheduled*: they take effect this long after they were asked
+    /// for, unless an older factor, a trusted browser or the owner's notice token cancels them.
+    /// See [`TwoFactor::scheduled_changes`](crate::TwoFactor::scheduled_changes).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::change_delay_secs"))]
+    pub change_delay_secs: u64,
+    /// How long a notice token sent to the owner stays valid, in seconds (default 30 days; at
+    /// least [`Config::change_delay_secs`] and [`Config::recovery_delay_secs`]). See
+    /// [`NoticeToken`](crate::service::NoticeToken).
+    #[cfg_attr(feature = "serde", serde(default = "defaults::notice_ttl_secs"))]
+    pub notice_ttl_secs: u64,
 }
 
 impl Config {
@@ -98,6 +111,8 @@ impl Config {
             recovery_delay_secs: 72 * 3600,
             max_authenticators: 5,
             trusted_device_ttl_secs: 30 * 24 * 3600,
+            change_delay_secs: 72 * 3600,
+            notice_ttl_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -150,5 +165,11 @@ mod defaults {
     }
     pub(super) fn trusted_device_ttl_secs() -> u64 {
         base().trusted_device_ttl_secs
+    }
+    pub(super) fn change_delay_secs() -> u64 {
+        base().change_delay_secs
+    }
+    pub(super) fn notice_ttl_secs() -> u64 {
+        base().notice_ttl_secs
     }
 }

@@ -57,7 +57,10 @@ where
         self.emit(now, || AuditEvent::EnrolmentStarted {
             user_id: user_id.to_owned(),
         });
-        Ok(EnrolmentStart::Started(Enrolment { uri }))
+        Ok(EnrolmentStart::Started(Enrolment {
+            uri,
+            scheduled: None,
+        }))
     }
 
     /// Confirms a pending enrolment with a code from the authenticator app.
@@ -80,7 +83,7 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         let attempt = match self
-            .acquire(user_id, Budget::User, Factor::Totp, now)
+            .acquire(user_id, Budget::User, Factor::Totp, now, 1)
             .await?
         {
             Ok(attempt) => attempt,
@@ -126,10 +129,19 @@ where
         }
         self.succeed(attempt, user_id).await;
         let Some(codes) = codes else {
+            // "Was this you?": the owner's notice, with a token that removes it (lock-down).
+            let notice = match self.new_notice(user_id, now).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::warn!(target: "twofactor::service", error = %e, "could not store a notice token");
+                    None
+                }
+            };
             self.emit(now, || AuditEvent::AuthenticatorAdded {
                 user_id: user_id.to_owned(),
                 authenticator: record.id.clone(),
                 replaced: record.replaces.clone(),
+                notice,
             });
             return Ok(ConfirmOutcome::Added {
                 authenticator: record.id,

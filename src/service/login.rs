@@ -35,8 +35,11 @@ where
     /// Trust ends after [`Config::trusted_device_ttl_secs`], when the user revokes it
     /// ([`TwoFactor::revoke_trusted_device`], [`TwoFactor::forget_devices`]), and for every
     /// device of the user on [`TwoFactor::disable`], a completed recovery,
-    /// [`TwoFactor::admin_reset`] and [`TwoFactor::password_changed`]. A trusted login is not a
-    /// second factor: it does not cancel a recovery request.
+    /// [`TwoFactor::admin_reset`] and [`TwoFactor::password_changed`].
+    ///
+    /// Any valid device token of the user (trusted or only known) is the owner's proof: it
+    /// cancels a recovery request that no operator approved. A browser trusted since before
+    /// [`Config::change_delay_secs`] also cancels the scheduled changes of factors.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (treat as "cannot log in now").
@@ -49,13 +52,21 @@ where
         let now = self.clock.now();
         // One hash and one lookup for a trusted browser: every way 2FA is turned off also
         // revokes the user's device tokens, so a trusted token implies nothing else to check.
-        if let Some((_, device)) = self.known_device(user_id, device_token, now).await?
-            && device.trusted_until.is_some_and(|until| now < until)
-        {
-            self.emit(now, || AuditEvent::TrustedDeviceUsed {
-                user_id: user_id.to_owned(),
-            });
-            return Ok(LoginStart::TrustedDevice);
+        if let Some((_, device)) = self.known_device(user_id, device_token, now).await? {
+            let trusted = device.trusted_until.is_some_and(|until| now < until);
+            let by = if trusted {
+                CancelledBy::TrustedDevice
+            } else {
+                CancelledBy::KnownDevice
+            };
+            let established = self.device_established(&device, now);
+            self.owner_proved(user_id, now, by, established).await?;
+            if trusted {
+                self.emit(now, || AuditEvent::TrustedDeviceUsed {
+                    user_id: user_id.to_owned(),
+                });
+                return Ok(LoginStart::TrustedDevice);
+            }
         }
         if !self.has_enabled(user_id).await? {
             return Ok(LoginStart::NotRequired);
@@ -199,7 +210,10 @@ where
             .as_ref()
             .map_or(Budget::User, |(hash, _)| Budget::Device(*hash));
         match self.check_code(&user_id, code, now, budget).await? {
-            Checked::Success(method) => {
+            Checked::Success {
+                method,
+                established,
+            } => {
                 // The code is used up; the challenge must be too, atomically. Losing this race
                 // means another request completed this login first.
                 let taken = self
@@ -237,10 +251,16 @@ where
                             .await
                     }
                 };
+                let proof = FactorProof {
+                    user_id: user_id.clone(),
+                    at: now,
+                    established,
+                };
                 Ok(VerifyOutcome::Success {
                     user_id,
                     method,
                     device_token,
+                    proof,
                 })
             }
             Checked::Rejected => Ok(VerifyOutcome::Rejected),
@@ -321,7 +341,7 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         let checked = self.check_code(user_id, code, now, Budget::User).await?;
-        Ok(verified(user_id, checked))
+        Ok(verified(user_id, checked, now))
     }
 
     /// [`TwoFactor::verify`] from a browser that may hold a device token of this user: a valid
@@ -341,7 +361,7 @@ where
         let device = self.known_device(user_id, device_token, now).await?;
         let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
         let checked = self.check_code(user_id, code, now, budget).await?;
-        Ok(verified(user_id, checked))
+        Ok(verified(user_id, checked, now))
     }
 
     /// Revokes every device token of the user, trusted or not (a lost or stolen laptop, or "sign
@@ -367,30 +387,39 @@ where
         Ok(count)
     }
 
-    /// Call after the user changed their password (which your application must allow only with
-    /// the second factor: the old password may be the attacker's). A new password cuts an
-    /// attacker who had the old one off, so this ends the user's lockout (the per-user budget
-    /// starts clean), cancels a pending recovery request, and revokes every device token of the
+    /// Call after the user changed their password. It always revokes every device token of the
     /// user, trusted or not (a browser the attacker had trusted must not skip the second factor;
     /// the owner's browsers get new tokens at their next login).
     ///
+    /// Pass the [`FactorProof`] of a second factor checked in the same request (the
+    /// [`VerifyOutcome::Success`] of [`TwoFactor::verify`] your password form asked for). With a
+    /// fresh proof from an established authenticator, this also ends the user's lockout (the
+    /// per-user budget starts clean) and cancels a recovery request no operator approved: a new
+    /// password cut off an attacker who had the old one. Without one (`None`, a backup code, an
+    /// authenticator added within [`Config::change_delay_secs`], another user's, or older than
+    /// [`Config::challenge_ttl_secs`]) the budget is left as it is: a password alone, old or new,
+    /// must never buy more guesses.
+    ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (call it again).
-    pub async fn password_changed(&self, user_id: &str) -> Result<(), ServiceError> {
+    pub async fn password_changed(
+        &self,
+        user_id: &str,
+        proof: Option<&FactorProof>,
+    ) -> Result<(), ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        self.reset_limiter(user_id, now).await?;
         self.forget_devices(user_id).await?;
-        if self
-            .credentials
-            .cancel_recovery(user_id, true)
-            .await
-            .map_err(credential_err)?
-        {
-            self.emit(now, || AuditEvent::RecoveryCancelled {
-                user_id: user_id.to_owned(),
-                by: CancelledBy::PasswordChange,
-            });
+        let fresh = proof.is_some_and(|p| {
+            p.established
+                && p.user_id == user_id
+                && p.at <= now
+                && now - p.at <= self.config.challenge_ttl_secs
+        });
+        if fresh {
+            self.reset_limiter(user_id, now).await?;
+            self.owner_proved(user_id, now, CancelledBy::PasswordChange, false)
+                .await?;
         }
         self.emit(now, || AuditEvent::PasswordChanged {
             user_id: user_id.to_owned(),
@@ -410,12 +439,20 @@ pub(super) enum Remember {
 }
 
 /// The outcome of a check without a challenge (no device token is issued).
-fn verified(user_id: &str, checked: Checked) -> VerifyOutcome {
+fn verified(user_id: &str, checked: Checked, now: u64) -> VerifyOutcome {
     match checked {
-        Checked::Success(method) => VerifyOutcome::Success {
+        Checked::Success {
+            method,
+            established,
+        } => VerifyOutcome::Success {
             user_id: user_id.to_owned(),
             method,
             device_token: None,
+            proof: FactorProof {
+                user_id: user_id.to_owned(),
+                at: now,
+                established,
+            },
         },
         Checked::Rejected => VerifyOutcome::Rejected,
         Checked::RateLimited(retry_after_secs) => VerifyOutcome::RateLimited { retry_after_secs },

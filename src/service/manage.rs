@@ -10,9 +10,13 @@ where
     K: SecretCipher,
     Clk: Clock,
 {
-    /// Turns 2FA off, after a valid current code (TOTP or backup code): removes every
-    /// authenticator, the backup codes, any recovery request and every device token (a trusted
-    /// browser must not skip a second factor enrolled later).
+    /// Turns 2FA off, after a valid current code: removes every authenticator, the backup
+    /// codes, any recovery request and every device token (a trusted browser must not skip a
+    /// second factor enrolled later).
+    ///
+    /// With a code from an established authenticator this happens at once. With a backup code,
+    /// or a code from an authenticator added within [`Config::change_delay_secs`], it is
+    /// **scheduled** ([`DisableOutcome::Scheduled`]): see [`TwoFactor::scheduled_changes`].
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (2FA stays on).
@@ -20,19 +24,21 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         match self.check_code(user_id, code, now, Budget::User).await? {
-            Checked::Success(_) => {
-                if !self
-                    .credentials
-                    .delete_credentials(user_id)
-                    .await
-                    .map_err(credential_err)?
-                {
+            Checked::Success {
+                established: false, ..
+            } => {
+                let (change, _) = self
+                    .schedule(user_id, crate::store::ChangeKind::Disable, now)
+                    .await?;
+                Ok(DisableOutcome::Scheduled {
+                    change: change.id,
+                    not_before: change.not_before,
+                })
+            }
+            Checked::Success { .. } => {
+                if !self.turn_off(user_id, now).await? {
                     return Ok(DisableOutcome::Rejected);
                 }
-                self.forget_devices(user_id).await?;
-                self.emit(now, || AuditEvent::Disabled {
-                    user_id: user_id.to_owned(),
-                });
                 Ok(DisableOutcome::Disabled)
             }
             Checked::Rejected => Ok(DisableOutcome::Rejected),
@@ -45,6 +51,11 @@ where
     /// Replaces the backup codes with a new set, after a valid current code (TOTP or backup
     /// code). The old codes stop working at the same moment.
     ///
+    /// With a backup code, or a code from an authenticator added within
+    /// [`Config::change_delay_secs`], the new set is shown now but takes effect only after the
+    /// delay ([`RegenerateOutcome::Scheduled`]; the old codes work until then): a stolen code
+    /// must not void the owner's.
+    ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (the old codes stay valid).
     pub async fn regenerate_backup_codes(
@@ -55,12 +66,27 @@ where
         check_user_id(user_id)?;
         let now = self.clock.now();
         match self.check_code(user_id, code, now, Budget::User).await? {
-            Checked::Success(_) => {
+            Checked::Success { established, .. } => {
                 let codes = backup_codes::generate(self.config.backup_code_count);
                 let hashes: Vec<BackupCodeHash> = codes
                     .iter()
                     .map(|c| self.backup_key.hash(user_id, c))
                     .collect();
+                if !established {
+                    let kind = crate::store::ChangeKind::RegenerateBackupCodes { hashes };
+                    let (change, new) = self.schedule(user_id, kind, now).await?;
+                    if !new {
+                        return Ok(RegenerateOutcome::AlreadyScheduled {
+                            change: change.id,
+                            not_before: change.not_before,
+                        });
+                    }
+                    return Ok(RegenerateOutcome::Scheduled {
+                        backup_codes: codes,
+                        change: change.id,
+                        not_before: change.not_before,
+                    });
+                }
                 if !self
                     .credentials
                     .replace_backup_codes(user_id, &hashes)
@@ -167,6 +193,12 @@ where
             .get_limiter(&user_key(user_id))
             .await
             .map_err(ephemeral_err)?;
+        let scheduled_changes = self
+            .credentials
+            .list_changes(user_id)
+            .await
+            .map_err(credential_err)?
+            .len();
         Ok(Status {
             enabled,
             pending: records.iter().any(|r| !r.enabled),
@@ -182,6 +214,7 @@ where
                 approved: r.approved,
                 needs_approval: approval_required(&r, &limiter, now),
             }),
+            scheduled_changes: u32::try_from(scheduled_changes).unwrap_or(u32::MAX),
         })
     }
 }

@@ -92,6 +92,7 @@
 
 mod authenticators;
 mod budget;
+mod changes;
 mod check;
 mod config;
 mod enrol;
@@ -112,13 +113,17 @@ use zeroize::Zeroizing;
 pub use authenticators::{
     AddAuthenticatorOutcome, AuthenticatorInfo, RemoveAuthenticatorOutcome, TrustedDevice,
 };
+pub use changes::{LockDownOutcome, ScheduledChange, ScheduledChangeKind};
 pub use config::Config;
 pub use import::{ImportOutcome, ImportedCredential};
 pub use outcomes::{
     ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
     RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,
 };
-pub use tokens::{ChallengeToken, DeviceToken, RecoveryCancelToken};
+pub use tokens::{
+    ChallengeToken, ChannelKind, DeviceToken, FactorProof, NoticeToken, RecoveryCancelToken,
+    VerifiedChannel,
+};
 
 use crate::audit::{self, AuditEvent, AuditSink, CancelledBy, Factor, FailureReason};
 use crate::backup_codes::{self, BackupCodeKey};
@@ -194,7 +199,12 @@ impl<C, E, K, Clk> core::fmt::Debug for TwoFactor<C, E, K, Clk> {
 
 /// What a code check concluded, before it is turned into the public outcome of each operation.
 enum Checked {
-    Success(Method),
+    /// Accepted. `established`: the code came from an authenticator old enough to change the
+    /// factors at once (see [`Config::change_delay_secs`]); a backup code never is.
+    Success {
+        method: Method,
+        established: bool,
+    },
     Rejected,
     RateLimited(u64),
 }
@@ -326,6 +336,11 @@ where
             return Err(ServiceError::InvalidConfig(
                 "max_authenticators must be 1 to 20 and trusted_device_ttl_secs at most device_ttl_secs"
                     .into(),
+            ));
+        }
+        if config.notice_ttl_secs < config.change_delay_secs.max(config.recovery_delay_secs) {
+            return Err(ServiceError::InvalidConfig(
+                "notice_ttl_secs must be at least change_delay_secs and recovery_delay_secs".into(),
             ));
         }
         Ok(Self {

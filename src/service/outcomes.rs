@@ -4,7 +4,7 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
-use super::tokens::{ChallengeToken, DeviceToken, RecoveryCancelToken};
+use super::tokens::{ChallengeToken, DeviceToken, FactorProof, RecoveryCancelToken};
 use crate::backup_codes::BackupCode;
 use crate::secret::Secret;
 use crate::uri::OtpAuthUri;
@@ -13,9 +13,18 @@ use crate::uri::OtpAuthUri;
 /// user who is enrolling; never log it (`Debug` is redacted).
 pub struct Enrolment {
     pub(crate) uri: OtpAuthUri,
+    pub(crate) scheduled: Option<super::ScheduledChange>,
 }
 
 impl Enrolment {
+    /// For a replacement asked for with a new factor
+    /// ([`replace_authenticator`](super::TwoFactor::replace_authenticator)): the scheduled
+    /// removal of the old authenticator (tell the user when it takes effect). `None` otherwise.
+    #[must_use]
+    pub fn scheduled_removal(&self) -> Option<&super::ScheduledChange> {
+        self.scheduled.as_ref()
+    }
+
     /// The new secret. Never log it.
     #[must_use]
     pub fn secret(&self) -> &Secret {
@@ -171,6 +180,11 @@ pub enum VerifyOutcome {
         /// Never serialised.
         #[cfg_attr(feature = "serde", serde(skip))]
         device_token: Option<DeviceToken>,
+        /// Proof of this second factor, for
+        /// [`password_changed`](super::TwoFactor::password_changed) in the same request. Never
+        /// serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
+        proof: FactorProof,
     },
     /// Refused. Wrong code, replayed code, unknown or expired challenge, user without 2FA: all
     /// look the same from outside on purpose. The reason is in the audit trail only.
@@ -199,6 +213,15 @@ impl VerifyOutcome {
 pub enum DisableOutcome {
     /// 2FA is off: the secret, backup codes and any recovery request are gone.
     Disabled,
+    /// The code came from a new factor: 2FA goes off at `not_before` unless an older factor, a
+    /// trusted browser or the owner's notice token cancels it (see
+    /// [`scheduled_changes`](super::TwoFactor::scheduled_changes)).
+    Scheduled {
+        /// The scheduled change's id.
+        change: String,
+        /// Unix time it takes effect.
+        not_before: u64,
+    },
     /// Wrong code (or no 2FA to disable).
     Rejected,
     /// Too many attempts.
@@ -217,6 +240,23 @@ pub enum RegenerateOutcome {
     Regenerated {
         /// The new backup codes.
         backup_codes: Vec<BackupCode>,
+    },
+    /// The code came from a new factor: show these once, and say they replace the old ones at
+    /// `not_before` (the old ones work until then) unless the change is cancelled.
+    Scheduled {
+        /// The new backup codes, valid from `not_before`.
+        backup_codes: Vec<BackupCode>,
+        /// The scheduled change's id.
+        change: String,
+        /// Unix time the new set takes effect.
+        not_before: u64,
+    },
+    /// A new set is already scheduled (and was shown when it was asked for): nothing changed.
+    AlreadyScheduled {
+        /// The scheduled change's id.
+        change: String,
+        /// Unix time that set takes effect.
+        not_before: u64,
     },
     /// Wrong code (or no 2FA).
     Rejected,
@@ -253,6 +293,10 @@ pub struct Status {
     pub locked_until: Option<u64>,
     /// A recovery request in progress.
     pub recovery: Option<RecoveryStatus>,
+    /// Changes of factors scheduled and not yet in effect (see
+    /// [`scheduled_changes`](super::TwoFactor::scheduled_changes)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub scheduled_changes: u32,
 }
 
 /// A recovery request in progress, as [`Status`] shows it.
@@ -276,16 +320,20 @@ pub struct RecoveryStatus {
 #[must_use]
 #[non_exhaustive]
 pub enum RecoveryRequest {
-    /// Recorded; it completes after an operator approves it, or at `not_before` unless
-    /// `needs_approval`, unless the owner cancels it (logging in with a second factor does, and
-    /// so does the cancel token).
+    /// Recorded (or, when one was already pending, that one kept): it completes after an
+    /// operator approves it, or at `not_before` unless `needs_approval`, unless the owner cancels
+    /// it (any second factor, trusted browser or device token of the owner does, and so does a
+    /// notice token).
     Requested {
         /// Unix time the request may complete without approval.
         not_before: u64,
-        /// The account saw failed second factors or a lockout: only an operator can approve it.
+        /// Only an operator can complete it: no verified second channel came with it, or the
+        /// account saw failed second factors or a lockout.
         needs_approval: bool,
-        /// Send this to the owner out of band; it cancels the request once
-        /// ([`cancel_recovery_with_token`](super::TwoFactor::cancel_recovery_with_token)).
+        /// The notice token of this request, the same as in the
+        /// [`AuditEvent::RecoveryRequested`](crate::audit::AuditEvent::RecoveryRequested) event:
+        /// send it to **every** channel of the owner, never to the client that asked. It cancels
+        /// the request, or locks the account down.
         cancel_token: RecoveryCancelToken,
     },
     /// The user has no enabled second factor: nothing to recover.

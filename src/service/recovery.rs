@@ -1,5 +1,6 @@
 //! Recovery when phone and backup codes are lost, and operator actions. A request completes by
-//! waiting only on a quiet account; under attack it needs an operator.
+//! waiting only with a second channel the application verified, on a quiet account; otherwise
+//! it needs an operator. Every request is a notice to the owner.
 
 use super::*;
 
@@ -10,27 +11,40 @@ where
     K: SecretCipher,
     Clk: Clock,
 {
-    /// Records a request to remove the user's second factor (phone and backup codes lost),
-    /// replacing an earlier one. Call it only after the password was verified.
+    /// Records a request to remove the user's second factor (phone and backup codes lost). Call
+    /// it only after the password was verified.
     ///
-    /// The request completes after [`Config::recovery_delay_secs`] only if the account is quiet:
-    /// if it is locked, or saw a failed second factor since the last successful login, or sees
-    /// one while the request waits, only an operator's approval completes it
-    /// ([`TwoFactor::approve_recovery`]), never waiting. So the password alone never removes
-    /// the second factor of an account under attack.
+    /// The password alone never completes one. A request completes after
+    /// [`Config::recovery_delay_secs`] without an operator only if it came with a
+    /// [`VerifiedChannel`] (your application verified, moments ago, a link or code sent to the
+    /// account's e-mail or phone) **and** the account stayed quiet: not locked, no failed second
+    /// factor since the last login, none while it waits. Any other request needs an operator's
+    /// approval ([`TwoFactor::approve_recovery`]), never waiting.
     ///
-    /// Send the returned cancel token to the owner out of band (with the news of the request):
-    /// [`TwoFactor::cancel_recovery_with_token`] cancels with it once, without a second factor.
-    /// Any successful second-factor login cancels too.
+    /// Every request is a notice: [`AuditEvent::RecoveryRequested`] carries a [`NoticeToken`]
+    /// (also returned here as `cancel_token`) that your application must send to **every**
+    /// channel it has for the owner. It cancels the request
+    /// ([`TwoFactor::cancel_recovery_with_token`]) or locks the account down
+    /// ([`TwoFactor::lock_down`]). Any proof of the owner cancels a request no operator approved:
+    /// a code, a backup code, a trusted browser, a device token.
+    ///
+    /// A request while one is pending keeps the pending one (so the owner's earlier notice
+    /// token stays valid) and sends a new notice; only a request with a verified channel may
+    /// turn a pending request that needs approval into one that waits, restarting its delay.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (nothing recorded).
-    pub async fn request_recovery(&self, user_id: &str) -> Result<RecoveryRequest, ServiceError> {
+    pub async fn request_recovery(
+        &self,
+        user_id: &str,
+        channel: Option<VerifiedChannel>,
+    ) -> Result<RecoveryRequest, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
         if !self.has_enabled(user_id).await? {
             return Ok(RecoveryRequest::NotEnrolled);
         }
+        let verified = channel.is_some_and(|c| c.is_fresh(now));
         let limiter = self
             .ephemeral
             .get_limiter(&user_key(user_id))
@@ -41,37 +55,49 @@ where
             .get_recovery(user_id)
             .await
             .map_err(credential_err)?;
-        // A request replacing one that needed approval needs it too.
-        let needs_approval = limiter.locked_until > now
-            || limiter.since_success > 0
-            || earlier
-                .as_ref()
-                .is_some_and(|r| approval_required(r, &limiter, now));
-        let not_before = now.saturating_add(self.config.recovery_delay_secs);
-        let (token, cancel_hash) = new_token();
-        self.credentials
-            .put_recovery(
-                user_id,
-                &RecoveryRecord {
+        let needs_approval = !verified || limiter.locked_until > now || limiter.since_success > 0;
+        // The notice first: a request the owner was not told of must not exist.
+        let notice = self.new_notice(user_id, now).await?;
+        let kept = match earlier {
+            // A pending request stays as it is (its notice token keeps working), unless this
+            // one may wait where it needed an operator: then it waits from now.
+            Some(r) if r.approved || needs_approval || !approval_required(&r, &limiter, now) => {
+                Some(r)
+            }
+            _ => None,
+        };
+        let (not_before, needs_approval) = match kept {
+            Some(r) => (
+                r.not_before,
+                !r.approved && approval_required(&r, &limiter, now),
+            ),
+            None => {
+                let not_before = now.saturating_add(self.config.recovery_delay_secs);
+                let record = RecoveryRecord {
                     requested_at: now,
                     not_before,
                     approved: false,
                     needs_approval,
                     failures_at_request: limiter.since_success,
-                    cancel_hash,
-                },
-            )
-            .await
-            .map_err(credential_err)?;
+                    cancel_hash: token_hash(notice.as_str()).unwrap_or_default(),
+                };
+                self.credentials
+                    .put_recovery(user_id, &record)
+                    .await
+                    .map_err(credential_err)?;
+                (not_before, needs_approval)
+            }
+        };
         self.emit(now, || AuditEvent::RecoveryRequested {
             user_id: user_id.to_owned(),
             not_before,
             needs_approval,
+            notice: notice.clone(),
         });
         Ok(RecoveryRequest::Requested {
             not_before,
             needs_approval,
-            cancel_token: RecoveryCancelToken(token),
+            cancel_token: notice,
         })
     }
 
@@ -96,9 +122,10 @@ where
         Ok(approved)
     }
 
-    /// Cancels a recovery request (the owner from a session authenticated with a second factor,
-    /// or an operator). A second-factor login cancels it automatically. Returns whether there was
-    /// one.
+    /// Cancels a recovery request, approved or not (an operator, or the owner from a session
+    /// authenticated with an established factor: an attacker logged in with a stolen backup code
+    /// must not reach this). A second-factor login cancels a request no operator approved
+    /// automatically. Returns whether there was one.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
@@ -119,9 +146,11 @@ where
         Ok(cancelled)
     }
 
-    /// Cancels the user's recovery request with the token [`TwoFactor::request_recovery`]
-    /// returned (the owner, from the link sent out of band; no second factor needed). Single
-    /// use. Returns whether it cancelled; a wrong, used or oversized token gives `false`.
+    /// Cancels the user's recovery request (approved or not) with a notice token the owner
+    /// received: the one of this request, of an earlier one, or of any other notice of this user
+    /// (no second factor needed). Single use. Returns whether it cancelled; a wrong, used,
+    /// expired, oversized or other user's token gives `false` (a valid token is not spent when
+    /// there is no request).
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.
@@ -135,9 +164,23 @@ where
         let Some(hash) = token_hash(token) else {
             return Ok(false);
         };
+        if self
+            .credentials
+            .get_recovery(user_id)
+            .await
+            .map_err(credential_err)?
+            .is_none()
+            || !self
+                .credentials
+                .take_notice(user_id, &hash, now)
+                .await
+                .map_err(credential_err)?
+        {
+            return Ok(false);
+        }
         let cancelled = self
             .credentials
-            .cancel_recovery_with_token(user_id, &hash)
+            .cancel_recovery(user_id, true)
             .await
             .map_err(credential_err)?;
         if cancelled {

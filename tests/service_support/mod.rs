@@ -50,6 +50,14 @@ impl Events {
     }
 }
 
+/// The application's word that it verified the owner's e-mail at `now` (a second channel).
+pub fn email_at(now: u64) -> Option<twofactor::service::VerifiedChannel> {
+    Some(twofactor::service::VerifiedChannel::new(
+        twofactor::service::ChannelKind::Email,
+        now,
+    ))
+}
+
 pub fn config() -> Config {
     Config::new("Example")
 }
