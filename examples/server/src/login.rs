@@ -463,9 +463,10 @@ pub async fn change_password<S: Backend>(
         return Err(ApiError::WrongCode("the current password is wrong"));
     }
     guess.succeed(store).await;
+    let mut proof = None;
     if let (true, Some(code)) = (status.enabled, &code) {
         match state.twofa.verify(&user.id, code).await? {
-            VerifyOutcome::Success { .. } => {}
+            VerifyOutcome::Success { proof: p, .. } => proof = Some(p),
             VerifyOutcome::RateLimited { retry_after_secs } => {
                 return Err(too_many(retry_after_secs));
             }
@@ -488,7 +489,8 @@ pub async fn change_password<S: Backend>(
         .delete_other_sessions(&user.id, &auth.token_hash)
         .await
         .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
-    state.twofa.password_changed(&user.id).await?;
+    // The code checked above is the proof that lets the change end a lockout.
+    state.twofa.password_changed(&user.id, proof.as_ref()).await?;
     guard::reset_account(store, &user.email, now).await?;
     tracing::info!("password changed");
     Ok(axum::Json(serde_json::json!({ "passwordChanged": true })).into_response())
