@@ -284,11 +284,21 @@
 //! - **Audit:** every state change and verification result is an `AuditEvent`, sent to `tracing`
 //!   (target `twofactor::audit`) and to your `AuditSink`. Events never contain secrets, codes, tokens
 //!   or URIs. Use the sink to tell users about recovery requests, lockouts and backup-code use.
-//! - **Recovery is not a back door:** `request_recovery` completes after 72 hours only if the
-//!   account stayed quiet; a request made while the account was locked or had failed second factors
-//!   since the last login, or that sees one while it waits, needs an operator's `approve_recovery`.
-//!   The request returns a single-use cancel token to send to the owner out of band; a second-factor
-//!   login cancels too. `admin_reset` removes the factor at once.
+//! - **Recovery is not a back door:** `request_recovery(user, channel)` completes after 72 hours
+//!   only with a `VerifiedChannel` (your app verified a link or code sent to the account's e-mail or
+//!   phone, moments ago) on a quiet account; any other request needs an operator's
+//!   `approve_recovery`. Every request is a notice: the `RecoveryRequested` event carries a
+//!   `NoticeToken` to send to **every** channel of the owner; with it the owner cancels the request
+//!   or calls `lock_down`. A second request keeps the first (its token stays valid). Any proof of the
+//!   owner (a code, a backup code, a trusted browser, a device token) cancels a request no operator
+//!   approved. `admin_reset` removes the factor at once.
+//! - **A single code can add, not take away:** with a backup code, or an authenticator added within
+//!   `Config::change_delay_secs` (72 h), `remove_authenticator`, `replace_authenticator` (the old
+//!   one's removal), `regenerate_backup_codes` and `disable` are *scheduled*: they take effect when
+//!   `complete_scheduled_changes` runs after the delay, the owner gets a `ChangeScheduled` notice,
+//!   and an older authenticator's login, a browser trusted before the delay, or the notice token
+//!   (`cancel_scheduled_change_with_token`, `lock_down`) cancels them. `lock_down` also revokes every
+//!   device token and removes the authenticators added within the delay (never the oldest).
 //! - **Lazy key rotation:** a secret read under an old key is re-encrypted under the current one.
 //! - **Drift** is recorded (`status().last_drift`); windows are not shifted unless you set
 //!   `Config::follow_drift` (bounded to ±10 steps).
@@ -306,7 +316,9 @@
 //!   so the owner's logins never refill the attacker's budget, and a lost write after the evaluation
 //!   can only over-count. Every 5th counted failure starts lockout *k*, lasting `600 s × 2^(k−1)`,
 //!   with no cap; one failure is forgiven every 30 days so an owner's typos do not add up.
-//! - **At most 92 codes evaluated in any 365 days:** reaching failure 5k takes at least
+//! - **At most 92 candidate secrets compared in any 365 days:** a TOTP guess weighs, on the user's
+//!   budget, as many units as the user has authenticators (five authenticators: one guess per
+//!   window), so the bound does not grow with them. reaching failure 5k takes at least
 //!   `600 × (2^(k−1) − 1)` s, so at most 80 failures are added in a year, and forgiveness gives back
 //!   at most 12. Against a ±1 window (3 valid codes in 10⁶) that is a `≈ 2.8×10⁻⁴` chance a year.
 //!   `tests/service_adversary.rs` runs a simulated year per owner behaviour (absent, daily, hourly,
@@ -322,9 +334,12 @@
 //!   budget with the attacker: they use a known browser, or an operator approves recovery.
 //! - **The owner learns.** Each failed second factor on the user's budget raises
 //!   `AuditEvent::SecondFactorFailed` with the count since the last login; `status()` gives
-//!   `failures_since_login`, `last_login_at` and `locked_until`. After a password change (which your
-//!   app must allow only with the second factor) call `password_changed`: the lockout, any
-//!   recovery request and every device token (trusted or not) end.
+//!   `failures_since_login`, `last_login_at` and `locked_until`. After a password change call
+//!   `password_changed(user, proof)`: every device token (trusted or not) ends, and with the
+//!   `FactorProof` of an established factor checked in the same request (from `verify`'s
+//!   `Success`) the lockout and a recovery request no operator approved end too. Without it the
+//!   budget stays as it is: an app that calls it in a loop gives the attacker nothing (76 evaluated
+//!   in a simulated year, `tests/service_takeover.rs`).
 //! - **Single use across re-enrolment.** `advance_step` names the credential the code was checked
 //!   against, so a code of a revoked secret still in flight is refused.
 //!

@@ -243,7 +243,16 @@ where
         Ok((ScheduledChange::from_record(&record), true))
     }
 
-    /// The user's scheduled changes of factors, oldest first (see the [module docs](self)).
+    /// The user's scheduled changes of factors, oldest first.
+    ///
+    /// A code from a *new* factor (a backup code, or an authenticator added less than
+    /// [`Config::change_delay_secs`] ago; the user's oldest authenticator is never new) can log
+    /// in and add an authenticator at once, but removing or replacing one, regenerating the
+    /// backup codes and turning 2FA off are only scheduled: they take effect after the delay
+    /// ([`TwoFactor::complete_scheduled_changes`]), the owner is told at once
+    /// ([`AuditEvent::ChangeScheduled`] with a [`NoticeToken`]), and a login with an older
+    /// authenticator, a browser trusted since before the delay, or the notice token
+    /// ([`TwoFactor::cancel_scheduled_change_with_token`], [`TwoFactor::lock_down`]) cancels them.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.

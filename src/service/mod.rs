@@ -28,7 +28,9 @@
 //!   counts it as a failure in the same atomic store operation (see [`crate::rate_limit`]), so
 //!   concurrent guesses cannot exceed the budget and a store error after the evaluation can only
 //!   over-count. A success gives back its own attempt and nothing more: the owner logging in does
-//!   not refill an attacker's budget. TOTP and backup codes share the user's budget.
+//!   not refill an attacker's budget. TOTP and backup codes share the user's budget. On the
+//!   user's budget a TOTP guess weighs as many units as the authenticators it is compared with,
+//!   so the yearly bound counts **candidate secrets compared**, whatever their number.
 //! - **The owner keeps a way in.** A browser that completed a login holds a [`DeviceToken`]; its
 //!   attempts use that device's own budget, which an attacker guessing elsewhere never consumes
 //!   ([`TwoFactor::complete_login_with_device`]).
@@ -42,16 +44,32 @@
 //! # The adversary
 //!
 //! These guarantees hold against an attacker who knows the user id and the password; sends
-//! requests at any rate and concurrency, through any number of application instances; while the
-//! owner keeps logging in (as often as hourly) with TOTP codes and sometimes a backup code; while
-//! any store write may fail (at any rate below 1); with a correct clock. Such an attacker gets at
-//! most [`RateLimitPolicy::max_guesses_per_year`] codes evaluated in any 365 days (92 with the
-//! defaults: a ±1 window gives a `≈ 2.8×10⁻⁴` chance a year), cannot complete a recovery, and
-//! cannot lock the owner out of a browser that logged in before. On a **new** browser the owner
-//! shares the user's budget with the attacker, which the attacker can keep locked: the owner
-//! logs in from a known browser, or an operator approves a recovery. Your application must ask
-//! for the second factor before it changes the password, then call
-//! [`TwoFactor::password_changed`], which ends the lockout.
+//! requests at any rate and concurrency, through any number of application instances; may be
+//! patient (never guess, only request and wait); while the owner keeps logging in (as often as
+//! hourly, or only through a trusted browser, or not at all) with TOTP codes and sometimes a
+//! backup code; while any store write may fail (at any rate below 1); with a correct clock.
+//! Such an attacker:
+//!
+//! - gets at most [`RateLimitPolicy::max_guesses_per_year`] candidate secrets compared in any
+//!   365 days (92 with the defaults), with one authenticator or with
+//!   [`Config::max_authenticators`]: a ±1 window gives `1 − (1 − 3×10⁻⁶)^92 ≈ 2.8×10⁻⁴` a year.
+//!   Measured in `tests/service_takeover.rs`: 76 candidates with one authenticator, 85 with
+//!   five (17 guesses), 76 when the application calls [`TwoFactor::password_changed`] in a loop;
+//! - completes **no recovery**: without a second channel the application verified, a request
+//!   needs an operator, however long it waits (`tests/service_takeover.rs`: 92 requests in a
+//!   year on a quiet account, 0 completed), and every request is a notice to the owner;
+//! - cannot cancel a request an operator approved;
+//! - cannot lock the owner out of a browser that logged in before. On a **new** browser the
+//!   owner shares the user's budget with the attacker, which the attacker can keep locked: the
+//!   owner logs in from a known browser, or an operator approves a recovery.
+//!
+//! An attacker who also holds **one backup code** (or has added an authenticator with it) can
+//! log in and add an authenticator, but removes, replaces, regenerates or disables nothing
+//! before [`Config::change_delay_secs`] (72 hours): those are scheduled, the owner is told with a
+//! [`NoticeToken`], and the owner's older authenticator, a browser trusted before, or the token
+//! cancels them; [`TwoFactor::lock_down`] also removes what was added. An owner who ignores
+//! every notice for the whole delay loses the factor after it, never sooner (the same test file
+//! plays each of these for a simulated year).
 //!
 //! # Login challenges
 //!
@@ -81,14 +99,28 @@
 //!
 //! When both phone and backup codes are lost, [`TwoFactor::request_recovery`] records a request.
 //! It completes ([`TwoFactor::complete_recovery`]) after an operator approves it
-//! ([`TwoFactor::approve_recovery`]), or after [`Config::recovery_delay_secs`] (72 hours) if the
-//! account stayed quiet: a request made while the account was locked or had failed second
-//! factors since the last login, or that sees one while it waits, completes only with an
-//! operator's approval. The password alone never removes the second factor. The request returns a
-//! single-use [`RecoveryCancelToken`] for the application to send to the owner out of band; the
-//! owner cancels with it ([`TwoFactor::cancel_recovery_with_token`]), or by logging in with a
-//! second factor. An operator can also remove the factor at once with
-//! [`TwoFactor::admin_reset`].
+//! ([`TwoFactor::approve_recovery`]), or after [`Config::recovery_delay_secs`] (72 hours) if it
+//! came with a [`VerifiedChannel`] (the application verified a link or code sent to the
+//! account's e-mail or phone) and the account stayed quiet. A request without one, or made while
+//! the account was locked or had failed second factors since the last login, or that sees one
+//! while it waits, completes only with an operator's approval. The password alone never removes
+//! the second factor.
+//!
+//! Every request is a notice: its [`AuditEvent::RecoveryRequested`] carries a [`NoticeToken`]
+//! that the application must send to **every** channel it has for the owner. A later request
+//! keeps the pending one and never voids an earlier token. The owner cancels with the token
+//! ([`TwoFactor::cancel_recovery_with_token`]), or with any proof: a code, a backup code, a
+//! trusted browser, a device token. None of these cancels a request an operator approved (only
+//! a notice token, [`TwoFactor::lock_down`] or [`TwoFactor::cancel_recovery`] does). An operator
+//! can also remove the factor at once with [`TwoFactor::admin_reset`].
+//!
+//! # Changes of factors and lock-down
+//!
+//! See [`TwoFactor::scheduled_changes`], [`TwoFactor::complete_scheduled_changes`] and
+//! [`TwoFactor::lock_down`]: a change that takes a factor away, asked for with a factor newer
+//! than [`Config::change_delay_secs`], waits that long, is announced with a notice token, and is
+//! cancelled by the owner's older factors. [`TwoFactor::password_changed`] ends a lockout only
+//! with the [`FactorProof`] of an established factor checked in the same request.
 
 mod authenticators;
 mod budget;
