@@ -279,3 +279,67 @@ async fn authenticator_and_trusted_device_listings() {
         devices
     );
 }
+
+/// The notices carry a token for the owner; the JSON of the event never does, and the new
+/// outcomes have stable shapes.
+#[tokio::test]
+async fn notices_serialise_without_their_token() {
+    let (svc, _store, clock, events) = service();
+    let (_, codes) = enrol(&svc, &clock, "nia").await;
+    let twofactor::RecoveryRequest::Requested { cancel_token, .. } =
+        svc.request_recovery("nia", None).await.unwrap()
+    else {
+        panic!()
+    };
+    let event = events
+        .all()
+        .into_iter()
+        .find(|e| e.kind() == "recovery_requested")
+        .unwrap();
+    assert_eq!(event.notice().unwrap(), &cancel_token);
+    let text = serde_json::to_string(&event).unwrap();
+    assert!(!text.contains(cancel_token.as_str()), "{text}");
+    assert!(!format!("{event:?}").contains(cancel_token.as_str()));
+    assert!(!event.to_string().contains(cancel_token.as_str()));
+    let back: AuditEvent = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.kind(), "recovery_requested");
+    assert_eq!(back.notice().unwrap().as_str(), "", "read back without a token");
+
+    clock.advance(30);
+    let outcome = svc.disable("nia", codes[0].as_str()).await.unwrap();
+    let DisableOutcome::Scheduled { not_before, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    shape(
+        &outcome,
+        json!({"outcome": "scheduled", "change": "disable", "not_before": not_before}),
+    );
+    let scheduled = events
+        .all()
+        .into_iter()
+        .find(|e| e.kind() == "change_scheduled")
+        .unwrap();
+    let notice = scheduled.notice().unwrap().as_str().to_owned();
+    shape(
+        &scheduled,
+        json!({"event": "change_scheduled", "user_id": "nia", "change": "disable",
+               "kind": "disable", "not_before": not_before}),
+    );
+    let list = svc.scheduled_changes("nia").await.unwrap();
+    shape(
+        &list,
+        json!([{"id": "disable", "kind": {"type": "disable"}, "requested_at": T0 + 30,
+                "not_before": not_before}]),
+    );
+    let locked = svc.lock_down("nia", &notice).await.unwrap();
+    shape(
+        &locked,
+        // (The backup code of the disable already cancelled the recovery request.)
+        json!({"outcome": "locked_down", "devices": 0, "changes": 1, "recovery": false,
+               "authenticators_removed": []}),
+    );
+    shape(
+        &twofactor::service::RemoveAuthenticatorOutcome::Scheduled { not_before: 7 },
+        json!({"outcome": "scheduled", "not_before": 7}),
+    );
+}
