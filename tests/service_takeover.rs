@@ -840,3 +840,57 @@ async fn garbage_gets_clear_answers() {
     assert!(!svc.cancel_recovery_with_token(OWNER, &long).await.unwrap());
     let _ = Arc::new(());
 }
+
+/// Racing the owner's own requests: concurrent applications of one due change apply it once,
+/// and one notice token locks down once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn races_apply_once_and_lock_down_once() {
+    let (svc, _store, clock, events) = service();
+    let (_, codes) = enrol(&svc, &clock, OWNER).await;
+    clock.advance(10 * DAY);
+    let (second, _) = add(&svc, &clock, "Second", codes[0].as_str()).await;
+    clock.advance(4 * DAY);
+    assert!(matches!(
+        svc.remove_authenticator(OWNER, &second, codes[1].as_str())
+            .await
+            .unwrap(),
+        RemoveAuthenticatorOutcome::Scheduled { .. }
+    ));
+    clock.advance(72 * 3600);
+    let svc = Arc::new(svc);
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (svc, barrier) = (svc.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                svc.complete_scheduled_changes(OWNER).await.unwrap().len()
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.unwrap();
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(events.count("change_applied"), 1);
+    assert_eq!(owner_ids(&svc).await.len(), 1);
+
+    let token = notices(&events).last().cloned().unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (svc, barrier, token) = (svc.clone(), barrier.clone(), token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                svc.lock_down(OWNER, &token).await.unwrap()
+            })
+        })
+        .collect();
+    let mut locked = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), LockDownOutcome::LockedDown { .. }) {
+            locked += 1;
+        }
+    }
+    assert_eq!(locked, 1);
+}

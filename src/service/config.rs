@@ -66,7 +66,11 @@ pub struct Config {
     pub recovery_delay_secs: u64,
     /// Most enabled authenticators a user may hold (default 5; 1 to
     /// [`MAX_AUTHENTICATORS`](crate::store::MAX_AUTHENTICATORS)). Every login code is checked
-    /// against each of them, so a login costs up to this many checks.
+    /// against each of them, so a login costs up to this many checks, and on the user's shared
+    /// budget a guess weighs that many units (the yearly bound counts candidates compared): a
+    /// user with five authenticators gets one guess per window of
+    /// [`Config::rate_limit`] on a browser without a device token, so a typo there costs a wait
+    /// of up to `window_secs`. The owner's known browsers keep a budget of one unit per attempt.
     #[cfg_attr(feature = "serde", serde(default = "defaults::max_authenticators"))]
     pub max_authenticators: u32,
     /// How long a browser the user chose to remember skips the second factor, in seconds
