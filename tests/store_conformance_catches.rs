@@ -13,7 +13,7 @@ use std::future::Future;
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, MemoryStore, RecoveryRecord,
-    RemoveCredential, TokenHash, conformance,
+    RemoveCredential, ScheduledChangeRecord, TokenHash, conformance,
 };
 
 /// Which operation the store gets wrong.
@@ -192,8 +192,12 @@ impl CredentialStore for ReadThenWrite {
     fn approve_recovery(&self, u: &str) -> impl Future<Output = R<bool>> + Send {
         self.0.approve_recovery(u)
     }
-    fn cancel_recovery(&self, u: &str) -> impl Future<Output = R<bool>> + Send {
-        self.0.cancel_recovery(u)
+    fn cancel_recovery(
+        &self,
+        u: &str,
+        include_approved: bool,
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.cancel_recovery(u, include_approved)
     }
     async fn cancel_recovery_with_token(&self, u: &str, h: &TokenHash) -> R<bool> {
         if self.1 != Broken::CancelWithToken {
@@ -206,7 +210,7 @@ impl CredentialStore for ReadThenWrite {
             .is_some_and(|r| r.cancel_hash == *h);
         tokio::task::yield_now().await;
         if ok {
-            let _ = self.0.cancel_recovery(u).await?;
+            let _ = self.0.cancel_recovery(u, true).await?;
         }
         Ok(ok)
     }
@@ -217,6 +221,43 @@ impl CredentialStore for ReadThenWrite {
         approval_required: bool,
     ) -> impl Future<Output = R<bool>> + Send {
         self.0.complete_recovery(u, now, approval_required)
+    }
+    fn put_change(
+        &self,
+        u: &str,
+        r: &ScheduledChangeRecord,
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.put_change(u, r)
+    }
+    fn list_changes(&self, u: &str) -> impl Future<Output = R<Vec<ScheduledChangeRecord>>> + Send {
+        self.0.list_changes(u)
+    }
+    fn take_change(
+        &self,
+        u: &str,
+        id: &str,
+        due_by: u64,
+    ) -> impl Future<Output = R<Option<ScheduledChangeRecord>>> + Send {
+        self.0.take_change(u, id, due_by)
+    }
+    fn delete_changes(&self, u: &str) -> impl Future<Output = R<u64>> + Send {
+        self.0.delete_changes(u)
+    }
+    fn put_notice(
+        &self,
+        h: &TokenHash,
+        u: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = R<()>> + Send {
+        self.0.put_notice(h, u, expires_at)
+    }
+    fn take_notice(
+        &self,
+        u: &str,
+        h: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = R<bool>> + Send {
+        self.0.take_notice(u, h, now)
     }
     fn put_device(&self, h: &TokenHash, r: &DeviceRecord) -> impl Future<Output = R<()>> + Send {
         self.0.put_device(h, r)

@@ -145,7 +145,9 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
             "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
+            "twofactor_notices",
             "twofactor_recovery",
+            "twofactor_scheduled_changes",
             "twofactor_schema_version"
         ]
     );
@@ -154,7 +156,7 @@ async fn migrate_is_idempotent_and_concurrent_safe() {
             .fetch_all(a.pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3, 4], "each schema file recorded once");
     schema.drop(&[&a, &b]).await;
 }
 
@@ -276,7 +278,7 @@ async fn a_version_1_database_upgrades_in_place() {
             .fetch_all(store.pool())
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     assert!(
         store
             .complete_recovery("alice", 1_700_259_200, false)
@@ -401,7 +403,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         .fetch_all(&pool)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         assert!(store.delete_user("alice").await.unwrap().credential);
         assert!(store.get_credentials("alice").await.unwrap().is_empty());
     }

@@ -124,7 +124,9 @@ async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
             "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
+            "twofactor_notices",
             "twofactor_recovery",
+            "twofactor_scheduled_changes",
             "twofactor_schema_version"
         ]
     );
@@ -133,7 +135,7 @@ async fn migrate_is_idempotent_and_leaves_app_tables_alone() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3, 4], "each schema file recorded once");
 }
 
 #[tokio::test]
@@ -265,7 +267,7 @@ async fn a_version_1_database_upgrades_in_place() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     assert!(
         store
             .complete_recovery("alice", 1_700_259_200, false)
@@ -388,7 +390,7 @@ async fn a_version_2_database_upgrades_to_authenticators() {
         .fetch_all(&pool)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         assert!(store.delete_user("alice").await.unwrap().credential);
         assert!(store.get_credentials("alice").await.unwrap().is_empty());
     }

@@ -116,7 +116,9 @@ async fn migrate_is_idempotent_concurrent_safe_and_leaves_app_tables_alone() {
             "twofactor_credentials_v2",
             "twofactor_devices",
             "twofactor_limiter",
+            "twofactor_notices",
             "twofactor_recovery",
+            "twofactor_scheduled_changes",
             "twofactor_schema_version",
             "users"
         ]
@@ -126,7 +128,7 @@ async fn migrate_is_idempotent_concurrent_safe_and_leaves_app_tables_alone() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3], "each schema file recorded once");
+    assert_eq!(versions, [1, 2, 3, 4], "each schema file recorded once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

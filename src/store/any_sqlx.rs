@@ -182,9 +182,10 @@ impl SqliteStore {
         on_sqlite!(self, store => store.migrate().await)
     }
 
-    /// Deletes challenges and device tokens that expired at or before `now` and limiter rows
-    /// whose `expire_at` is before `now`; returns how many rows went. Run it now and then (say
-    /// every few minutes): expired rows are never returned as valid, they only take space.
+    /// Deletes challenges, device tokens and notice tokens that expired at or before `now` and
+    /// limiter rows whose `expire_at` is before `now`; returns how many rows went. Run it now and
+    /// then (say every few minutes): expired rows are never returned as valid, they only take
+    /// space.
     ///
     /// # Errors
     ///
@@ -345,9 +346,10 @@ impl PostgresStore {
         on_postgres!(self, store => store.migrate().await)
     }
 
-    /// Deletes challenges and device tokens that expired at or before `now` and limiter rows
-    /// whose `expire_at` is before `now`; returns how many rows went. Run it now and then (say
-    /// every few minutes): expired rows are never returned as valid, they only take space.
+    /// Deletes challenges, device tokens and notice tokens that expired at or before `now` and
+    /// limiter rows whose `expire_at` is before `now`; returns how many rows went. Run it now and
+    /// then (say every few minutes): expired rows are never returned as valid, they only take
+    /// space.
     ///
     /// # Errors
     ///

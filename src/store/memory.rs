@@ -86,9 +86,8 @@ impl Inner {
 
     /// Drops what has expired; returns how many entries went.
     fn sweep(&mut self, now: u64) -> u64 {
-        let count = |i: &Self| {
-            i.challenges.len() + i.devices.len() + i.limiters.len() + i.notices.len()
-        };
+        let count =
+            |i: &Self| i.challenges.len() + i.devices.len() + i.limiters.len() + i.notices.len();
         let before = count(self);
         self.challenges.retain(|_, c| now < c.expires_at);
         self.devices.retain(|_, d| now < d.expires_at);
@@ -467,7 +466,13 @@ impl CredentialStore for MemoryStore {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<ScheduledChangeRecord>, Infallible>> + Send {
-        done(self.lock().changes.get(user_id).cloned().unwrap_or_default())
+        done(
+            self.lock()
+                .changes
+                .get(user_id)
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 
     fn take_change(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::TokenHash;
+use super::{BackupCodeHash, ChangeKind, ScheduledChangeRecord, TokenHash};
 
 /// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
@@ -40,6 +40,11 @@ pub enum SqlStoreError {
     /// or by a newer version of this crate).
     #[error("stored algorithm name is not SHA1, SHA256 or SHA512")]
     UnknownAlgorithm,
+    /// A stored scheduled change's kind is not `remove_authenticator`,
+    /// `regenerate_backup_codes` or `disable` (the row was edited by hand or by a newer version
+    /// of this crate). The change is not acted on.
+    #[error("stored scheduled change kind is not one this version knows")]
+    UnknownChangeKind,
     /// The table prefix is not a safe SQL identifier prefix.
     #[error(
         "table prefix must be 1 to 32 characters a-z, 0-9 or '_', starting with a letter or '_'"
@@ -218,6 +223,63 @@ pub(crate) fn algorithm(name: &str) -> Result<crate::Algorithm, SqlStoreError> {
     crate::Algorithm::from_name(name).ok_or(SqlStoreError::UnknownAlgorithm)
 }
 
+/// The columns a [`ChangeKind`] is stored in: its name, the target authenticator (only for
+/// `remove_authenticator`) and the new backup code hashes, concatenated (only for
+/// `regenerate_backup_codes`; empty, not `NULL`, for no codes).
+pub(crate) fn change_columns(kind: &ChangeKind) -> (&'static str, Option<&str>, Option<Vec<u8>>) {
+    match kind {
+        ChangeKind::RemoveAuthenticator { authenticator } => {
+            (kind.as_str(), Some(authenticator.as_str()), None)
+        }
+        ChangeKind::RegenerateBackupCodes { hashes } => {
+            (kind.as_str(), None, Some(hashes.concat()))
+        }
+        ChangeKind::Disable => (kind.as_str(), None, None),
+    }
+}
+
+/// A scheduled change read back from its columns. A kind this version does not know, a
+/// `remove_authenticator` without a target, or hashes that are not whole 32-byte hashes are
+/// refused: the change is never acted on half-understood.
+pub(crate) fn change_record(
+    id: String,
+    kind: &str,
+    authenticator: Option<String>,
+    hashes: Option<Vec<u8>>,
+    requested_at: i64,
+    not_before: i64,
+) -> Result<ScheduledChangeRecord, SqlStoreError> {
+    let kind = match kind {
+        "remove_authenticator" => ChangeKind::RemoveAuthenticator {
+            authenticator: authenticator.ok_or(SqlStoreError::OutOfRange {
+                field: "authenticator",
+            })?,
+        },
+        "regenerate_backup_codes" => {
+            let field = "backup_code_hashes";
+            let bytes = hashes.ok_or(SqlStoreError::OutOfRange { field })?;
+            let chunks = bytes.chunks_exact(32);
+            if !chunks.remainder().is_empty() {
+                return Err(SqlStoreError::OutOfRange { field });
+            }
+            let hashes = chunks
+                .map(|c| {
+                    BackupCodeHash::try_from(c).map_err(|_| SqlStoreError::OutOfRange { field })
+                })
+                .collect::<Result<_, _>>()?;
+            ChangeKind::RegenerateBackupCodes { hashes }
+        }
+        "disable" => ChangeKind::Disable,
+        _ => return Err(SqlStoreError::UnknownChangeKind),
+    };
+    Ok(ScheduledChangeRecord {
+        id,
+        kind,
+        requested_at: to_u64(requested_at, "requested_at")?,
+        not_before: to_u64(not_before, "not_before")?,
+    })
+}
+
 /// The caller's `expire_at` for a limiter row. It only tells the store when it may purge the
 /// row, so a value beyond `i64::MAX` ("never") is saturated rather than refused.
 pub(crate) fn expire_at_i64(expire_at: u64) -> i64 {
@@ -266,6 +328,65 @@ mod tests {
         assert_eq!(token_hash(Some(vec![7; 32]), "f").unwrap(), [7; 32]);
         assert!(token_hash(Some(vec![7; 31]), "f").is_err());
         assert!(token_hash(Some(vec![7; 33]), "f").is_err());
+    }
+
+    #[test]
+    fn changes_round_trip_through_their_columns() {
+        let kinds = [
+            ChangeKind::RemoveAuthenticator {
+                authenticator: "phone".into(),
+            },
+            ChangeKind::RegenerateBackupCodes { hashes: vec![] },
+            ChangeKind::RegenerateBackupCodes {
+                hashes: (0..10).map(|i| [i; 32]).collect(),
+            },
+            ChangeKind::Disable,
+        ];
+        for kind in kinds {
+            let (name, target, hashes) = change_columns(&kind);
+            let record =
+                change_record("c".into(), name, target.map(str::to_owned), hashes, 1, 2).unwrap();
+            assert_eq!(record.kind, kind);
+            assert_eq!((record.requested_at, record.not_before), (1, 2));
+        }
+    }
+
+    #[test]
+    fn malformed_changes_are_refused() {
+        let read = |kind: &str, target: Option<&str>, hashes: Option<Vec<u8>>| {
+            change_record("c".into(), kind, target.map(str::to_owned), hashes, 1, 2)
+        };
+        assert!(matches!(
+            read("format_disk", None, None),
+            Err(SqlStoreError::UnknownChangeKind)
+        ));
+        assert!(matches!(
+            read("Disable", None, None),
+            Err(SqlStoreError::UnknownChangeKind)
+        ));
+        assert!(matches!(
+            read("remove_authenticator", None, None),
+            Err(SqlStoreError::OutOfRange {
+                field: "authenticator"
+            })
+        ));
+        for bad in [
+            None,
+            Some(vec![0; 31]),
+            Some(vec![0; 33]),
+            Some(vec![0; 65]),
+        ] {
+            assert!(matches!(
+                read("regenerate_backup_codes", None, bad),
+                Err(SqlStoreError::OutOfRange {
+                    field: "backup_code_hashes"
+                })
+            ));
+        }
+        assert!(matches!(
+            change_record("c".into(), "disable", None, None, -1, 2),
+            Err(SqlStoreError::OutOfRange { .. })
+        ));
     }
 
     #[test]

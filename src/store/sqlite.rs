@@ -15,13 +15,14 @@ use sqlx::{Row, Sqlite};
 
 use super::compat::{Query, assert_sql_safe, sqlx};
 use super::sql::{
-    DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, check_prefix, expire_at_i64,
-    migration_sql, opt_i64, opt_u64, pending_migrations, stmt, to_i64, to_u32, to_u64, token_hash,
+    DEFAULT_TABLE_PREFIX, Migration, SqlStoreError, algorithm, change_columns, change_record,
+    check_prefix, expire_at_i64, migration_sql, opt_i64, opt_u64, pending_migrations, stmt, to_i64,
+    to_u32, to_u64, token_hash,
 };
 use super::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeletedCredentials, DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, Purge,
-    RecoveryRecord, RemoveCredential, TokenHash,
+    RecoveryRecord, RemoveCredential, ScheduledChangeRecord, TokenHash,
 };
 
 /// The schema, embedded from `migrations/sqlite/`, in order.
@@ -37,6 +38,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/sqlite/0003_twofactor_authenticators.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../../migrations/sqlite/0004_twofactor_scheduled_changes.sql"),
     },
 ];
 
@@ -85,6 +90,15 @@ struct Queries {
     delete_recovery: Arc<str>,
     cancel_recovery_token: Arc<str>,
     due_recovery: Arc<str>,
+    cancel_recovery: Arc<str>,
+    put_change: Arc<str>,
+    list_changes: Arc<str>,
+    take_change: Arc<str>,
+    delete_changes: Arc<str>,
+    put_notice: Arc<str>,
+    take_notice: Arc<str>,
+    delete_notices: Arc<str>,
+    purge_notices: Arc<str>,
     put_device: Arc<str>,
     use_device: Arc<str>,
     list_devices: Arc<str>,
@@ -214,6 +228,46 @@ impl Queries {
                  OR (?3 = 0 AND needs_approval = 0 AND not_before <= ?2))",
                 p,
             ),
+            // With `include_approved` false, an approved request stays: the condition is
+            // checked on the row the DELETE removes, so an approval committed first wins.
+            cancel_recovery: stmt(
+                "DELETE FROM {p}recovery WHERE user_id = ?1 AND (?2 OR approved = 0)",
+                p,
+            ),
+            put_change: stmt(
+                "INSERT INTO {p}scheduled_changes (user_id, id, kind, authenticator, \
+                 backup_code_hashes, requested_at, not_before) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (user_id, id) DO NOTHING",
+                p,
+            ),
+            // Byte order for ids (as in Rust), whatever the database's collation.
+            list_changes: stmt(
+                "SELECT id, kind, authenticator, backup_code_hashes, requested_at, not_before \
+                 FROM {p}scheduled_changes WHERE user_id = ?1 \
+                 ORDER BY requested_at, id",
+                p,
+            ),
+            take_change: stmt(
+                "DELETE FROM {p}scheduled_changes \
+                 WHERE user_id = ?1 AND id = ?2 AND not_before <= ?3 \
+                 RETURNING id, kind, authenticator, backup_code_hashes, requested_at, not_before",
+                p,
+            ),
+            delete_changes: stmt("DELETE FROM {p}scheduled_changes WHERE user_id = ?1", p),
+            put_notice: stmt(
+                "INSERT INTO {p}notices (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, \
+                 expires_at = excluded.expires_at",
+                p,
+            ),
+            take_notice: stmt(
+                "DELETE FROM {p}notices \
+                 WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
+                p,
+            ),
+            delete_notices: stmt("DELETE FROM {p}notices WHERE user_id = ?1", p),
+            purge_notices: stmt("DELETE FROM {p}notices WHERE expires_at <= ?1", p),
             put_device: stmt(
                 "INSERT INTO {p}devices (token_hash, user_id, created_at, expires_at, \
                  trusted_until, label, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -391,9 +445,10 @@ impl SqliteStore {
         migrate_with_prefix(&self.pool, &self.prefix).await
     }
 
-    /// Deletes challenges and device tokens that expired at or before `now` and limiter rows
-    /// whose `expire_at` is before `now`; returns how many rows went. Run it now and then (say
-    /// every few minutes): expired rows are never returned as valid, they only take space.
+    /// Deletes challenges, device tokens and notice tokens that expired at or before `now` and
+    /// limiter rows whose `expire_at` is before `now`; returns how many rows went. Run it now and
+    /// then (say every few minutes): expired rows are never returned as valid, they only take
+    /// space.
     ///
     /// # Errors
     ///
@@ -411,8 +466,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         let c = q(&self.q.purge_devices).bind(now).execute(&mut *tx).await?;
+        let d = q(&self.q.purge_notices).bind(now).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected())
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
     }
 }
 
@@ -454,6 +510,17 @@ fn recovery_from_row(row: &SqliteRow) -> Result<RecoveryRecord, SqlStoreError> {
         failures_at_request: to_u32(row.try_get("failures_at_request")?, "failures_at_request")?,
         cancel_hash: token_hash(row.try_get("cancel_hash")?, "cancel_hash")?,
     })
+}
+
+fn change_from_row(row: &SqliteRow) -> Result<ScheduledChangeRecord, SqlStoreError> {
+    change_record(
+        row.try_get("id")?,
+        row.try_get("kind")?,
+        row.try_get("authenticator")?,
+        row.try_get("backup_code_hashes")?,
+        row.try_get("requested_at")?,
+        row.try_get("not_before")?,
+    )
 }
 
 fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, SqlStoreError> {
@@ -725,6 +792,10 @@ impl CredentialStore for SqliteStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        q(&self.q.delete_changes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -820,9 +891,15 @@ impl CredentialStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn cancel_recovery(&self, user_id: &str) -> Result<bool, Self::Error> {
-        let done = q(&self.q.delete_recovery)
+    async fn cancel_recovery(
+        &self,
+        user_id: &str,
+        include_approved: bool,
+    ) -> Result<bool, Self::Error> {
+        // One statement: whether the request is approved is checked on the row it deletes.
+        let done = q(&self.q.cancel_recovery)
             .bind(user_id)
+            .bind(include_approved)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -869,8 +946,107 @@ impl CredentialStore for SqliteStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        q(&self.q.delete_changes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn put_change(
+        &self,
+        user_id: &str,
+        record: &ScheduledChangeRecord,
+    ) -> Result<bool, Self::Error> {
+        let (kind, authenticator, hashes) = change_columns(&record.kind);
+        // One statement: of two puts with one id, the primary key lets the first stay.
+        let done = q(&self.q.put_change)
+            .bind(user_id)
+            .bind(record.id.as_str())
+            .bind(kind)
+            .bind(authenticator)
+            .bind(hashes)
+            .bind(to_i64(record.requested_at, "requested_at")?)
+            .bind(to_i64(record.not_before, "not_before")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_changes(&self, user_id: &str) -> Result<Vec<ScheduledChangeRecord>, Self::Error> {
+        q(&self.q.list_changes)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(change_from_row)
+            .collect()
+    }
+
+    async fn take_change(
+        &self,
+        user_id: &str,
+        id: &str,
+        due_by: u64,
+    ) -> Result<Option<ScheduledChangeRecord>, Self::Error> {
+        // Every stored `not_before` is at most i64::MAX, so a later `due_by` takes any change.
+        let due_by = i64::try_from(due_by).unwrap_or(i64::MAX);
+        // One statement: the row is gone for every other caller the moment it is returned. A
+        // row this version cannot read is deleted all the same, and reported as an error.
+        q(&self.q.take_change)
+            .bind(user_id)
+            .bind(id)
+            .bind(due_by)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(change_from_row)
+            .transpose()
+    }
+
+    async fn delete_changes(&self, user_id: &str) -> Result<u64, Self::Error> {
+        let done = q(&self.q.delete_changes)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn put_notice(
+        &self,
+        hash: &TokenHash,
+        user_id: &str,
+        expires_at: u64,
+    ) -> Result<(), Self::Error> {
+        q(&self.q.put_notice)
+            .bind(&hash[..])
+            .bind(user_id)
+            .bind(to_i64(expires_at, "expires_at")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_notice(
+        &self,
+        user_id: &str,
+        hash: &TokenHash,
+        now: u64,
+    ) -> Result<bool, Self::Error> {
+        // Every stored expiry is at most i64::MAX, so at a later `now` every token has expired.
+        let Ok(now) = i64::try_from(now) else {
+            return Ok(false);
+        };
+        // One statement: owner, expiry and existence are checked on the row it deletes, so a
+        // token is accepted at most once.
+        let done = q(&self.q.take_notice)
+            .bind(&hash[..])
+            .bind(user_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn put_device(&self, hash: &TokenHash, record: &DeviceRecord) -> Result<(), Self::Error> {
@@ -957,6 +1133,14 @@ impl CredentialStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         q(&self.q.delete_recovery)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_changes)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        q(&self.q.delete_notices)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;

@@ -64,7 +64,8 @@ pub(super) async fn unreachable<S: CredentialStore>(s: &S) {
     fails!(s.put_recovery(u, &recovery));
     fails!(s.get_recovery(u));
     fails!(s.approve_recovery(u));
-    fails!(s.cancel_recovery(u));
+    fails!(s.cancel_recovery(u, false));
+    fails!(s.cancel_recovery(u, true));
     fails!(s.cancel_recovery_with_token(u, &h));
     fails!(s.complete_recovery(u, 1, false));
     fails!(s.put_device(&h, &device));

@@ -20,7 +20,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
     let nobody = unique("recovery-nobody");
     assert_eq!(call!(store.get_recovery(&nobody)), None);
     assert!(!call!(store.approve_recovery(&nobody)), "approve: none");
-    assert!(!call!(store.cancel_recovery(&nobody)), "cancel: none");
+    assert!(!call!(store.cancel_recovery(&nobody, true)), "cancel: none");
     assert!(
         !call!(store.complete_recovery(&nobody, base + 10_000_000, false)),
         "complete_recovery without a request must refuse"
@@ -102,7 +102,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
     let user = unique("recovery-cancel");
     enabled_user(store, &user, base, base / 30, &random_codes(2)).await;
     call!(store.put_recovery(&user, &recovery_record(base, base + wait, false)));
-    assert!(call!(store.cancel_recovery(&user)), "cancel_recovery");
+    assert!(call!(store.cancel_recovery(&user, true)), "cancel_recovery");
     assert_eq!(call!(store.get_recovery(&user)), None, "cancelled");
     assert!(
         !call!(store.complete_recovery(&user, base + 10 * wait, false)),
@@ -112,7 +112,7 @@ async fn recovery<S: CredentialStore>(store: &S, base: u64) {
         !call!(store.approve_recovery(&user)),
         "approve after cancel"
     );
-    assert!(!call!(store.cancel_recovery(&user)), "cancel twice");
+    assert!(!call!(store.cancel_recovery(&user, true)), "cancel twice");
     assert!(
         single(store, &user).await.is_some_and(|c| c.enabled),
         "cancelling must keep the credential"
@@ -166,7 +166,7 @@ async fn recovery_fields<S: CredentialStore>(store: &S, base: u64) {
         Some(replaced),
         "put_recovery must replace every field of an earlier request"
     );
-    assert!(call!(store.cancel_recovery(&user)));
+    assert!(call!(store.cancel_recovery(&user, true)));
 }
 
 /// `cancel_recovery_with_token` deletes the request only for its own token, once.
@@ -241,7 +241,7 @@ async fn cancel_recovery_with_token<S: CredentialStore>(store: &S, base: u64) {
     assert!(call!(
         store.cancel_recovery_with_token(&user, &second.cancel_hash)
     ));
-    assert!(call!(store.cancel_recovery(&other)));
+    assert!(call!(store.cancel_recovery(&other, true)));
 }
 
 /// `complete_recovery` completes an approved request at once; otherwise only when approval is
