@@ -2,8 +2,10 @@
 //! exactly one contract the way a hand-written adapter would. Most read and then write: they
 //! check with a read, yield (a round trip to the database), then write blindly and report the
 //! read's answer; sequential checks still pass and only the races can catch them. One forgets to
-//! compare `advance_step`'s expected secret, which the re-enrolment checks must catch, and one
-//! reports a stale `before` from `update_limiter`, which only the chained race can see.
+//! compare `advance_step`'s expected secret, which the re-enrolment checks must catch, one
+//! reports a stale `before` from `update_limiter`, which only the chained race can see, and two
+//! `take_notice`s forget a condition (the user, the expiry), which the single-call checks
+//! must catch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -34,7 +36,20 @@ enum Broken {
     PutPending,
     /// `use_device` answers from a cache that `delete_device` does not invalidate.
     UseDevice,
+    /// `take_change` lists the changes, yields, then deletes without a condition.
+    TakeChange,
+    /// `take_notice` accepts a live token whoever presents it.
+    TakeNoticeIgnoresUser,
+    /// `take_notice` accepts a token of the user whenever it is presented.
+    TakeNoticeIgnoresExpiry,
+    /// `cancel_recovery(_, false)` reads `approved`, yields, then deletes without the check.
+    CancelRecovery,
 }
+
+/// Who each notice token was put for, as a `take_notice` that ignores the user id finds it (a
+/// `DELETE ... WHERE token_hash = ?` without `AND user_id = ?`).
+static NOTICE_OWNERS: std::sync::Mutex<Vec<(TokenHash, String)>> =
+    std::sync::Mutex::new(Vec::new());
 
 #[derive(Clone)]
 struct ReadThenWrite(MemoryStore, Broken);
@@ -192,12 +207,18 @@ impl CredentialStore for ReadThenWrite {
     fn approve_recovery(&self, u: &str) -> impl Future<Output = R<bool>> + Send {
         self.0.approve_recovery(u)
     }
-    fn cancel_recovery(
-        &self,
-        u: &str,
-        include_approved: bool,
-    ) -> impl Future<Output = R<bool>> + Send {
-        self.0.cancel_recovery(u, include_approved)
+    async fn cancel_recovery(&self, u: &str, include_approved: bool) -> R<bool> {
+        if self.1 != Broken::CancelRecovery || include_approved {
+            return self.0.cancel_recovery(u, include_approved).await;
+        }
+        let Some(request) = self.0.get_recovery(u).await? else {
+            return Ok(false);
+        };
+        if request.approved {
+            return Ok(false);
+        }
+        tokio::task::yield_now().await;
+        self.0.cancel_recovery(u, true).await
     }
     async fn cancel_recovery_with_token(&self, u: &str, h: &TokenHash) -> R<bool> {
         if self.1 != Broken::CancelWithToken {
@@ -232,13 +253,26 @@ impl CredentialStore for ReadThenWrite {
     fn list_changes(&self, u: &str) -> impl Future<Output = R<Vec<ScheduledChangeRecord>>> + Send {
         self.0.list_changes(u)
     }
-    fn take_change(
+    async fn take_change(
         &self,
         u: &str,
         id: &str,
         due_by: u64,
-    ) -> impl Future<Output = R<Option<ScheduledChangeRecord>>> + Send {
-        self.0.take_change(u, id, due_by)
+    ) -> R<Option<ScheduledChangeRecord>> {
+        if self.1 != Broken::TakeChange {
+            return self.0.take_change(u, id, due_by).await;
+        }
+        let found = self
+            .0
+            .list_changes(u)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id && c.not_before <= due_by);
+        tokio::task::yield_now().await;
+        if found.is_some() {
+            let _ = self.0.take_change(u, id, u64::MAX).await?;
+        }
+        Ok(found)
     }
     fn delete_changes(&self, u: &str) -> impl Future<Output = R<u64>> + Send {
         self.0.delete_changes(u)
@@ -249,15 +283,29 @@ impl CredentialStore for ReadThenWrite {
         u: &str,
         expires_at: u64,
     ) -> impl Future<Output = R<()>> + Send {
+        if self.1 == Broken::TakeNoticeIgnoresUser {
+            NOTICE_OWNERS.lock().unwrap().push((*h, u.to_owned()));
+        }
         self.0.put_notice(h, u, expires_at)
     }
-    fn take_notice(
-        &self,
-        u: &str,
-        h: &TokenHash,
-        now: u64,
-    ) -> impl Future<Output = R<bool>> + Send {
-        self.0.take_notice(u, h, now)
+    async fn take_notice(&self, u: &str, h: &TokenHash, now: u64) -> R<bool> {
+        match self.1 {
+            Broken::TakeNoticeIgnoresUser => {
+                let owner = NOTICE_OWNERS
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == h)
+                    .map(|(_, owner)| owner.clone());
+                match owner {
+                    Some(owner) => self.0.take_notice(&owner, h, now).await,
+                    None => Ok(false),
+                }
+            }
+            Broken::TakeNoticeIgnoresExpiry => self.0.take_notice(u, h, 0).await,
+            _ => self.0.take_notice(u, h, now).await,
+        }
     }
     fn put_device(&self, h: &TokenHash, r: &DeviceRecord) -> impl Future<Output = R<()>> + Send {
         self.0.put_device(h, r)
@@ -443,4 +491,35 @@ async fn catches_use_device_answering_from_a_stale_read() {
 #[should_panic(expected = "put_pending(only_if_none_enabled) racing activate")]
 async fn catches_read_then_write_put_pending() {
     conformance::credential_store(broken(Broken::PutPending)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "take_change race")]
+async fn catches_read_then_write_take_change() {
+    conformance::credential_store(broken(Broken::TakeChange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "take_change race")]
+async fn pair_catches_read_then_write_take_change() {
+    let a = broken(Broken::TakeChange);
+    conformance::credential_store_pair(a.clone(), a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "take_notice with another user's id must refuse")]
+async fn catches_take_notice_ignoring_the_user() {
+    conformance::credential_store(broken(Broken::TakeNoticeIgnoresUser)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "take_notice with now == expires_at must refuse")]
+async fn catches_take_notice_ignoring_the_expiry() {
+    conformance::credential_store(broken(Broken::TakeNoticeIgnoresExpiry)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "racing approve_recovery")]
+async fn catches_read_then_write_cancel_recovery_sparing_approved() {
+    conformance::credential_store(broken(Broken::CancelRecovery)).await;
 }

@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 use twofactor::store::postgres::PostgresStore;
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
-    conformance,
+    ChallengeRecord, ChangeKind, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
+    RecoveryRecord, ScheduledChangeRecord, SqlStoreError, conformance,
 };
 
 /// A private schema on the test database; pools built from it see only that schema.
@@ -824,4 +824,161 @@ async fn purge_drops_only_expired_rows() {
         );
     }
     schema.drop(&[&store]).await;
+}
+
+/// A scheduled change this version cannot read (an unknown kind, hashes that are not whole
+/// 32-byte hashes) is an error, never a guess, and `take_change` leaves it where it was.
+#[tokio::test]
+async fn malformed_scheduled_changes_are_errors() {
+    let url = need_postgres!("store_postgres::malformed_scheduled_changes_are_errors");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    let record = ScheduledChangeRecord {
+        id: "regenerate".into(),
+        kind: ChangeKind::RegenerateBackupCodes {
+            hashes: vec![common::hash(1), common::hash(2)],
+        },
+        requested_at: 100,
+        not_before: 200,
+    };
+    assert!(store.put_change("mallory", &record).await.unwrap());
+    for (edit, expected) in [
+        (
+            "UPDATE twofactor_scheduled_changes SET backup_code_hashes = '\\x0102'",
+            "backup_code_hashes",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET backup_code_hashes = NULL",
+            "backup_code_hashes",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET kind = 'remove_authenticator'",
+            "authenticator",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET kind = 'format_disk'",
+            "kind",
+        ),
+    ] {
+        sqlx::query(edit).execute(store.pool()).await.unwrap();
+        let check = |e: SqlStoreError| match (&e, expected) {
+            (SqlStoreError::UnknownChangeKind, "kind") => {}
+            (SqlStoreError::OutOfRange { field }, _) if *field == expected => {}
+            _ => panic!("{edit}: expected an error about {expected}, got {e:?}"),
+        };
+        check(store.list_changes("mallory").await.unwrap_err());
+        check(
+            store
+                .take_change("mallory", "regenerate", u64::MAX)
+                .await
+                .unwrap_err(),
+        );
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM twofactor_scheduled_changes")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, 1,
+        "a take_change that could not read the row keeps it"
+    );
+    schema.drop(&[&store]).await;
+}
+
+#[tokio::test]
+async fn purge_drops_expired_notice_tokens() {
+    let url = need_postgres!("store_postgres::purge_drops_expired_notice_tokens");
+    let schema = Schema::create(&url).await;
+    let store = schema.store().await;
+    for (n, expires_at) in [(1, 100), (2, 150), (3, 151)] {
+        store
+            .put_notice(&common::hash(n), "u", expires_at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_expired(150).await.unwrap(), 2);
+    for (n, kept) in [(1, false), (2, false), (3, true)] {
+        assert_eq!(
+            store.take_notice("u", &common::hash(n), 0).await.unwrap(),
+            kept,
+            "notice tokens expired at or before `now` are purged"
+        );
+    }
+    schema.drop(&[&store]).await;
+}
+
+/// A version 3 database upgrades to 4 keeping every row, and the rollback in 0004's header
+/// works: version 3's tables are untouched, and a later upgrade runs 0004 again.
+#[tokio::test]
+async fn migration_4_is_additive_and_rolls_back_as_documented() {
+    let url =
+        need_postgres!("store_postgres::migration_4_is_additive_and_rolls_back_as_documented");
+    let schema = Schema::create(&url).await;
+    let pool = schema.pool_named(&schema.name).await;
+    for prefix in ["twofactor_", "app4_tf_"] {
+        let mut tx = pool.begin().await.unwrap();
+        for (version, file) in [
+            (
+                1,
+                include_str!("../migrations/postgres/0001_twofactor_init.sql"),
+            ),
+            (
+                2,
+                include_str!("../migrations/postgres/0002_twofactor_adversary_model.sql"),
+            ),
+            (
+                3,
+                include_str!("../migrations/postgres/0003_twofactor_authenticators.sql"),
+            ),
+        ] {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "{} CREATE TABLE IF NOT EXISTS {prefix}schema_version \
+                 (version BIGINT PRIMARY KEY); \
+                 INSERT INTO {prefix}schema_version (version) VALUES ({version});",
+                file.replace("twofactor_", prefix)
+            )))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let store = PostgresStore::with_prefix(pool.clone(), prefix).unwrap();
+        common::enrolled(&store, "alice", 2).await;
+        store.migrate().await.unwrap();
+        assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 2);
+        let change = ScheduledChangeRecord {
+            id: "disable".into(),
+            kind: ChangeKind::Disable,
+            requested_at: 100,
+            not_before: 200,
+        };
+        assert!(store.put_change("alice", &change).await.unwrap());
+        store
+            .put_notice(&common::hash(7), "alice", 300)
+            .await
+            .unwrap();
+
+        sqlx::raw_sql(AssertSqlSafe(
+            "DROP TABLE twofactor_notices; \
+             DROP TABLE twofactor_scheduled_changes; \
+             DELETE FROM twofactor_schema_version WHERE version = 4;"
+                .replace("twofactor_", prefix),
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 2);
+        assert!(store.list_changes("alice").await.is_err(), "rolled back");
+        store.migrate().await.unwrap();
+        assert_eq!(store.list_changes("alice").await.unwrap(), []);
+        let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {prefix}schema_version ORDER BY version"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1, 2, 3, 4]);
+    }
+    pool.close().await;
+    schema.drop(&[]).await;
 }

@@ -11,8 +11,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use twofactor::store::sqlite::SqliteStore;
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
-    SqlStoreError, conformance,
+    ChallengeRecord, ChangeKind, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
+    RecoveryRecord, ScheduledChangeRecord, SqlStoreError, conformance,
 };
 
 /// A fresh database file, deleted (with its WAL files) on drop.
@@ -687,4 +687,153 @@ async fn purge_drops_only_expired_rows() {
     );
     assert_eq!(store.get_limiter("old").await.unwrap().attempts, 0);
     assert_eq!(store.get_limiter("new").await.unwrap().attempts, 1);
+}
+
+/// A scheduled change this version cannot read (an unknown kind, hashes that are not whole
+/// 32-byte hashes) is an error, never a guess, and `take_change` leaves it where it was.
+#[tokio::test]
+async fn malformed_scheduled_changes_are_errors() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    let record = ScheduledChangeRecord {
+        id: "regenerate".into(),
+        kind: ChangeKind::RegenerateBackupCodes {
+            hashes: vec![common::hash(1), common::hash(2)],
+        },
+        requested_at: 100,
+        not_before: 200,
+    };
+    assert!(store.put_change("mallory", &record).await.unwrap());
+    for (edit, expected) in [
+        (
+            "UPDATE twofactor_scheduled_changes SET backup_code_hashes = x'0102'",
+            "backup_code_hashes",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET backup_code_hashes = NULL",
+            "backup_code_hashes",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET kind = 'remove_authenticator'",
+            "authenticator",
+        ),
+        (
+            "UPDATE twofactor_scheduled_changes SET kind = 'format_disk'",
+            "kind",
+        ),
+    ] {
+        sqlx::query(edit).execute(store.pool()).await.unwrap();
+        let check = |e: SqlStoreError| match (&e, expected) {
+            (SqlStoreError::UnknownChangeKind, "kind") => {}
+            (SqlStoreError::OutOfRange { field }, _) if *field == expected => {}
+            _ => panic!("{edit}: expected an error about {expected}, got {e:?}"),
+        };
+        check(store.list_changes("mallory").await.unwrap_err());
+        check(
+            store
+                .take_change("mallory", "regenerate", u64::MAX)
+                .await
+                .unwrap_err(),
+        );
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM twofactor_scheduled_changes")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, 1,
+        "a take_change that could not read the row keeps it"
+    );
+}
+
+#[tokio::test]
+async fn purge_drops_expired_notice_tokens() {
+    let db = TempDb::new();
+    let store = db.store().await;
+    for (n, expires_at) in [(1, 100), (2, 150), (3, 151)] {
+        store
+            .put_notice(&common::hash(n), "u", expires_at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_expired(150).await.unwrap(), 2);
+    for (n, kept) in [(1, false), (2, false), (3, true)] {
+        assert_eq!(
+            store.take_notice("u", &common::hash(n), 0).await.unwrap(),
+            kept,
+            "notice tokens expired at or before `now` are purged"
+        );
+    }
+}
+
+/// A version 3 database upgrades to 4 keeping every row, and the rollback in 0004's header
+/// works: version 3's tables are untouched, and a later upgrade runs 0004 again.
+#[tokio::test]
+async fn migration_4_is_additive_and_rolls_back_as_documented() {
+    for prefix in ["twofactor_", "app4_tf_"] {
+        let db = TempDb::new();
+        let pool = db.pool().await;
+        let mut tx = pool.begin().await.unwrap();
+        for (version, file) in [
+            (
+                1,
+                include_str!("../migrations/sqlite/0001_twofactor_init.sql"),
+            ),
+            (
+                2,
+                include_str!("../migrations/sqlite/0002_twofactor_adversary_model.sql"),
+            ),
+            (
+                3,
+                include_str!("../migrations/sqlite/0003_twofactor_authenticators.sql"),
+            ),
+        ] {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "{} CREATE TABLE IF NOT EXISTS {prefix}schema_version \
+                 (version INTEGER PRIMARY KEY); \
+                 INSERT INTO {prefix}schema_version (version) VALUES ({version});",
+                file.replace("twofactor_", prefix)
+            )))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let store = SqliteStore::with_prefix(pool.clone(), prefix).unwrap();
+        common::enrolled(&store, "alice", 2).await;
+        store.migrate().await.unwrap();
+        assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 2);
+        let change = ScheduledChangeRecord {
+            id: "disable".into(),
+            kind: ChangeKind::Disable,
+            requested_at: 100,
+            not_before: 200,
+        };
+        assert!(store.put_change("alice", &change).await.unwrap());
+        store
+            .put_notice(&common::hash(7), "alice", 300)
+            .await
+            .unwrap();
+
+        sqlx::raw_sql(AssertSqlSafe(
+            "DROP TABLE twofactor_notices; \
+             DROP TABLE twofactor_scheduled_changes; \
+             DELETE FROM twofactor_schema_version WHERE version = 4;"
+                .replace("twofactor_", prefix),
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 2);
+        assert!(store.list_changes("alice").await.is_err(), "rolled back");
+        store.migrate().await.unwrap();
+        assert_eq!(store.list_changes("alice").await.unwrap(), []);
+        let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {prefix}schema_version ORDER BY version"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(versions, [1, 2, 3, 4]);
+    }
 }

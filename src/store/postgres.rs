@@ -1041,17 +1041,26 @@ impl CredentialStore for PostgresStore {
     ) -> Result<Option<ScheduledChangeRecord>, Self::Error> {
         // Every stored `not_before` is at most i64::MAX, so a later `due_by` takes any change.
         let due_by = i64::try_from(due_by).unwrap_or(i64::MAX);
-        // One statement: the row is gone for every other caller the moment it is returned. A
-        // row this version cannot read is deleted all the same, and reported as an error.
-        q(&self.q.take_change)
+        // One statement takes the row: it is gone for every other caller the moment it is
+        // returned. The transaction only lets a row this version cannot read stay where it was
+        // (reported as an error, neither acted on nor lost).
+        let mut tx = begin(&self.pool).await?;
+        let row = q(&self.q.take_change)
             .bind(user_id)
             .bind(id)
             .bind(due_by)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(change_from_row)
-            .transpose()
+            .fetch_optional(&mut *tx)
+            .await?;
+        match row.as_ref().map(change_from_row).transpose() {
+            Ok(taken) => {
+                tx.commit().await?;
+                Ok(taken)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
     }
 
     async fn delete_changes(&self, user_id: &str) -> Result<u64, Self::Error> {

@@ -6,7 +6,10 @@ use super::{
 };
 use super::{ID, MAX, NOW, single};
 use crate::Algorithm;
-use crate::store::{CredentialRecord, CredentialStore, DeviceRecord, RecoveryRecord};
+use crate::store::{
+    ChangeKind, CredentialRecord, CredentialStore, DeviceRecord, RecoveryRecord,
+    ScheduledChangeRecord,
+};
 
 /// Runs every check of this file, in order.
 pub(super) async fn checks<S: CredentialStore>(store: &S, base: u64) {
@@ -68,6 +71,18 @@ pub(super) async fn unreachable<S: CredentialStore>(s: &S) {
     fails!(s.cancel_recovery(u, true));
     fails!(s.cancel_recovery_with_token(u, &h));
     fails!(s.complete_recovery(u, 1, false));
+    let change = ScheduledChangeRecord {
+        id: "disable".to_owned(),
+        kind: ChangeKind::Disable,
+        requested_at: 0,
+        not_before: 0,
+    };
+    fails!(s.put_change(u, &change));
+    fails!(s.list_changes(u));
+    fails!(s.take_change(u, "disable", u64::MAX));
+    fails!(s.delete_changes(u));
+    fails!(s.put_notice(&h, u, 10));
+    fails!(s.take_notice(u, &h, 1));
     fails!(s.put_device(&h, &device));
     fails!(s.use_device(&h, 1));
     fails!(s.list_devices(u, 1));

@@ -4,8 +4,10 @@
 //! including the races: [`RACE_TASKS`] tasks on a multi-thread runtime, released together by a
 //! barrier, advance the same TOTP step, consume the same backup code, take the same challenge,
 //! activate the same pending secret, complete the same recovery request, cancel it with the same
-//! token (or cancel and complete it at once) or delete the same device token, and exactly one
-//! must win, in each of [`RACE_ROUNDS`] rounds. The same number of tasks update one rate-limit
+//! token (or cancel and complete it at once), delete the same device token, take the same
+//! scheduled change, put the same change id or use the same notice token, and exactly one must
+//! win, in each of [`RACE_ROUNDS`] rounds. A cancel that spares approved requests racing the
+//! operator's approvals must never delete a request an approval reported approved. The same number of tasks update one rate-limit
 //! counter: none of the updates may be lost, and each must report the state it started from.
 //! Codes checked against a credential that is deleted and re-enrolled meanwhile must not advance
 //! the new one, and backup codes replaced while being consumed must leave one whole set.
@@ -21,9 +23,11 @@
 //! The checks live by contract in `credential.rs` (enrolment, steps, backup codes),
 //! `authenticators.rs` (several per user, replacing one, removing, the limit, and their races:
 //! two confirmations of one pending authenticator, removals of the last two, a removal racing
-//! a login, a trusted device's uses racing its revocation), `recovery.rs`,
-//! `devices.rs`, `ephemeral.rs` (challenges, limiter states), `users.rs` (deleting everything of
-//! one user and nothing of another) and `races.rs`.
+//! a login, a trusted device's uses racing its revocation), `recovery.rs`, `changes.rs`
+//! (scheduled changes, notice tokens, the cancel that spares an approved request, what the
+//! deletions remove, and their races), `devices.rs`, `ephemeral.rs` (challenges, limiter
+//! states), `users.rs` (deleting everything of one user and nothing of another) and
+//! `races.rs`.
 //!
 //! # Using it from a store's tests
 //!
@@ -65,8 +69,8 @@
 #![allow(clippy::panic)]
 
 use super::{
-    BackupCodeHash, ChallengeRecord, CredentialRecord, CredentialStore, DeviceRecord,
-    EphemeralStore, LimiterState, RecoveryRecord, TokenHash,
+    BackupCodeHash, ChallengeRecord, ChangeKind, CredentialRecord, CredentialStore, DeviceRecord,
+    EphemeralStore, LimiterState, RecoveryRecord, ScheduledChangeRecord, TokenHash,
 };
 use crate::{Algorithm, Clock, SystemClock};
 
@@ -78,6 +82,7 @@ macro_rules! call {
 }
 
 mod authenticators;
+mod changes;
 mod credential;
 mod devices;
 mod ephemeral;
@@ -111,9 +116,11 @@ where
     authenticators::checks(&store, base).await;
     recovery::checks(&store, base).await;
     devices::checks(&store, base).await;
+    changes::checks(&store, base).await;
     users::credential(&store, base).await;
     races::credential(&store, &store, base).await;
     authenticators::races(&store, &store, base).await;
+    changes::races(&store, &store, base).await;
 }
 
 /// Runs every [`EphemeralStore`] contract check and race against `store`.
@@ -222,8 +229,43 @@ where
         None,
         "pair: a device token deleted via b must be gone via a"
     );
+    let change = ScheduledChangeRecord {
+        id: "disable".to_owned(),
+        kind: ChangeKind::Disable,
+        requested_at: base,
+        not_before: base + 3600,
+    };
+    assert!(
+        call!(a.put_change(&user, &change)),
+        "pair: put_change via a"
+    );
+    assert!(
+        !call!(b.put_change(&user, &change)),
+        "pair: put_change via b must refuse an id put via a"
+    );
+    assert_eq!(
+        call!(b.take_change(&user, "disable", u64::MAX)),
+        Some(change),
+        "pair: a change put via a must be taken via b"
+    );
+    assert_eq!(
+        call!(a.list_changes(&user)),
+        [],
+        "pair: a change taken via b must be gone via a"
+    );
+    let notice: TokenHash = random::<32>();
+    call!(a.put_notice(&notice, &user, base + 3600));
+    assert!(
+        call!(b.take_notice(&user, &notice, base)),
+        "pair: a notice token put via a must be accepted via b"
+    );
+    assert!(
+        !call!(a.take_notice(&user, &notice, base)),
+        "pair: a notice token accepted via b must be refused via a"
+    );
     races::credential(&a, &b, base).await;
     authenticators::races(&a, &b, base).await;
+    changes::races(&a, &b, base).await;
 }
 
 /// Checks that two instances over the same backing storage see each other's challenges and
