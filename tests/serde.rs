@@ -303,7 +303,11 @@ async fn notices_serialise_without_their_token() {
     assert!(!event.to_string().contains(cancel_token.as_str()));
     let back: AuditEvent = serde_json::from_str(&text).unwrap();
     assert_eq!(back.kind(), "recovery_requested");
-    assert_eq!(back.notice().unwrap().as_str(), "", "read back without a token");
+    assert_eq!(
+        back.notice().unwrap().as_str(),
+        "",
+        "read back without a token"
+    );
 
     clock.advance(30);
     let outcome = svc.disable("nia", codes[0].as_str()).await.unwrap();
