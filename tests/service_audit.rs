@@ -118,10 +118,26 @@ async fn audit_events_and_logs_never_contain_secrets() {
     );
     svc.password_changed("alice", None).await.unwrap();
     let _ = svc.request_recovery("alice", None).await.unwrap();
+    // The lockout ends by itself (a password change without a fresh factor ends nothing).
+    clock.advance(3600);
+    // A backup code only schedules (with a notice); the first app's code acts at once.
     let r = svc
         .regenerate_backup_codes("alice", backup_codes[1].as_str())
         .await
         .unwrap();
+    let twofactor::RegenerateOutcome::Scheduled {
+        backup_codes: scheduled,
+        ..
+    } = r
+    else {
+        panic!("{r:?}")
+    };
+    for c in &scheduled {
+        secrets.push(c.as_str().to_owned());
+    }
+    let code = code_at(&secret, T0 + 30 + 3600);
+    numbers.push(code.clone());
+    let r = svc.regenerate_backup_codes("alice", &code).await.unwrap();
     let twofactor::RegenerateOutcome::Regenerated { backup_codes: new } = r else {
         panic!("{r:?}")
     };
@@ -130,9 +146,22 @@ async fn audit_events_and_logs_never_contain_secrets() {
     }
     assert!(matches!(
         svc.disable("alice", new[0].as_str()).await.unwrap(),
+        twofactor::DisableOutcome::Scheduled { .. }
+    ));
+    let code = code_at(&secret, T0 + 60 + 3600);
+    numbers.push(code.clone());
+    clock.advance(30);
+    assert!(matches!(
+        svc.disable("alice", &code).await.unwrap(),
         twofactor::DisableOutcome::Disabled
     ));
     let _ = svc.admin_reset("alice").await.unwrap();
+    // Every notice token is a secret too.
+    for e in events.all() {
+        if let Some(n) = e.notice() {
+            secrets.push(n.as_str().to_owned());
+        }
+    }
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let audit: String = events
@@ -155,6 +184,7 @@ async fn audit_events_and_logs_never_contain_secrets() {
         "device_remembered",
         "password_changed",
         "backup_codes_regenerated",
+        "change_scheduled",
         "disabled",
         "admin_reset",
     ] {
