@@ -266,6 +266,8 @@ struct Me {
     /// Failed second factors on the user's budget since this login.
     failures_since_login: u32,
     last_login_at: Option<u64>,
+    /// Changes of factors scheduled and not yet in effect.
+    scheduled_changes: u32,
 }
 
 pub const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("wrong email or password");
@@ -324,6 +326,7 @@ async fn me<S: Backend>(
         backup_codes_remaining: status.backup_codes_remaining,
         failures_since_login: status.failures_since_login,
         last_login_at: status.last_login_at,
+        scheduled_changes: status.scheduled_changes,
     }))
 }
 
@@ -346,20 +349,47 @@ async fn setup<S: Backend>(
 /// What an authenticator app needs: `{secret, otpauthUri, qrSvg}` (first setup, another app, a
 /// new phone).
 pub fn enrolment_response(enrolment: &Enrolment) -> Result<Response, ApiError> {
+    Ok(axum::Json(enrolment_body(enrolment)?).into_response())
+}
+
+/// The body of [`enrolment_response`], for handlers that add to it.
+pub fn enrolment_body(enrolment: &Enrolment) -> Result<serde_json::Value, ApiError> {
     let qr = enrolment
         .qr()
         .map_err(|e| ApiError::infra("QR code failed", &e))?;
-    Ok(axum::Json(serde_json::json!({
+    Ok(serde_json::json!({
         "secret": enrolment.secret_base32().as_str(),
         "otpauthUri": enrolment.otpauth_uri().as_str(),
         "qrSvg": qr.to_svg().as_str(),
     }))
-    .into_response())
 }
 
 fn codes_response(codes: &[BackupCode]) -> Response {
     let codes: Vec<&str> = codes.iter().map(BackupCode::as_str).collect();
     axum::Json(serde_json::json!({ "backupCodes": codes })).into_response()
+}
+
+/// A change a code from a new factor (a backup code, or an app added within the change delay)
+/// could only schedule: 202 `{scheduled, changeId, notBefore, message}`, plus any `extra`
+/// fields. The owner's other apps or a browser trusted before cancel it; it takes effect when
+/// `complete_scheduled_changes` runs after `notBefore` (at login, or when the security panel
+/// is loaded).
+pub fn scheduled_response(
+    change: Option<&str>,
+    not_before: u64,
+    message: &str,
+    extra: serde_json::Value,
+) -> Response {
+    let mut body = serde_json::json!({
+        "scheduled": true,
+        "changeId": change,
+        "notBefore": not_before,
+        "message": message,
+    });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 
 pub fn too_many(retry_after: u64) -> ApiError {
@@ -419,6 +449,34 @@ async fn backup_codes<S: Backend>(
         .await?
     {
         RegenerateOutcome::Regenerated { backup_codes } => Ok(codes_response(&backup_codes)),
+        RegenerateOutcome::Scheduled {
+            backup_codes,
+            change,
+            not_before,
+        } => {
+            tracing::info!(not_before, "new backup codes scheduled");
+            let codes: Vec<&str> = backup_codes.iter().map(BackupCode::as_str).collect();
+            Ok(scheduled_response(
+                Some(&change),
+                not_before,
+                "these new backup codes replace your current ones at notBefore (your current \
+                 codes keep working until then); a code from an app you have had longer, or a \
+                 browser you trusted before, cancels the change",
+                serde_json::json!({ "backupCodes": codes }),
+            ))
+        }
+        RegenerateOutcome::AlreadyScheduled { change, not_before } => Ok((
+            StatusCode::CONFLICT,
+            axum::Json(serde_json::json!({
+                "error": "new backup codes are already scheduled (they were shown when you asked \
+                          for them) and take effect at notBefore; a code from an app you have \
+                          had longer, or a browser you trusted before, cancels them",
+                "scheduled": true,
+                "changeId": change,
+                "notBefore": not_before,
+            })),
+        )
+            .into_response()),
         RegenerateOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         _ => Err(WRONG_CODE),
     }
@@ -439,6 +497,20 @@ async fn disable<S: Backend>(
                 .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
             tracing::info!("two-factor authentication disabled");
             Ok(axum::Json(serde_json::json!({ "twoFactorEnabled": false })).into_response())
+        }
+        DisableOutcome::Scheduled { change, not_before } => {
+            tracing::info!(
+                not_before,
+                "turning two-factor authentication off scheduled"
+            );
+            Ok(scheduled_response(
+                Some(&change),
+                not_before,
+                "two-factor authentication goes off at notBefore; until then it stays on, and a \
+                 code from an app you have had longer, or a browser you trusted before, cancels \
+                 the change",
+                serde_json::json!({ "twoFactorEnabled": true }),
+            ))
         }
         DisableOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         _ => Err(WRONG_CODE),

@@ -281,6 +281,24 @@ $("manage-form").addEventListener("submit", async (ev) => {
   const action = ev.submitter ? ev.submitter.dataset.action : "backup-codes";
   const res = await api("POST", "/api/2fa/" + action, { code: $("manage-code").value });
   $("manage-code").value = "";
+  if (res.status === 202 && action === "disable") {
+    say("notice", "Turning off two-factor authentication is scheduled for " + when(res.body.notBefore) +
+      "; until then it stays on. Your other apps or a trusted browser cancel it.");
+    refresh();
+    return;
+  }
+  if (res.status === 202) {
+    showCodes(res.body.backupCodes, "New backup codes, valid from " + when(res.body.notBefore) +
+      ": your current codes keep working until then. Save these now. Your other apps or a " +
+      "trusted browser cancel the change.");
+    refresh();
+    return;
+  }
+  if (res.status === 409 && res.body.scheduled) {
+    say("error", "New backup codes are already scheduled for " + when(res.body.notBefore) +
+      " (they were shown when you asked for them). Your other apps or a trusted browser cancel them.");
+    return;
+  }
   if (res.ok && action === "disable") { say("notice", "Two-factor authentication is off."); refresh(); return; }
   if (res.ok) { showCodes(res.body.backupCodes, "New backup codes: the old ones no longer work. Save these now."); refresh(); return; }
   explainCodeFailure(res, $("manage-form"));
@@ -367,11 +385,21 @@ async function loadSecurity() {
     say("error", (auths.ok ? devices : auths).body.error || "cannot load the security settings");
     return;
   }
+  // Due scheduled changes took effect while loading: the account state above may be stale.
+  if ((auths.body.applied || []).length > 0) {
+    say("notice", "A change you scheduled earlier has taken effect.");
+    refresh();
+    return;
+  }
   const list = $("authenticator-list");
   list.innerHTML = "";
   const all = auths.body.authenticators;
+  const changes = auths.body.scheduledChanges || [];
+  const names = {};
+  all.forEach((a) => { names[a.id] = a.name; });
   all.forEach((a) => {
-    const li = item(a.name, "added " + when(a.createdAt) + " · last used " + when(a.lastUsedAt));
+    const li = item(a.name, "added " + when(a.createdAt) + " · last used " + when(a.lastUsedAt) +
+      (a.newUntil ? " · new until " + when(a.newUntil) + " (its codes can only schedule removals)" : ""));
     li.dataset.id = a.id;
     li.dataset.name = a.name;
     const actions = document.createElement("span");
@@ -388,6 +416,16 @@ async function loadSecurity() {
   });
   $("auth-add-start").hidden = all.length >= auths.body.max;
 
+  const clist = $("change-list");
+  clist.innerHTML = "";
+  changes.forEach((c) => {
+    const li = item(changeText(c, names), "asked for " + when(c.requestedAt));
+    li.dataset.id = c.id;
+    li.dataset.kind = c.kind;
+    clist.appendChild(li);
+  });
+  $("changes-wrap").hidden = changes.length === 0;
+
   const dlist = $("device-list");
   dlist.innerHTML = "";
   devices.body.devices.forEach((d) => {
@@ -401,6 +439,18 @@ async function loadSecurity() {
     dlist.appendChild(li);
   });
   $("device-none").hidden = devices.body.devices.length > 0;
+}
+
+// A scheduled change in plain words.
+function changeText(c, names) {
+  const at = when(c.notBefore);
+  const tail = "; your other apps or a trusted browser cancel it.";
+  if (c.kind === "remove_authenticator") {
+    return "Removal of " + (names[c.authenticator] || "an authenticator app") + " scheduled for " + at + tail;
+  }
+  if (c.kind === "regenerate_backup_codes") return "New backup codes take effect " + at + tail;
+  if (c.kind === "disable") return "Two-factor authentication goes off " + at + tail;
+  return "A change of your sign-in factors is scheduled for " + at + tail;
 }
 
 const AUTH_ACTIONS = {
@@ -417,8 +467,9 @@ const AUTH_ACTIONS = {
   },
   remove: {
     title: (a) => "Remove " + a.name,
-    hint: (a) => "Its codes stop working at once. Confirm with a code from another app or a " +
-      "backup code: a code from " + a.name + " itself is not accepted.",
+    hint: (a) => "Confirm with a code from another app or a backup code: a code from " + a.name +
+      " itself is not accepted. With a code from an app you have had for a while its codes stop " +
+      "working at once; a backup code or a newly added app only schedules the removal.",
     codeLabel: () => "A code from another app, or a backup code",
     name: false, code: true, submit: "Remove",
   },
@@ -477,6 +528,13 @@ $("auth-action-form").addEventListener("submit", async (ev) => {
   }
   $("auth-code").value = "";
   if (!res.ok) { securityFailure(res, $("auth-action-form")); return; }
+  if (res.status === 202 && action.kind === "remove") {
+    closeAuthForms();
+    say("notice", "Removal of " + action.name + " scheduled for " + when(res.body.notBefore) +
+      "; your other apps or a trusted browser cancel it. Until then its codes keep working.");
+    refresh();
+    return;
+  }
   if (action.kind === "rename" || action.kind === "remove") {
     closeAuthForms();
     say("notice", action.kind === "rename" ? "Renamed." : action.name + " was removed: its codes no longer work.");
@@ -488,7 +546,10 @@ $("auth-action-form").addEventListener("submit", async (ev) => {
   $("auth-qr").innerHTML = res.body.qrSvg;
   $("auth-secret").textContent = res.body.secret;
   $("auth-enrol").hidden = false;
-  say("notice", "Scan the QR code with the new app, then enter the code it shows.");
+  action.scheduledRemoval = res.body.scheduledRemoval || null;
+  say("notice", "Scan the QR code with the new app, then enter the code it shows." +
+    (action.scheduledRemoval ? " Removal of " + action.name + " scheduled for " +
+      when(action.scheduledRemoval.notBefore) + "; your other apps or a trusted browser cancel it." : ""));
   $("auth-confirm-code").focus();
 });
 
@@ -499,9 +560,13 @@ $("auth-confirm-form").addEventListener("submit", async (ev) => {
   $("auth-confirm-code").value = "";
   if (res.ok) {
     closeAuthForms();
+    const removal = action && action.scheduledRemoval;
     say("notice", res.body.replaced
       ? "The new phone is set up. " + (action ? action.name : "The old one") + " was removed: its codes no longer work."
-      : "The new authenticator app is added. Its codes work from now on, as do your other apps'.");
+      : removal
+        ? "The new phone is set up. Removal of " + action.name + " scheduled for " + when(removal.notBefore) +
+          "; your other apps or a trusted browser cancel it."
+        : "The new authenticator app is added. Its codes work from now on, as do your other apps'.");
     refresh();
     return;
   }

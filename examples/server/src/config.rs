@@ -42,6 +42,9 @@ pub struct Limits {
     /// `TWOFACTOR_TRUST_FORWARDED_FOR=1`: take the client address from the last
     /// `X-Forwarded-For` entry (only behind a proxy that sets it; default off).
     pub trust_forwarded_for: bool,
+    /// `TWOFACTOR_CHANGE_DELAY_SECS`: how long a backup code's or a new app's removal of a
+    /// factor waits (default 72 hours, the service's). Shorter only for tests and trials.
+    pub change_delay_secs: u64,
 }
 
 impl Limits {
@@ -52,6 +55,11 @@ impl Limits {
         let hash_wait_ms = env_number("TWOFACTOR_HASH_WAIT_MS", 2000, 1)?;
         let address_failures = env_number("TWOFACTOR_ADDR_FAILURES", 100, 1)?;
         let address_window_secs = env_number("TWOFACTOR_ADDR_WINDOW_SECS", 60, 1)?;
+        let change_delay_secs = env_number(
+            "TWOFACTOR_CHANGE_DELAY_SECS",
+            twofactor::service::Config::new("").change_delay_secs,
+            1,
+        )?;
         let trust_forwarded_for = match std::env::var("TWOFACTOR_TRUST_FORWARDED_FOR") {
             Err(_) => false,
             Ok(v) => match v.trim() {
@@ -71,6 +79,7 @@ impl Limits {
             address_failures,
             address_window_secs,
             trust_forwarded_for,
+            change_delay_secs,
         })
     }
 }

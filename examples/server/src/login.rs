@@ -210,6 +210,15 @@ async fn session_body<S: Backend>(
     notice: Notice,
     trusted: bool,
 ) -> Result<Response, ApiError> {
+    // Due scheduled changes of factors take effect at login. A failure here leaves the
+    // factors as they were (nothing is taken away), so it does not stop the login.
+    match state.twofa.complete_scheduled_changes(user_id).await {
+        Ok(applied) if !applied.is_empty() => {
+            tracing::info!(count = applied.len(), "scheduled changes applied");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
+    }
     let token = new_session(&state.db, user_id).await?;
     let mut body = serde_json::json!({
         "token": token.as_str(),
@@ -418,7 +427,8 @@ pub async fn login_2fa<S: Backend>(
 
 /// `POST /api/password`: the current password and, with 2FA on, a code or backup code (through
 /// the service: limited, single use); then the new hash, every other session ended, the service
-/// told (the 2FA lockout ends) and the account's password budget cleared.
+/// told (with an established app's code the 2FA lockout ends) and the account's password budget
+/// cleared.
 ///
 /// The current password is checked on the session's own guess budget: a stolen session is no
 /// password oracle, and an attacker who keeps the account's login budget locked cannot stop
@@ -490,7 +500,10 @@ pub async fn change_password<S: Backend>(
         .await
         .map_err(|e| ApiError::infra("ending other sessions failed", &e))?;
     // The code checked above is the proof that lets the change end a lockout.
-    state.twofa.password_changed(&user.id, proof.as_ref()).await?;
+    state
+        .twofa
+        .password_changed(&user.id, proof.as_ref())
+        .await?;
     guard::reset_account(store, &user.email, now).await?;
     tracing::info!("password changed");
     Ok(axum::Json(serde_json::json!({ "passwordChanged": true })).into_response())

@@ -12,9 +12,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use twofactor::service::{AddAuthenticatorOutcome, RemoveAuthenticatorOutcome};
+use twofactor::service::{
+    AddAuthenticatorOutcome, RemoveAuthenticatorOutcome, ScheduledChange, ScheduledChangeKind,
+};
 
-use crate::api::{AppState, Authenticated, SecretString, WRONG_CODE, enrolment_response, too_many};
+use crate::api::{
+    AppState, Authenticated, SecretString, WRONG_CODE, enrolment_body, scheduled_response, too_many,
+};
 use crate::db::Backend;
 use crate::error::{ApiError, Json};
 
@@ -63,6 +67,41 @@ struct AuthenticatorView {
     name: String,
     created_at: u64,
     last_used_at: Option<u64>,
+    /// Until when it is new: its codes can then only schedule taking a factor away.
+    new_until: Option<u64>,
+}
+
+/// A scheduled change as the panel lists it: `kind` is `remove_authenticator` (with
+/// `authenticator`), `regenerate_backup_codes` or `disable`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeView {
+    id: String,
+    kind: &'static str,
+    authenticator: Option<String>,
+    requested_at: u64,
+    not_before: u64,
+}
+
+impl ChangeView {
+    fn new(change: ScheduledChange) -> Self {
+        let (kind, authenticator) = match change.kind {
+            ScheduledChangeKind::RemoveAuthenticator { authenticator } => {
+                ("remove_authenticator", Some(authenticator))
+            }
+            ScheduledChangeKind::RegenerateBackupCodes => ("regenerate_backup_codes", None),
+            ScheduledChangeKind::Disable => ("disable", None),
+            // A kind added later still shows, without claiming to know what it does.
+            _ => ("other", None),
+        };
+        Self {
+            id: change.id,
+            kind,
+            authenticator,
+            requested_at: change.requested_at,
+            not_before: change.not_before,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -83,12 +122,31 @@ fn plausible_id(id: &str) -> Result<&str, ApiError> {
     Ok(id)
 }
 
-/// `GET /api/2fa/authenticators`: `{authenticators: [{id, name, createdAt, lastUsedAt}], max}`,
-/// oldest first; names and times only, never a secret.
+/// `GET /api/2fa/authenticators`: `{authenticators: [{id, name, createdAt, lastUsedAt,
+/// newUntil}], scheduledChanges: [{id, kind, authenticator, requestedAt, notBefore}], applied,
+/// max}`, oldest first; names and times only, never a secret. Due scheduled changes take effect
+/// first (`applied` lists them), so the page shows the factors as they now are.
 pub async fn list_authenticators<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
+    let applied: Vec<ChangeView> = state
+        .twofa
+        .complete_scheduled_changes(&auth.user.id)
+        .await?
+        .into_iter()
+        .map(ChangeView::new)
+        .collect();
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "scheduled changes applied");
+    }
+    let changes: Vec<ChangeView> = state
+        .twofa
+        .scheduled_changes(&auth.user.id)
+        .await?
+        .into_iter()
+        .map(ChangeView::new)
+        .collect();
     let list: Vec<AuthenticatorView> = state
         .twofa
         .authenticators(&auth.user.id)
@@ -99,19 +157,33 @@ pub async fn list_authenticators<S: Backend>(
             name: a.name,
             created_at: a.created_at,
             last_used_at: a.last_used_at,
+            new_until: a.new_until,
         })
         .collect();
     Ok(axum::Json(serde_json::json!({
         "authenticators": list,
+        "scheduledChanges": changes,
+        "applied": applied,
         "max": state.twofa.config().max_authenticators,
     }))
     .into_response())
 }
 
-/// What `add` and `replace` answer: the new app's QR code, or why not.
+/// What `add` and `replace` answer: the new app's QR code, or why not. A replacement asked for
+/// with a new factor also carries `scheduledRemoval: {changeId, notBefore}`: the old app then
+/// goes at that time, not when the new one is confirmed.
 fn started(outcome: AddAuthenticatorOutcome) -> Result<Response, ApiError> {
     match outcome {
-        AddAuthenticatorOutcome::Started(enrolment) => enrolment_response(&enrolment),
+        AddAuthenticatorOutcome::Started(enrolment) => {
+            let mut body = enrolment_body(&enrolment)?;
+            if let Some(change) = enrolment.scheduled_removal() {
+                body["scheduledRemoval"] = serde_json::json!({
+                    "changeId": change.id,
+                    "notBefore": change.not_before,
+                });
+            }
+            Ok(axum::Json(body).into_response())
+        }
         AddAuthenticatorOutcome::Rejected => Err(WRONG_CODE),
         AddAuthenticatorOutcome::RateLimited { retry_after_secs } => {
             Err(too_many(retry_after_secs))
@@ -144,7 +216,8 @@ pub async fn add_authenticator<S: Backend>(
 
 /// `POST /api/2fa/authenticators/replace {id, name, code}`: a new phone. The code may come from
 /// the old phone or be a backup code; once the new app's code confirms it, the old one is gone
-/// in the same step (until then it keeps working).
+/// in the same step (until then it keeps working). With a code from a new factor the old one's
+/// removal is scheduled instead (`scheduledRemoval` in the answer).
 pub async fn replace_authenticator<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
@@ -155,6 +228,13 @@ pub async fn replace_authenticator<S: Backend>(
         .twofa
         .replace_authenticator(&auth.user.id, id, &body.name, &auth.user.email, &body.code)
         .await?;
+    if matches!(outcome, AddAuthenticatorOutcome::LimitReached) {
+        // Only a code from a new factor gets here: the old app would go later, the new one now.
+        return Err(ApiError::Conflict(
+            "you have the most authenticators allowed, and a backup code or a new app cannot \
+             replace one at once: use a code from an app you have had longer, or remove one first",
+        ));
+    }
     started(outcome)
 }
 
@@ -176,7 +256,9 @@ pub async fn rename_authenticator<S: Backend>(
 }
 
 /// `POST /api/2fa/authenticators/remove {id, code}`: the code must come from a factor that
-/// stays (another app or a backup code); the last app is only removed by turning 2FA off.
+/// stays (another app or a backup code); the last app is only removed by turning 2FA off. A code
+/// from a new factor (a backup code, an app added within the change delay) only schedules the
+/// removal: 202 with `notBefore`.
 pub async fn remove_authenticator<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
@@ -203,6 +285,27 @@ pub async fn remove_authenticator<S: Backend>(
             "this is your only authenticator: replace it, or turn two-factor authentication off",
         )),
         RemoveAuthenticatorOutcome::NotFound => Err(UNKNOWN_AUTHENTICATOR),
+        RemoveAuthenticatorOutcome::Scheduled { not_before } => {
+            tracing::info!(not_before, "authenticator removal scheduled");
+            // The change's id, for the page to match it with its listing.
+            let change = state
+                .twofa
+                .scheduled_changes(&auth.user.id)
+                .await?
+                .into_iter()
+                .find(|c| {
+                    matches!(&c.kind, ScheduledChangeKind::RemoveAuthenticator { authenticator }
+                        if authenticator == id)
+                })
+                .map(|c| c.id);
+            Ok(scheduled_response(
+                change.as_deref(),
+                not_before,
+                "the app is removed at notBefore (until then it keeps working); a code from an \
+                 app you have had longer, or a browser you trusted before, cancels the removal",
+                serde_json::json!({ "removed": false }),
+            ))
+        }
         _ => Err(ApiError::Conflict(
             "the authenticator cannot be removed now",
         )),

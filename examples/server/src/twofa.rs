@@ -35,8 +35,9 @@ pub async fn service<S: Backend>(store: S, config: &Config) -> Result<TwoFactor<
         }
     };
     store.migrate_store().await.map_err(|e| e.to_string())?;
-    TwoFactor::from_store(store, cipher, backup_key, ServiceConfig::new(ISSUER))
-        .map_err(|e| e.to_string())
+    let mut service_config = ServiceConfig::new(ISSUER);
+    service_config.change_delay_secs = config.limits.change_delay_secs;
+    TwoFactor::from_store(store, cipher, backup_key, service_config).map_err(|e| e.to_string())
 }
 
 /// A service failure: an account name, authenticator name or device label the service refuses is

@@ -302,7 +302,9 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     let notice = text(c, "message").await;
     assert!(notice.contains("Logged in"), "{notice}");
 
-    // The owner is told, and changes the password from the banner (with a backup code).
+    // The owner is told, and changes the password from the banner, with a code of the app (the
+    // step after the login's): only an established app's code ends the lockout, a backup code
+    // would not.
     wait_visible(c, "failures-banner").await;
     let banner = text(c, "failures-banner").await;
     assert!(
@@ -316,10 +318,15 @@ async fn drive(c: &Client, server: &Server) -> Result<(), String> {
     let new_password = "a new browser password";
     fill(c, "password-current", password).await;
     fill(c, "password-new", new_password).await;
-    fill(c, "password-code", &codes[1]).await;
+    let next_step = (now + 30) - (now + 30) % 30;
+    let waited = unix_now();
+    if waited < next_step {
+        tokio::time::sleep(Duration::from_secs(next_step - waited)).await;
+    }
+    fill(c, "password-code", &totp_at(&secret, now + 60)).await;
     click(c, "password-submit").await;
     wait_text(c, "message", |t| t.contains("Password changed")).await;
-    wait_text(c, "backup-remaining", |t| t == "6").await;
+    wait_text(c, "backup-remaining", |t| t == "7").await;
     assert!(
         !c.find(Locator::Id("failures-banner"))
             .await
@@ -561,8 +568,8 @@ async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
     wait_visible(c, "account").await;
     wait_count(c, "#device-list li", 0).await;
 
-    // A new phone for the work phone (a backup code stands in for its code): once the new
-    // phone's code confirms it, the work phone is gone.
+    // A new phone for the work phone, with a backup code: a new factor, so the new phone is
+    // added at once but the work phone's removal is only scheduled, and the panel says so.
     click_css(
         c,
         "#authenticator-list li[data-name='Work phone'] button.replace",
@@ -576,13 +583,24 @@ async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
     let work2 = wait_text(c, "auth-secret", |t| !t.is_empty()).await;
     fill(c, "auth-confirm-code", &totp_at(&work2, unix_now())).await;
     click(c, "auth-confirm-submit").await;
-    wait_text(c, "message", |m| m.contains("Work phone was removed")).await;
-    wait_count(c, "#authenticator-list li[data-name='Work phone']", 0).await;
+    wait_text(c, "message", |m| {
+        m.contains("Removal of Work phone scheduled for") && m.contains("trusted browser cancel it")
+    })
+    .await;
     wait_count(c, "#authenticator-list li[data-name='Work phone 2']", 1).await;
-    wait_count(c, "#authenticator-list li", 2).await;
+    wait_count(c, "#authenticator-list li", 3).await;
+    wait_visible(c, "changes-wrap").await;
+    wait_count(c, "#change-list li", 1).await;
+    let changes = text(c, "change-list").await;
+    assert!(
+        changes.contains("Removal of Work phone scheduled for"),
+        "{changes}"
+    );
+    let listing = text(c, "authenticator-list").await;
+    assert!(listing.contains("new until"), "{listing}");
+    save_screenshot(c, "browser-screenshot-scheduled.png").await;
 
-    // Remove it again: its own code is refused, a backup code is accepted; the last one left
-    // has no Remove button.
+    // Remove the new one: its own code is refused, a backup code only schedules it.
     click_css(
         c,
         "#authenticator-list li[data-name='Work phone 2'] button.remove",
@@ -592,12 +610,44 @@ async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
     fill(c, "auth-code", &totp_at(&work2, unix_now() + 30)).await;
     click(c, "auth-action-submit").await;
     wait_text(c, "message", |m| m.contains("another app")).await;
-    wait_count(c, "#authenticator-list li", 2).await;
+    wait_count(c, "#authenticator-list li", 3).await;
     fill(c, "auth-code", &codes[1]).await;
     click(c, "auth-action-submit").await;
-    wait_text(c, "message", |m| m.contains("was removed")).await;
-    wait_count(c, "#authenticator-list li", 1).await;
-    assert_eq!(count(c, "#authenticator-list button.remove").await, 0);
+    wait_text(c, "message", |m| {
+        m.contains("Removal of Work phone 2 scheduled for")
+            && m.contains("your other apps or a trusted browser cancel it")
+    })
+    .await;
+    wait_count(c, "#change-list li", 2).await;
+    wait_count(c, "#authenticator-list li", 3).await;
+
+    // A code of the first app (the step after the three it used) removes the work phone at
+    // once, and cancels the scheduled changes.
+    let next_step = (t + 30) - (t + 30) % 30;
+    let now = unix_now();
+    if now < next_step {
+        tokio::time::sleep(Duration::from_secs(next_step - now)).await;
+    }
+    click_css(
+        c,
+        "#authenticator-list li[data-name='Work phone'] button.remove",
+    )
+    .await;
+    wait_visible(c, "auth-action-form").await;
+    fill(c, "auth-code", &totp_at(&home, t + 60)).await;
+    click(c, "auth-action-submit").await;
+    wait_text(c, "message", |m| m.contains("Work phone was removed")).await;
+    wait_count(c, "#authenticator-list li[data-name='Work phone']", 0).await;
+    wait_count(c, "#authenticator-list li", 2).await;
+    wait_count(c, "#change-list li", 0).await;
+    assert!(
+        !c.find(Locator::Id("changes-wrap"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
     wait_text(c, "backup-remaining", |t| t == "6").await;
     Ok(())
 }

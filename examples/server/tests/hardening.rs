@@ -557,7 +557,7 @@ async fn turning_2fa_off_ends_every_other_session() {
     let dir = TempDir::new("disable-sessions");
     let server = Server::start(dir.path(), &sqlite_url(&dir));
     let http = Http::new(&server.base);
-    let (here, _secret, codes) = enrolled(&http, "off@example.com").await;
+    let (here, secret, codes) = enrolled(&http, "off@example.com").await;
     let challenge = login(&http, "off@example.com", PASSWORD)
         .await
         .str("challenge");
@@ -569,8 +569,23 @@ async fn turning_2fa_off_ends_every_other_session() {
         )
         .await
         .str("token");
+    // A backup code only schedules it: 2FA and every session stay.
     let r = http
         .post("/api/2fa/disable", Some(&here), json!({"code": codes[1]}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    assert_eq!(r.json["scheduled"], json!(true), "{r:?}");
+    let m = http.get("/api/me", Some(&elsewhere)).await;
+    assert_eq!(m.status, StatusCode::OK, "{m:?}");
+    assert_eq!(m.json["twoFactorEnabled"], json!(true), "{m:?}");
+    assert_eq!(m.json["scheduledChanges"], json!(1), "{m:?}");
+    // A code of the first app turns it off at once (the step after the one that confirmed it).
+    let r = http
+        .post(
+            "/api/2fa/disable",
+            Some(&here),
+            json!({"code": totp_at(&secret, unix_now() + 30)}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(

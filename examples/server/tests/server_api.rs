@@ -73,6 +73,16 @@ fn backup_codes(r: &Resp) -> Vec<String> {
     codes
 }
 
+/// Waits until the 30-second step of `t` has begun, so the code of the step after it is inside
+/// the ±1 window.
+fn wait_for_step_of(t: u64) {
+    let start = t - t % 30;
+    let now = unix_now();
+    if now < start {
+        std::thread::sleep(Duration::from_secs(start - now));
+    }
+}
+
 /// Password step of a 2FA login: returns the challenge.
 async fn challenge(http: &Http, email: &str) -> String {
     let r = http
@@ -123,7 +133,8 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
             "authenticators": 0,
             "backupCodesRemaining": 0,
             "failuresSinceLogin": 0,
-            "lastLoginAt": null
+            "lastLoginAt": null,
+            "scheduledChanges": 0
         })
     );
 
@@ -304,7 +315,8 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(!r.error().is_empty());
 
-    // New backup codes need a valid code (a wrong one: Bob's part below).
+    // New backup codes need a valid code (a wrong one: Bob's part below). A backup code is a
+    // new factor: it only schedules them (202, the codes shown now, valid from notBefore).
     assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(7));
     let r = http
         .post(
@@ -314,11 +326,51 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
             json!({"code": codes[1].replace('-', "")}),
         )
         .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    assert_eq!(r.json["scheduled"], json!(true), "{r:?}");
+    assert_eq!(r.json["changeId"], json!("regenerate"), "{r:?}");
+    let not_before = r.json["notBefore"].as_u64().expect("notBefore");
+    assert!(not_before >= unix_now() + 71 * 3600, "{r:?}");
+    assert!(r.str("message").contains("notBefore"), "{r:?}");
+    let scheduled_codes = backup_codes(&r);
+    secrets_seen.extend(scheduled_codes.iter().cloned());
+    let m = me(&http, &token).await;
+    assert_eq!(
+        m["backupCodesRemaining"],
+        json!(6),
+        "the old set stays until then"
+    );
+    assert_eq!(m["scheduledChanges"], json!(1));
+    // Asking again while one set is scheduled: 409, nothing changes.
+    let r = http
+        .post(
+            "/api/2fa/backup-codes",
+            Some(&token),
+            json!({"code": codes[3]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert_eq!(r.json["notBefore"], json!(not_before), "{r:?}");
+    assert!(r.error().contains("already scheduled"), "{r:?}");
+    assert!(r.json.get("backupCodes").is_none(), "{r:?}");
+    // A code of the first app (the step after the three used above) regenerates at once, and
+    // cancels the scheduled set.
+    wait_for_step_of(now + 30);
+    let r = http
+        .post(
+            "/api/2fa/backup-codes",
+            Some(&token),
+            json!({"code": totp_at(&secret, now + 60)}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(r.json.get("scheduled").is_none(), "{r:?}");
     let new_codes = backup_codes(&r);
     secrets_seen.extend(new_codes.iter().cloned());
-    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(8));
-    // The old set is void.
+    let m = me(&http, &token).await;
+    assert_eq!(m["backupCodesRemaining"], json!(8));
+    assert_eq!(m["scheduledChanges"], json!(0));
+    // The old set is void (each wrong code counts on Alice's budget of 5, so only one here).
     let ch = challenge(&http, email).await;
     let r = http
         .post(
@@ -403,6 +455,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
         .await;
     assert!(r.status.is_client_error(), "{r:?}");
     assert_eq!(me(&http, &bob_token).await["twoFactorEnabled"], json!(true));
+    // A backup code only schedules it: 202, and 2FA stays on.
     let r = http
         .post(
             "/api/2fa/disable",
@@ -410,8 +463,42 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
             json!({"code": new_codes[1]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    assert_eq!(r.json["scheduled"], json!(true), "{r:?}");
+    assert_eq!(r.json["changeId"], json!("disable"), "{r:?}");
+    assert!(r.json["notBefore"].as_u64().unwrap() >= unix_now() + 71 * 3600);
     let m = me(&http, &token).await;
+    assert_eq!(m["twoFactorEnabled"], json!(true));
+    assert_eq!(m["scheduledChanges"], json!(1));
+    let r = http.get("/api/2fa/authenticators", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let changes = r.json["scheduledChanges"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{r:?}");
+    assert_eq!(changes[0]["kind"], json!("disable"), "{r:?}");
+    assert_eq!(r.json["applied"], json!([]), "{r:?}");
+    let ch = challenge(&http, email).await;
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": new_codes[2]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "2FA still asked for and met: {r:?}"
+    );
+    // Bob's first app turns it off at once (the step after his login's).
+    let r = http
+        .post(
+            "/api/2fa/disable",
+            Some(&bob_token),
+            json!({"code": totp_at(&bob_secret, unix_now() + 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let m = me(&http, &bob_token).await;
     assert_eq!(m["twoFactorEnabled"], json!(false));
     assert_eq!(m["backupCodesRemaining"], json!(0));
     // Password alone logs in again.
@@ -419,7 +506,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
         .post(
             "/api/login",
             None,
-            json!({"email": email, "password": PASSWORD}),
+            json!({"email": bob, "password": PASSWORD}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -1233,7 +1320,9 @@ async fn authenticators_flow(database_url: &str, dir: &TempDir) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
 
-    // Add a second app with a backup code; the new app's code (of step T-1) confirms it.
+    // Add a second app with a backup code; the new app's code (of step T-1) confirms it. A
+    // second later than the first, so the first is the oldest (a tie is broken by id).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = http
         .post(
             "/api/2fa/authenticators/add",
@@ -1304,7 +1393,46 @@ async fn authenticators_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(r.status, StatusCode::OK, "work phone: {r:?}");
     let r = login_with_code(&http, email, &totp_at(&s1, t)).await;
     assert_eq!(r.status, StatusCode::OK, "home phone: {r:?}");
-    // A code from the home phone removes the work phone.
+    // A backup code only schedules the work phone's removal: 202, and it stays listed.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/remove",
+            Some(&token),
+            json!({"id": id2, "code": codes[2]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    assert_eq!(r.json["scheduled"], json!(true), "{r:?}");
+    assert_eq!(r.json["removed"], json!(false), "{r:?}");
+    let not_before = r.json["notBefore"].as_u64().expect("notBefore");
+    assert!(not_before >= unix_now() + 71 * 3600, "{r:?}");
+    let change_id = r.str("changeId");
+    assert_eq!(authenticators(&http, &token).await.len(), 2);
+    let r = http.get("/api/2fa/authenticators", Some(&token)).await;
+    assert_eq!(
+        r.json["scheduledChanges"],
+        json!([{
+            "id": change_id,
+            "kind": "remove_authenticator",
+            "authenticator": id2,
+            "requestedAt": r.json["scheduledChanges"][0]["requestedAt"],
+            "notBefore": not_before,
+        }]),
+        "{r:?}"
+    );
+    // The first app is established; the work phone is new for 72 hours.
+    for a in r.json["authenticators"].as_array().unwrap() {
+        if a["id"] == json!(id1) {
+            assert_eq!(a["newUntil"], Value::Null, "{a}");
+        } else {
+            assert!(
+                a["newUntil"].as_u64().unwrap() >= unix_now() + 71 * 3600,
+                "{a}"
+            );
+        }
+    }
+    assert_eq!(me(&http, &token).await["scheduledChanges"], json!(1));
+    // A code from the home phone removes the work phone at once.
     let r = http
         .post(
             "/api/2fa/authenticators/remove",
@@ -1317,7 +1445,9 @@ async fn authenticators_flow(database_url: &str, dir: &TempDir) {
         authenticators(&http, &token).await,
         vec![(id1.clone(), "Home phone".to_owned())]
     );
-    assert_eq!(me(&http, &token).await["authenticators"], json!(1));
+    let m = me(&http, &token).await;
+    assert_eq!(m["authenticators"], json!(1));
+    assert_eq!(m["scheduledChanges"], json!(0));
     // Its codes no longer log in (this one was never used).
     let r = login_with_code(&http, email, &totp_at(&s2, t + 30)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "removed app: {r:?}");
@@ -1331,7 +1461,7 @@ async fn authenticators_flow(database_url: &str, dir: &TempDir) {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
     assert!(r.error().contains("only authenticator"), "{r:?}");
-    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(7));
+    assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(6));
     // Removing what was already removed: 404.
     let r = http
         .post(
@@ -1435,9 +1565,45 @@ async fn replace_flow(database_url: &str, dir: &TempDir) {
     let r = login_with_code(&http, email, &totp_at(&new, t)).await;
     assert_eq!(r.status, StatusCode::OK, "new phone: {r:?}");
 
+    // A backup code starts a replacement too, but the old phone's removal is only scheduled:
+    // after the confirmation both are listed.
+    let r = http
+        .post(
+            "/api/2fa/authenticators/replace",
+            Some(&token),
+            json!({"id": new_id, "name": "Spare phone", "code": codes[0]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let removal = &r.json["scheduledRemoval"];
+    assert!(
+        removal["notBefore"].as_u64().unwrap() >= unix_now() + 71 * 3600,
+        "{r:?}"
+    );
+    let spare = r.str("secret");
+    let r = http
+        .post(
+            "/api/2fa/authenticators/confirm",
+            Some(&token),
+            json!({"code": totp_at(&spare, unix_now())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json["replaced"], Value::Null, "{r:?}");
+    assert_eq!(authenticators(&http, &token).await.len(), 2);
+    let r = http.get("/api/2fa/authenticators", Some(&token)).await;
+    assert_eq!(
+        r.json["scheduledChanges"][0]["authenticator"],
+        json!(new_id),
+        "{r:?}"
+    );
+
     // Up to five apps (each started with a backup code, confirmed by its own code); a sixth
-    // is refused before any code is spent; replacing one still works at the limit.
-    for (i, code) in codes.iter().take(4).enumerate() {
+    // is refused before any code is spent; at the limit a backup code cannot replace one (its
+    // replacement would add now and remove later). A code of the established phone could, but
+    // with five apps each TOTP guess weighs five on the user's budget, which the failures above
+    // already hold.
+    for (i, code) in codes.iter().skip(1).take(3).enumerate() {
         let r = http
             .post(
                 "/api/2fa/authenticators/add",
@@ -1474,7 +1640,8 @@ async fn replace_flow(database_url: &str, dir: &TempDir) {
             json!({"id": new_id, "name": "Newer phone", "code": codes[4]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert!(r.error().contains("app you have had longer"), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1587,7 +1754,7 @@ async fn trusted_browser_flow(database_url: &str, dir: &TempDir) {
     let http = Http::new(&server.base);
     let email = "nora@example.com";
     let token = signup_and_login(&http, email).await;
-    let (_, codes) = enrol(&http, &token).await;
+    let (first_secret, codes) = enrol(&http, &token).await;
     assert!(trusted(&http, &token).await.is_empty());
 
     // Without "remember", the browser gets a known token, which skips nothing.
@@ -1764,8 +1931,13 @@ async fn trusted_browser_flow(database_url: &str, dir: &TempDir) {
             .await
             .is_ok()
     );
+    // With a code of the first app (none was used since the enrolment's): at once.
     let r = http
-        .post("/api/2fa/disable", Some(&token), json!({"code": codes[5]}))
+        .post(
+            "/api/2fa/disable",
+            Some(&token),
+            json!({"code": totp_at(&first_secret, unix_now())}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
