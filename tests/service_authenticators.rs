@@ -108,10 +108,20 @@ async fn a_second_authenticator_needs_a_code_and_then_each_logs_in() {
     assert_eq!(list[1].last_used_at, Some(clock.now_secs()));
 
     // Single use per authenticator: the tablet's code again is a replay; the phone's code for
-    // the same step is still fresh.
-    assert!(!logs_in(&svc, "ann", &code_at(&tablet, clock.now_secs())).await);
-    assert!(logs_in(&svc, "ann", &code_at(&phone, clock.now_secs())).await);
-    assert!(!logs_in(&svc, "ann", &code_at(&phone, clock.now_secs())).await);
+    // the same step is still fresh. (Each guess weighs two units now: the window has room.)
+    clock.advance(600);
+    let step = clock.now_secs();
+    assert!(logs_in(&svc, "ann", &code_at(&tablet, step)).await);
+    assert!(!logs_in(&svc, "ann", &code_at(&tablet, step)).await);
+    assert!(logs_in(&svc, "ann", &code_at(&phone, step)).await);
+    assert!(!logs_in(&svc, "ann", &code_at(&phone, step)).await);
+    assert_eq!(
+        events.count("replay_rejected"),
+        2,
+        "the replays were evaluated, not refused by the limiter"
+    );
+    // Six counted units reached the first lockout; it ends with the window.
+    clock.advance(600);
 
     // A backup code proves the user too.
     tick(&clock);
@@ -282,11 +292,18 @@ async fn removing_needs_a_factor_that_stays_and_never_the_last() {
             .unwrap(),
         RemoveAuthenticatorOutcome::NotFound
     );
-    assert_eq!(
+    // The tablet is new: its code only schedules the removal of the phone.
+    assert!(matches!(
         svc.remove_authenticator("ann", &phone_id, &code_at(&tablet, clock.now_secs()))
             .await
             .unwrap(),
-        RemoveAuthenticatorOutcome::Removed
+        RemoveAuthenticatorOutcome::Scheduled { .. }
+    ));
+    assert_eq!(events.count("authenticator_removed"), 0);
+    clock.advance(72 * 3600);
+    assert_eq!(
+        svc.complete_scheduled_changes("ann").await.unwrap().len(),
+        1
     );
     assert_eq!(events.count("authenticator_removed"), 1);
     tick(&clock);
@@ -301,9 +318,17 @@ async fn removing_needs_a_factor_that_stays_and_never_the_last() {
         RemoveAuthenticatorOutcome::LastAuthenticator,
         "the last authenticator goes only through disable"
     );
-    // Nothing was spent on that refusal: the backup code still works.
-    assert_eq!(
+    // Nothing was spent on that refusal: the backup code still works (and, being a single code,
+    // only schedules turning 2FA off); the tablet, now the only one, does it at once.
+    assert!(matches!(
         svc.disable("ann", codes[0].as_str()).await.unwrap(),
+        DisableOutcome::Scheduled { .. }
+    ));
+    tick(&clock);
+    assert_eq!(
+        svc.disable("ann", &code_at(&tablet, clock.now_secs()))
+            .await
+            .unwrap(),
         DisableOutcome::Disabled
     );
     assert!(svc.authenticators("ann").await.unwrap().is_empty());
@@ -315,11 +340,12 @@ async fn replacing_a_phone_keeps_a_factor_at_every_moment() {
     let (old, codes) = enrol(&svc, &clock, "ann").await;
     let old_id = svc.authenticators("ann").await.unwrap()[0].id.clone();
     tick(&clock);
+    // With a backup code the new phone is added, but the old one's removal only scheduled.
     let AddAuthenticatorOutcome::Started(enrolment) = svc
         .replace_authenticator(
             "ann",
             &old_id,
-            "New phone",
+            "Spare phone",
             "ann@example.com",
             codes[1].as_str(),
         )
@@ -328,8 +354,47 @@ async fn replacing_a_phone_keeps_a_factor_at_every_moment() {
     else {
         panic!()
     };
+    let removal = enrolment.scheduled_removal().expect("scheduled").clone();
+    assert_eq!(removal.not_before, clock.now_secs() + 72 * 3600);
+    let spare = enrolment.secret().clone();
+    match svc
+        .confirm_enrolment("ann", &code_at(&spare, clock.now_secs()))
+        .await
+        .unwrap()
+    {
+        ConfirmOutcome::Added { replaced: None, .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(svc.authenticators("ann").await.unwrap().len(), 2);
+    // The old phone's own code (the first authenticator) cancels that removal, and replaces at
+    // once.
+    tick(&clock);
+    let AddAuthenticatorOutcome::Started(enrolment) = svc
+        .replace_authenticator(
+            "ann",
+            &old_id,
+            "New phone",
+            "ann@example.com",
+            &code_at(&old, clock.now_secs()),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(enrolment.scheduled_removal().is_none());
+    assert!(svc.scheduled_changes("ann").await.unwrap().is_empty());
+    let spare_id = svc.authenticators("ann").await.unwrap()[1].id.clone();
+    tick(&clock);
+    assert!(matches!(
+        svc.remove_authenticator("ann", &spare_id, &code_at(&old, clock.now_secs()))
+            .await
+            .unwrap(),
+        RemoveAuthenticatorOutcome::Removed
+    ));
     let new = enrolment.secret().clone();
     // Until the new one is confirmed, the old phone still works and the new one does not.
+    tick(&clock);
     assert!(logs_in(&svc, "ann", &code_at(&old, clock.now_secs())).await);
     assert!(!logs_in(&svc, "ann", &code_at(&new, clock.now_secs())).await);
     assert_eq!(svc.status("ann").await.unwrap().authenticators, 1);
@@ -395,7 +460,8 @@ async fn one_budget_for_all_authenticators() {
         )
         .await;
     }
-    // The attacker guesses; five authenticators do not give five budgets.
+    // The attacker guesses; five authenticators do not give five budgets: each guess is compared
+    // with five secrets and weighs five units of the window's five.
     let c = challenge(&svc, "ann").await;
     let mut evaluated = 0;
     for i in 0..50 {
@@ -410,8 +476,8 @@ async fn one_budget_for_all_authenticators() {
         }
     }
     assert_eq!(
-        evaluated, 5,
-        "the user's budget (5 per window) covers every authenticator"
+        evaluated, 1,
+        "the user's budget (5 candidates per window) covers every authenticator"
     );
     let _ = Method::Totp { drift: 0 };
 }

@@ -355,9 +355,18 @@ async fn disable_and_regenerate_need_a_valid_code() {
         svc.verify("hank", codes[0].as_str()).await.unwrap(),
         VerifyOutcome::Rejected
     );
-    // Disable with a backup code.
-    assert_eq!(
+    // Disable with a backup code: only scheduled (a single code takes nothing away at once).
+    assert!(matches!(
         svc.disable("hank", new[0].as_str()).await.unwrap(),
+        DisableOutcome::Scheduled { .. }
+    ));
+    assert!(svc.status("hank").await.unwrap().enabled);
+    // With the app's code (its first authenticator): at once.
+    clock.advance(30);
+    assert_eq!(
+        svc.disable("hank", &code_at(&secret, now + 30))
+            .await
+            .unwrap(),
         DisableOutcome::Disabled
     );
     let status = svc.status("hank").await.unwrap();

@@ -894,3 +894,29 @@ async fn races_apply_once_and_lock_down_once() {
     }
     assert_eq!(locked, 1);
 }
+
+/// Two authenticators created in the same second: neither counts as the first, so neither acts
+/// at once (which one was the owner's cannot be told).
+#[tokio::test]
+async fn a_tie_for_the_oldest_makes_neither_established() {
+    let (svc, _store, clock, _) = service();
+    let (secret, codes) = enrol(&svc, &clock, OWNER).await;
+    // The same second as the enrolment.
+    let (_, other) = add(&svc, &clock, "Same second", codes[0].as_str()).await;
+    let list = svc.authenticators(OWNER).await.unwrap();
+    assert!(list.iter().all(|a| a.new_until.is_some()), "{list:?}");
+    clock.advance(30);
+    let first = list
+        .iter()
+        .find(|a| a.name != "Same second")
+        .unwrap()
+        .id
+        .clone();
+    assert!(matches!(
+        svc.remove_authenticator(OWNER, &first, &code_at(&other, now(&clock)))
+            .await
+            .unwrap(),
+        RemoveAuthenticatorOutcome::Scheduled { .. }
+    ));
+    drop(secret);
+}

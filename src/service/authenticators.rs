@@ -142,7 +142,7 @@ where
             .get_credentials(user_id)
             .await
             .map_err(credential_err)?;
-        let oldest = records.iter().find(|r| r.enabled).map(|r| r.id.clone());
+        let oldest = super::changes::oldest_enabled(&records).map(str::to_owned);
         Ok(records
             .into_iter()
             .filter(|r| r.enabled)

@@ -91,6 +91,21 @@ pub enum LockDownOutcome {
     Rejected,
 }
 
+/// The id of the user's oldest enabled authenticator, if exactly one was created first (two
+/// created in the same second are both treated as new: which was the user's own cannot be told).
+pub(super) fn oldest_enabled(records: &[CredentialRecord]) -> Option<&str> {
+    let first = records
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.created_at)
+        .min()?;
+    let mut oldest = records
+        .iter()
+        .filter(|r| r.enabled && r.created_at == first);
+    let one = oldest.next()?;
+    oldest.next().is_none().then_some(one.id.as_str())
+}
+
 /// The id of the one change of each kind and target a user can have scheduled.
 fn change_id(kind: &ChangeKind) -> String {
     match kind {
@@ -475,7 +490,7 @@ where
             .get_credentials(user_id)
             .await
             .map_err(credential_err)?;
-        let oldest = records.iter().find(|r| r.enabled).map(|r| r.id.clone());
+        let oldest = oldest_enabled(&records).map(str::to_owned);
         let mut authenticators_removed = Vec::new();
         for r in &records {
             let new = r.created_at.saturating_add(self.config.change_delay_secs) > now;

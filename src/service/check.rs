@@ -60,7 +60,7 @@ where
             Ok(attempt) => attempt,
             Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
         };
-        let oldest = records.iter().find(|r| r.enabled).map(|r| r.id.as_str());
+        let oldest = super::changes::oldest_enabled(&records);
         self.check_totp_login(user_id, code, attempt, &active, oldest)
             .await
     }
