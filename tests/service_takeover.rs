@@ -58,6 +58,24 @@ async fn add(svc: &Svc, clock: &ManualClock, name: &str, code: &str) -> (String,
     (authenticator, secret)
 }
 
+/// A login with `code` that ticks "remember this browser"; returns the trusted device token.
+async fn trusted_login(svc: &Svc, code: &str, label: &str) -> String {
+    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
+        panic!("2FA is on")
+    };
+    let VerifyOutcome::Success {
+        device_token: Some(token),
+        ..
+    } = svc
+        .complete_login_trusting_device(challenge.as_str(), code, None, label)
+        .await
+        .unwrap()
+    else {
+        panic!("the login with a right code")
+    };
+    token.as_str().to_owned()
+}
+
 async fn owner_ids(svc: &Svc) -> Vec<String> {
     svc.authenticators(OWNER)
         .await
@@ -541,47 +559,15 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     clock.advance(30 * DAY);
     let owner_app = owner_ids(&svc).await[0].clone();
     // The owner's trusted browser, from before.
-    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
-        panic!()
-    };
-    let VerifyOutcome::Success {
-        device_token: Some(owner_browser),
-        ..
-    } = svc
-        .complete_login_trusting_device(
-            challenge.as_str(),
-            &code_at(&owner_secret, now(&clock)),
-            None,
-            "Owner's laptop",
-        )
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let owner_browser =
+        trusted_login(&svc, &code_at(&owner_secret, now(&clock)), "Owner's laptop").await;
     clock.advance(DAY);
     // The attacker: a backup code, their own app, a trusted browser, scheduled removals, and a
     // recovery request.
     let (attacker_app, attacker_secret) = add(&svc, &clock, "Mine", codes[3].as_str()).await;
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
-        panic!()
-    };
-    let VerifyOutcome::Success {
-        device_token: Some(attacker_browser),
-        ..
-    } = svc
-        .complete_login_trusting_device(
-            challenge.as_str(),
-            &code_at(&attacker_secret, now(&clock)),
-            None,
-            "Attacker",
-        )
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let attacker_browser =
+        trusted_login(&svc, &code_at(&attacker_secret, now(&clock)), "Attacker").await;
     clock.advance(30);
     assert!(matches!(
         svc.remove_authenticator(OWNER, &owner_app, &code_at(&attacker_secret, now(&clock)))

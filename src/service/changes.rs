@@ -215,6 +215,23 @@ where
         Ok(NoticeToken(token))
     }
 
+    /// Spends one of the user's notice tokens: whether `token` was a live one of `user_id` (a
+    /// wrong, used, expired, oversized or other user's token is `false`).
+    pub(super) async fn spend_notice(
+        &self,
+        user_id: &str,
+        token: &str,
+        now: u64,
+    ) -> Result<bool, ServiceError> {
+        let Some(hash) = token_hash(token) else {
+            return Ok(false);
+        };
+        self.credentials
+            .take_notice(user_id, &hash, now)
+            .await
+            .map_err(credential_err)
+    }
+
     /// Schedules `kind` for the user after the change delay and notifies the owner. Returns the
     /// change, and whether it is new (`false`: the same change was already scheduled, and keeps
     /// its own time).
@@ -407,9 +424,6 @@ where
     ) -> Result<bool, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let Some(hash) = token_hash(token) else {
-            return Ok(false);
-        };
         let exists = self
             .credentials
             .list_changes(user_id)
@@ -417,13 +431,7 @@ where
             .map_err(credential_err)?
             .iter()
             .any(|c| c.id == change_id);
-        if !exists
-            || !self
-                .credentials
-                .take_notice(user_id, &hash, now)
-                .await
-                .map_err(credential_err)?
-        {
+        if !exists || !self.spend_notice(user_id, token, now).await? {
             return Ok(false);
         }
         let cancelled = self
@@ -459,15 +467,7 @@ where
     ) -> Result<LockDownOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let Some(hash) = token_hash(token) else {
-            return Ok(LockDownOutcome::Rejected);
-        };
-        if !self
-            .credentials
-            .take_notice(user_id, &hash, now)
-            .await
-            .map_err(credential_err)?
-        {
+        if !self.spend_notice(user_id, token, now).await? {
             return Ok(LockDownOutcome::Rejected);
         }
         let devices = self.forget_devices(user_id).await?;

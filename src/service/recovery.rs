@@ -161,20 +161,13 @@ where
     ) -> Result<bool, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let Some(hash) = token_hash(token) else {
-            return Ok(false);
-        };
         if self
             .credentials
             .get_recovery(user_id)
             .await
             .map_err(credential_err)?
             .is_none()
-            || !self
-                .credentials
-                .take_notice(user_id, &hash, now)
-                .await
-                .map_err(credential_err)?
+            || !self.spend_notice(user_id, token, now).await?
         {
             return Ok(false);
         }
