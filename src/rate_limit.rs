@@ -380,10 +380,17 @@ impl RateLimitPolicy {
         now.saturating_add(self.memory_secs.max(self.window()))
     }
 
-    /// An upper bound on the guesses an attacker gets evaluated in any 365 days, however fast
+    /// An upper bound on the units an attacker gets evaluated in any 365 days, however fast
     /// and concurrent, whatever the owner does: the escalation ramp from a clean state plus the
     /// failures forgiven in a year. 92 for [`RateLimitPolicy::totp_default`], 262,800 for
     /// [`RateLimitPolicy::fixed_window`].
+    ///
+    /// A unit is one candidate secret compared: the service weighs a TOTP guess against *k*
+    /// authenticators as *k* units ([`RateLimitPolicy::acquire_weighted`]), so this bounds the
+    /// candidates compared whatever the number of authenticators (up to `weight − 1` more for a
+    /// guess heavier than what is left of the bound). The chance of success in a year is at
+    /// most `1 − (1 − c / 10^digits)^bound` for `c` codes accepted per secret (3 for a ±1
+    /// window): `≈ 2.8×10⁻⁴` with the defaults.
     #[must_use]
     pub fn max_guesses_per_year(&self) -> u64 {
         let forgiven = YEAR_SECS / self.forgive_secs.max(1);

@@ -906,3 +906,46 @@ async fn a_tie_for_the_oldest_makes_neither_established() {
     ));
     drop(secret);
 }
+
+/// A device cookie (a browser that completed a second factor, not trusted) presented at the
+/// password step is the owner's proof: it cancels a request no operator approved.
+#[tokio::test]
+async fn a_device_cookie_cancels_a_recovery_request() {
+    let (svc, _store, clock, events) = service();
+    let (secret, _) = enrol(&svc, &clock, OWNER).await;
+    clock.advance(30);
+    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
+        panic!()
+    };
+    let VerifyOutcome::Success {
+        device_token: Some(cookie),
+        ..
+    } = svc
+        .complete_login_with_device(challenge.as_str(), &code_at(&secret, now(&clock)), None)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let _ = svc.request_recovery(OWNER, None).await.unwrap();
+    // A garbage cookie, or none, cancels nothing.
+    let _ = svc
+        .start_login_with_device(OWNER, Some("garbage"))
+        .await
+        .unwrap();
+    assert!(svc.status(OWNER).await.unwrap().recovery.is_some());
+    assert!(matches!(
+        svc.start_login_with_device(OWNER, Some(cookie.as_str()))
+            .await
+            .unwrap(),
+        LoginStart::Required { .. }
+    ));
+    assert!(svc.status(OWNER).await.unwrap().recovery.is_none());
+    assert!(events.all().iter().any(|e| matches!(
+        e,
+        AuditEvent::RecoveryCancelled {
+            by: twofactor::audit::CancelledBy::KnownDevice,
+            ..
+        }
+    )));
+}
