@@ -610,7 +610,7 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     else {
         panic!()
     };
-    assert_eq!(authenticators_removed, [attacker_app.clone()]);
+    assert_eq!(authenticators_removed, std::slice::from_ref(&attacker_app));
     assert_eq!((devices, changes, recovery), (2, 1, true));
     assert_eq!(
         svc.lock_down(OWNER, &tokens[0]).await.unwrap(),
