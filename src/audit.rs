@@ -12,7 +12,8 @@
 //! # Notices
 //!
 //! Some events are notices the owner must receive: [`AuditEvent::RecoveryRequested`],
-//! [`AuditEvent::ChangeScheduled`] and [`AuditEvent::AuthenticatorAdded`]. They carry a
+//! [`AuditEvent::ChangeScheduled`], [`AuditEvent::AuthenticatorAdded`] and
+//! [`AuditEvent::BackupCodeUsed`]. They carry a
 //! [`NoticeToken`]: send it, as a "this wasn't me" link, to **every** channel you have for the
 //! owner (e-mail, SMS, push), never to the client whose request caused it. With it the owner
 //! cancels the request or change, or locks the account down
@@ -287,12 +288,16 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
-    /// A backup code was used.
+    /// A backup code was used: a notice (see [Notices](self#notices)), since a stolen code is
+    /// how an attacker who has the password gets in.
     BackupCodeUsed {
         /// The user.
         user_id: String,
         /// Unused backup codes left.
         remaining: u32,
+        /// The owner's notice token; `None` if it could not be stored. Never serialised.
+        #[cfg_attr(feature = "serde", serde(skip))]
+        notice: Option<NoticeToken>,
     },
     /// The backup codes were replaced by a new set.
     BackupCodesRegenerated {
@@ -380,7 +385,9 @@ impl AuditEvent {
             Self::RecoveryRequested { notice, .. } | Self::ChangeScheduled { notice, .. } => {
                 Some(notice)
             }
-            Self::AuthenticatorAdded { notice, .. } => notice.as_ref(),
+            Self::AuthenticatorAdded { notice, .. } | Self::BackupCodeUsed { notice, .. } => {
+                notice.as_ref()
+            }
             _ => None,
         }
     }

@@ -169,6 +169,7 @@ fn service_types() {
         AuditEvent::BackupCodeUsed {
             user_id: "u1".into(),
             remaining: 7,
+            notice: None,
         },
         AuditEvent::VerificationFailed {
             user_id: None,

@@ -949,3 +949,34 @@ async fn a_device_cookie_cancels_a_recovery_request() {
         }
     )));
 }
+
+/// A backup-code login is a notice: with its token the owner revokes the browser the attacker
+/// got trusted with the stolen code.
+#[tokio::test]
+async fn a_backup_code_login_is_a_notice_the_owner_can_answer() {
+    let (svc, _store, clock, events) = service();
+    let (_, codes) = enrol(&svc, &clock, OWNER).await;
+    let browser = trusted_login(&svc, codes[2].as_str(), "Attacker").await;
+    let notice = events
+        .all()
+        .iter()
+        .find(|e| e.kind() == "backup_code_used")
+        .and_then(|e| e.notice().map(|n| n.as_str().to_owned()))
+        .expect("a notice with the backup-code login");
+    assert!(matches!(
+        svc.start_login_with_device(OWNER, Some(&browser))
+            .await
+            .unwrap(),
+        LoginStart::TrustedDevice
+    ));
+    assert!(matches!(
+        svc.lock_down(OWNER, &notice).await.unwrap(),
+        LockDownOutcome::LockedDown { devices: 1, .. }
+    ));
+    assert!(matches!(
+        svc.start_login_with_device(OWNER, Some(&browser))
+            .await
+            .unwrap(),
+        LoginStart::Required { .. }
+    ));
+}

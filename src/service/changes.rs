@@ -232,6 +232,18 @@ where
             .map_err(credential_err)
     }
 
+    /// [`Self::new_notice`] for an event that already happened: a store failure is logged and
+    /// the event goes out without a token.
+    pub(super) async fn best_effort_notice(&self, user_id: &str, now: u64) -> Option<NoticeToken> {
+        match self.new_notice(user_id, now).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(target: "twofactor::service", error = %e, "could not store a notice token");
+                None
+            }
+        }
+    }
+
     /// Schedules `kind` for the user after the change delay and notifies the owner. Returns the
     /// change, and whether it is new (`false`: the same change was already scheduled, and keeps
     /// its own time).

@@ -185,9 +185,11 @@ where
         };
         self.succeed(attempt, user_id).await;
         self.after_second_factor(user_id, now, false).await?;
+        let notice = self.best_effort_notice(user_id, now).await;
         self.emit(now, || AuditEvent::BackupCodeUsed {
             user_id: user_id.to_owned(),
             remaining,
+            notice,
         });
         self.emit(now, || AuditEvent::VerificationSucceeded {
             user_id: user_id.to_owned(),

@@ -130,13 +130,7 @@ where
         self.succeed(attempt, user_id).await;
         let Some(codes) = codes else {
             // "Was this you?": the owner's notice, with a token that removes it (lock-down).
-            let notice = match self.new_notice(user_id, now).await {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    tracing::warn!(target: "twofactor::service", error = %e, "could not store a notice token");
-                    None
-                }
-            };
+            let notice = self.best_effort_notice(user_id, now).await;
             self.emit(now, || AuditEvent::AuthenticatorAdded {
                 user_id: user_id.to_owned(),
                 authenticator: record.id.clone(),
