@@ -57,9 +57,18 @@ async fn a_second_authenticator_needs_a_code_and_then_each_logs_in() {
     let first_id = svc.authenticators("ann").await.unwrap()[0].id.clone();
 
     // The password alone (no code, a wrong code) adds nothing.
-    for proof in ["", &wrong_code(&phone, clock.now_secs(), 3)] {
+    assert!(matches!(
+        svc.add_authenticator("ann", "Attacker", "ann@example.com", "")
+            .await
+            .unwrap(),
+        AddAuthenticatorOutcome::Malformed { digits: 6 }
+    ));
+    for proof in [
+        wrong_code(&phone, clock.now_secs(), 3),
+        wrong_code(&phone, clock.now_secs(), 4),
+    ] {
         assert!(matches!(
-            svc.add_authenticator("ann", "Attacker", "ann@example.com", proof)
+            svc.add_authenticator("ann", "Attacker", "ann@example.com", &proof)
                 .await
                 .unwrap(),
             AddAuthenticatorOutcome::Rejected

@@ -300,12 +300,24 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
             VerifyOutcome::Rejected,
             "{user}"
         );
-        // Three malformed TOTP inputs and a backup-shaped one: five attempts with the wrong code.
-        for garbage in ["", "12345", "💥", "ZZZZZ-ZZZZZ"] {
+        // Three malformed inputs: the same `Malformed` for all three, and nothing spent.
+        for garbage in ["", "12345", "💥"] {
             assert_eq!(
                 svc.verify(user, garbage).await.unwrap(),
-                VerifyOutcome::Rejected,
+                VerifyOutcome::Malformed { digits: 6 },
                 "{user} {garbage:?}"
+            );
+        }
+        // Well-formed wrong codes (TOTP and backup-shaped): five attempts with the first.
+        for guess in [wrong_code(&secret, T0, 43), wrong_code(&secret, T0, 44)]
+            .iter()
+            .map(String::as_str)
+            .chain(["ZZZZZ-ZZZZZ", "ZZZZZ-ZZZZY"])
+        {
+            assert_eq!(
+                svc.verify(user, guess).await.unwrap(),
+                VerifyOutcome::Rejected,
+                "{user} {guess:?}"
             );
         }
         // The sixth attempt is refused the same way for all three.

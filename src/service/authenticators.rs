@@ -66,6 +66,14 @@ pub enum AddAuthenticatorOutcome {
     /// A new pending authenticator was stored (replacing any pending one): show it and confirm
     /// it with [`TwoFactor::confirm_enrolment`] and a code from the new app.
     Started(Enrolment),
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
+    },
     /// The code was wrong (or replayed): nothing was stored.
     Rejected,
     /// Too many attempts; nothing was evaluated.
@@ -91,6 +99,14 @@ pub enum AddAuthenticatorOutcome {
 pub enum RemoveAuthenticatorOutcome {
     /// The authenticator is gone; its codes no longer work.
     Removed,
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
+    },
     /// The code was wrong, replayed, or came from the authenticator being removed.
     Rejected,
     /// Too many attempts; nothing was evaluated.
@@ -241,6 +257,9 @@ where
         }
         let established = match self.check_code(user_id, code, now, Budget::User).await? {
             Checked::Success { established, .. } => established,
+            Checked::Malformed { digits } => {
+                return Ok(AddAuthenticatorOutcome::Malformed { digits });
+            }
             Checked::Rejected => return Ok(AddAuthenticatorOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 return Ok(AddAuthenticatorOutcome::RateLimited { retry_after_secs });
@@ -344,6 +363,9 @@ where
                 return Ok(RemoveAuthenticatorOutcome::Scheduled {
                     not_before: change.not_before,
                 });
+            }
+            Checked::Malformed { digits } => {
+                return Ok(RemoveAuthenticatorOutcome::Malformed { digits });
             }
             Checked::Rejected => return Ok(RemoveAuthenticatorOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {

@@ -53,6 +53,20 @@ where
             .iter()
             .filter(|r| r.enabled && Some(r.id.as_str()) != except)
             .collect();
+        // What cannot be a code of any of them is answered before any budget is touched: it
+        // matches nothing, so refusing it tells an attacker nothing and must cost the owner
+        // nothing. A user without 2FA (or unknown) is judged by the configured digits, like a
+        // new user.
+        let expected = active.first().map_or(self.config.digits, |r| r.digits);
+        if !is_totp_shaped(code, |n| {
+            if active.is_empty() {
+                n == self.config.digits
+            } else {
+                active.iter().any(|r| r.digits == n)
+            }
+        }) {
+            return Ok(Checked::Malformed { digits: expected });
+        }
         let attempt = match self
             .acquire(user_id, budget, factor, now, active.len())
             .await?
@@ -441,12 +455,38 @@ pub(super) fn factor_of(code: &str) -> Factor {
     }
 }
 
-/// A typed TOTP code without the spaces people type or paste ("123 456").
+/// The separators people type or paste inside a code ("123 456", "123-456"): whitespace, the
+/// hyphen, and the Unicode dashes phone keyboards substitute.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—' | '−')
+}
+
+/// A typed TOTP code without its separators.
 fn clean_totp_input(typed: &str) -> Option<Zeroizing<String>> {
     if typed.len() > MAX_CODE_INPUT {
         return None;
     }
     let mut out = Zeroizing::new(String::with_capacity(typed.len()));
-    out.extend(typed.chars().filter(|c| !c.is_whitespace()));
+    out.extend(typed.chars().filter(|c| !is_separator(*c)));
     Some(out)
+}
+
+/// Whether `typed`, without separators, is all ASCII digits and of a length `digits` accepts:
+/// the only input a TOTP check can ever accept. Looks at the input, not at a secret; no
+/// allocation.
+pub(super) fn is_totp_shaped(typed: &str, digits: impl Fn(u32) -> bool) -> bool {
+    if typed.len() > MAX_CODE_INPUT {
+        return false;
+    }
+    let mut n = 0u32;
+    for c in typed.chars() {
+        if is_separator(c) {
+            continue;
+        }
+        if !c.is_ascii_digit() {
+            return false;
+        }
+        n += 1;
+    }
+    n > 0 && digits(n)
 }

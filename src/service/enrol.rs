@@ -82,6 +82,18 @@ where
     ) -> Result<ConfirmOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
+        // What cannot be a code of the pending app costs nothing (see `check_code`).
+        let digits = self
+            .credentials
+            .get_credentials(user_id)
+            .await
+            .map_err(credential_err)?
+            .iter()
+            .find(|r| !r.enabled)
+            .map_or(self.config.digits, |r| r.digits);
+        if !check::is_totp_shaped(code, |n| n == digits) {
+            return Ok(ConfirmOutcome::Malformed { digits });
+        }
         let attempt = match self
             .acquire(user_id, Budget::User, Factor::Totp, now, 1)
             .await?

@@ -263,6 +263,7 @@ where
                     proof,
                 })
             }
+            Checked::Malformed { digits } => Ok(VerifyOutcome::Malformed { digits }),
             Checked::Rejected => Ok(VerifyOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 Ok(VerifyOutcome::RateLimited { retry_after_secs })
@@ -454,6 +455,7 @@ fn verified(user_id: &str, checked: Checked, now: u64) -> VerifyOutcome {
                 established,
             },
         },
+        Checked::Malformed { digits } => VerifyOutcome::Malformed { digits },
         Checked::Rejected => VerifyOutcome::Rejected,
         Checked::RateLimited(retry_after_secs) => VerifyOutcome::RateLimited { retry_after_secs },
     }

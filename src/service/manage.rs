@@ -41,6 +41,7 @@ where
                 }
                 Ok(DisableOutcome::Disabled)
             }
+            Checked::Malformed { digits } => Ok(DisableOutcome::Malformed { digits }),
             Checked::Rejected => Ok(DisableOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 Ok(DisableOutcome::RateLimited { retry_after_secs })
@@ -103,6 +104,7 @@ where
                     backup_codes: codes,
                 })
             }
+            Checked::Malformed { digits } => Ok(RegenerateOutcome::Malformed { digits }),
             Checked::Rejected => Ok(RegenerateOutcome::Rejected),
             Checked::RateLimited(retry_after_secs) => {
                 Ok(RegenerateOutcome::RateLimited { retry_after_secs })

@@ -237,6 +237,12 @@ enum Checked {
         method: Method,
         established: bool,
     },
+    /// The input cannot be a code (empty, a letter, the wrong length; a backup code of the wrong
+    /// shape): nothing was spent, evaluated or audited. `digits`: what a TOTP code of this user
+    /// has.
+    Malformed {
+        digits: u32,
+    },
     Rejected,
     RateLimited(u64),
 }

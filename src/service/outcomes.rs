@@ -101,6 +101,14 @@ pub enum ConfirmOutcome {
         /// one still existed.
         replaced: Option<String>,
     },
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
+    },
     /// Wrong code, or nothing pending to confirm, or the user reached
     /// [`Config::max_authenticators`](super::Config::max_authenticators) meanwhile.
     Rejected,
@@ -186,6 +194,14 @@ pub enum VerifyOutcome {
         #[cfg_attr(feature = "serde", serde(skip))]
         proof: FactorProof,
     },
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
+    },
     /// Refused. Wrong code, replayed code, unknown or expired challenge, user without 2FA: all
     /// look the same from outside on purpose. The reason is in the audit trail only.
     Rejected,
@@ -222,6 +238,14 @@ pub enum DisableOutcome {
         /// Unix time it takes effect.
         not_before: u64,
     },
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
+    },
     /// Wrong code (or no 2FA to disable).
     Rejected,
     /// Too many attempts.
@@ -257,6 +281,14 @@ pub enum RegenerateOutcome {
         change: String,
         /// Unix time that set takes effect.
         not_before: u64,
+    },
+    /// The input cannot be a code: empty, a letter or another character that is not a digit,
+    /// the wrong number of digits, or a backup code of the wrong length or alphabet (spaces and
+    /// dashes are ignored). Nothing was spent, evaluated or counted: tell the user "that is not
+    /// a {digits}-digit code".
+    Malformed {
+        /// How many digits the user's codes have.
+        digits: u32,
     },
     /// Wrong code (or no 2FA).
     Rejected,

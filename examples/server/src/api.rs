@@ -396,6 +396,13 @@ pub fn too_many(retry_after: u64) -> ApiError {
     ApiError::TooManyRequests { retry_after }
 }
 
+/// Input that cannot be a code (a typo: letters, the wrong length): a 400 that spent nothing.
+pub fn not_a_code(digits: u32) -> ApiError {
+    ApiError::BadRequest(format!(
+        "that is not a {digits}-digit code or a backup code (XXXXX-XXXXX); check what you typed"
+    ))
+}
+
 /// A wrong code on an authenticated endpoint (a 400: a 401 would read as "session expired").
 pub const WRONG_CODE: ApiError =
     ApiError::WrongCode("wrong or already used code; check your phone's clock if this repeats");
@@ -434,6 +441,7 @@ async fn verify_setup<S: Backend>(
             .into_response())
         }
         ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        ConfirmOutcome::Malformed { digits } => Err(not_a_code(digits)),
         _ => Err(WRONG_CODE),
     }
 }
@@ -478,6 +486,7 @@ async fn backup_codes<S: Backend>(
         )
             .into_response()),
         RegenerateOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        RegenerateOutcome::Malformed { digits } => Err(not_a_code(digits)),
         _ => Err(WRONG_CODE),
     }
 }
@@ -513,6 +522,7 @@ async fn disable<S: Backend>(
             ))
         }
         DisableOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        DisableOutcome::Malformed { digits } => Err(not_a_code(digits)),
         _ => Err(WRONG_CODE),
     }
 }

@@ -26,7 +26,7 @@ use twofactor::store::TokenHash;
 
 use crate::api::{
     AppState, Authenticated, BAD_CREDENTIALS, BAD_LOGIN_CODE, ClientAddr, SecretString, WRONG_CODE,
-    new_session, normalise_email, now, too_many,
+    new_session, normalise_email, not_a_code, now, too_many,
 };
 use crate::db::{Backend, Db as _};
 use crate::error::{ApiError, Json};
@@ -421,6 +421,8 @@ pub async fn login_2fa<S: Backend>(
             Ok(response)
         }
         VerifyOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
+        // A typo costs nothing and is said so; the challenge already proved the password.
+        VerifyOutcome::Malformed { digits } => Err(not_a_code(digits)),
         _ => Err(BAD_LOGIN_CODE),
     }
 }
@@ -480,6 +482,7 @@ pub async fn change_password<S: Backend>(
             VerifyOutcome::RateLimited { retry_after_secs } => {
                 return Err(too_many(retry_after_secs));
             }
+            VerifyOutcome::Malformed { digits } => return Err(not_a_code(digits)),
             _ => return Err(WRONG_CODE),
         }
     }

@@ -17,7 +17,8 @@ use twofactor::service::{
 };
 
 use crate::api::{
-    AppState, Authenticated, SecretString, WRONG_CODE, enrolment_body, scheduled_response, too_many,
+    AppState, Authenticated, SecretString, WRONG_CODE, enrolment_body, not_a_code,
+    scheduled_response, too_many,
 };
 use crate::db::Backend;
 use crate::error::{ApiError, Json};
@@ -185,6 +186,7 @@ fn started(outcome: AddAuthenticatorOutcome) -> Result<Response, ApiError> {
             Ok(axum::Json(body).into_response())
         }
         AddAuthenticatorOutcome::Rejected => Err(WRONG_CODE),
+        AddAuthenticatorOutcome::Malformed { digits } => Err(not_a_code(digits)),
         AddAuthenticatorOutcome::RateLimited { retry_after_secs } => {
             Err(too_many(retry_after_secs))
         }
@@ -278,6 +280,7 @@ pub async fn remove_authenticator<S: Backend>(
             "that code was not accepted: it is wrong, already used, or comes from the app you \
              are removing; use another app or a backup code",
         )),
+        RemoveAuthenticatorOutcome::Malformed { digits } => Err(not_a_code(digits)),
         RemoveAuthenticatorOutcome::RateLimited { retry_after_secs } => {
             Err(too_many(retry_after_secs))
         }

@@ -754,6 +754,55 @@ async fn bad_input_gets_4xx_json() {
     assert_eq!(me(&http, &token).await["email"], json!("bob@example.com"));
 }
 
+/// The typos on the second step: each is a 400 that says what a code looks like and
+/// spends nothing, and the right code then logs in (before: 429 for ten minutes).
+#[tokio::test(flavor = "multi_thread")]
+async fn typos_on_the_second_step_cost_nothing() {
+    let dir = TempDir::new("server-typos");
+    let server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    let email = "tia@example.com";
+    let token = signup_and_login(&http, email).await;
+    let (secret, _) = enrol(&http, &token).await;
+    let ch = challenge(&http, email).await;
+    for typo in [
+        "abc",
+        "",
+        "12345",
+        "1234567",
+        "12 34 5x",
+        "AAAAA-BBBB",
+        "12345678901",
+    ] {
+        let r = http
+            .post(
+                "/api/login/2fa",
+                None,
+                json!({"challenge": ch, "code": typo}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{typo:?}: {r:?}");
+        assert!(r.error().contains("6-digit code"), "{r:?}");
+    }
+    let r = http
+        .post(
+            "/api/2fa/disable",
+            Some(&token),
+            json!({"code": "12 34 5x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    assert!(r.error().contains("6-digit code"), "{r:?}");
+    let r = http
+        .post(
+            "/api/login/2fa",
+            None,
+            json!({"challenge": ch, "code": totp_at(&secret, unix_now())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the owner gets in: {r:?}");
+}
+
 /// Five wrong codes, then even a valid code gets 429 with Retry-After, on every path that
 /// checks a code, backup codes included (one budget per user: the service's design).
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,207 @@
+//! A typo costs nothing: input that cannot be a code is `Malformed`, spends no attempt of any
+//! budget, touches no limiter and is not audited as a failed second factor; what can be a code
+//! is counted as before.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "service_support/mod.rs"]
+mod support;
+
+use support::*;
+use twofactor::rate_limit::{LimiterState, YEAR_SECS};
+use twofactor::service::{AddAuthenticatorOutcome, Config, RemoveAuthenticatorOutcome};
+use twofactor::store::EphemeralStore;
+use twofactor::{
+    ConfirmOutcome, DisableOutcome, EnrolmentStart, MemoryStore, RegenerateOutcome, VerifyOutcome,
+};
+
+/// What the demo's second step saw people type, and more.
+const MALFORMED: &[&str] = &[
+    "",
+    " ",
+    "abc",
+    "12345",
+    "1234567",
+    "12 34 5x",
+    "１２３４５６", // full-width digits are not ASCII digits
+    "123456\u{0}",
+    "AAAAA-BBBB",    // a backup code one character short
+    "UUUUU-UUUUU",   // U is not in the alphabet
+    "AAAAA-BBBBB-C", // one too many
+];
+
+async fn limiter(store: &MemoryStore, user: &str) -> LimiterState {
+    store
+        .get_limiter(&format!("2fa:user:{user}"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
+    let cipher = Instrumented::new();
+    let store = MemoryStore::new();
+    let (svc, clock, events) = service_with(store.clone(), cipher.clone(), config());
+    let (secret, _) = enrol(&svc, &clock, "ann").await;
+    let before = cipher.count();
+    let state = limiter(&store, "ann").await;
+    events.clear();
+    let mut sent = 0u64;
+    let start = clock.now_secs();
+    while clock.now_secs() < start + YEAR_SECS {
+        for typed in MALFORMED {
+            let c = challenge(&svc, "ann").await;
+            assert_eq!(
+                svc.complete_login(&c, typed).await.unwrap(),
+                VerifyOutcome::Malformed { digits: 6 },
+                "{typed:?}"
+            );
+            assert_eq!(
+                svc.verify("ann", typed).await.unwrap(),
+                VerifyOutcome::Malformed { digits: 6 }
+            );
+            // An unknown user gets the same answer.
+            assert_eq!(
+                svc.verify("nobody", typed).await.unwrap(),
+                VerifyOutcome::Malformed { digits: 6 }
+            );
+            sent += 3;
+        }
+        clock.advance(3600);
+    }
+    println!("{sent} malformed codes in a year");
+    assert_eq!(cipher.count(), before, "nothing was evaluated");
+    assert_eq!(limiter(&store, "ann").await, state, "no limiter write");
+    assert_eq!(events.count("second_factor_failed"), 0);
+    assert_eq!(events.count("verification_failed"), 0);
+    assert_eq!(svc.status("ann").await.unwrap().failures_since_login, 0);
+    // And the owner gets in at once.
+    let c = challenge(&svc, "ann").await;
+    assert!(
+        svc.complete_login(&c, &code_at(&secret, clock.now_secs()))
+            .await
+            .unwrap()
+            .is_success()
+    );
+}
+
+#[tokio::test]
+async fn twenty_typos_then_the_right_code() {
+    let (svc, _store, clock, _) = service();
+    let (secret, _) = enrol(&svc, &clock, "bob").await;
+    clock.advance(30);
+    let c = challenge(&svc, "bob").await;
+    for i in 0..20 {
+        let typed = MALFORMED[i % MALFORMED.len()];
+        assert!(matches!(
+            svc.complete_login(&c, typed).await.unwrap(),
+            VerifyOutcome::Malformed { .. }
+        ));
+    }
+    // Separators people type are not typos.
+    let code = code_at(&secret, clock.now_secs());
+    let dashed = format!("{}-{}", &code[..3], &code[3..]);
+    assert!(svc.complete_login(&c, &dashed).await.unwrap().is_success());
+}
+
+#[tokio::test]
+async fn a_well_formed_wrong_code_still_counts() {
+    let (svc, store, clock, events) = service();
+    let (secret, _) = enrol(&svc, &clock, "cy").await;
+    assert_eq!(
+        svc.verify("cy", &wrong_code(&secret, clock.now_secs(), 1))
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        svc.verify("cy", "AAAAA-BBBBB").await.unwrap(),
+        VerifyOutcome::Rejected,
+        "a well-formed backup code is looked up"
+    );
+    assert_eq!(limiter(&store, "cy").await.failures, 2);
+    assert_eq!(events.count("second_factor_failed"), 2);
+}
+
+#[tokio::test]
+async fn every_operation_that_takes_a_code_answers_malformed() {
+    let (svc, store, clock, _) = service();
+    let (secret, _) = enrol(&svc, &clock, "dee").await;
+    let mut state = limiter(&store, "dee").await;
+    assert!(matches!(
+        svc.disable("dee", "12345").await.unwrap(),
+        DisableOutcome::Malformed { digits: 6 }
+    ));
+    assert!(matches!(
+        svc.regenerate_backup_codes("dee", "x").await.unwrap(),
+        RegenerateOutcome::Malformed { digits: 6 }
+    ));
+    assert!(matches!(
+        svc.add_authenticator("dee", "Tablet", "dee", "1234567")
+            .await
+            .unwrap(),
+        AddAuthenticatorOutcome::Malformed { digits: 6 }
+    ));
+    assert_eq!(limiter(&store, "dee").await, state);
+    let id = svc.authenticators("dee").await.unwrap()[0].id.clone();
+    clock.advance(30);
+    let AddAuthenticatorOutcome::Started(tablet) = svc
+        .add_authenticator("dee", "Tablet", "dee", &code_at(&secret, clock.now_secs()))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        svc.confirm_enrolment("dee", &code_at(tablet.secret(), clock.now_secs()))
+            .await
+            .unwrap(),
+        ConfirmOutcome::Added { .. }
+    ));
+    // (Those two codes were right: their successes wrote the limiter.)
+    state = limiter(&store, "dee").await;
+    assert!(matches!(
+        svc.remove_authenticator("dee", &id, "").await.unwrap(),
+        RemoveAuthenticatorOutcome::Malformed { digits: 6 }
+    ));
+    // A pending app is confirmed only by one of its codes: a backup code's shape is none.
+    let EnrolmentStart::Started(_) = svc.start_enrolment("eve", "eve").await.unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        svc.confirm_enrolment("eve", "AAAAA-BBBBB").await.unwrap(),
+        ConfirmOutcome::Malformed { digits: 6 }
+    ));
+    assert_eq!(limiter(&store, "dee").await, state);
+    assert_eq!(limiter(&store, "eve").await, LimiterState::default());
+}
+
+#[tokio::test]
+async fn the_digits_are_the_users() {
+    let mut config = Config::new("Example");
+    config.digits = 8;
+    let (svc, clock, _) = service_with(
+        MemoryStore::new(),
+        twofactor::Keyring::single(1, KEY1),
+        config,
+    );
+    let EnrolmentStart::Started(e) = svc.start_enrolment("fay", "fay").await.unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        svc.confirm_enrolment("fay", "123456").await.unwrap(),
+        ConfirmOutcome::Malformed { digits: 8 }
+    ));
+    let totp = twofactor::Totp::builder(e.secret())
+        .digits(8)
+        .build()
+        .unwrap();
+    let code = totp.generate_at(clock.now_secs()).unwrap();
+    assert!(matches!(
+        svc.confirm_enrolment("fay", code.as_str()).await.unwrap(),
+        ConfirmOutcome::Confirmed { .. }
+    ));
+    assert_eq!(
+        svc.verify("fay", "123456").await.unwrap(),
+        VerifyOutcome::Malformed { digits: 8 }
+    );
+}
