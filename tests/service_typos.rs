@@ -187,8 +187,9 @@ async fn the_digits_are_the_users() {
     let EnrolmentStart::Started(e) = svc.start_enrolment("fay", "fay").await.unwrap() else {
         panic!()
     };
+    // (Six digits are looked at during a confirmation: an app may have ignored the 8.)
     assert!(matches!(
-        svc.confirm_enrolment("fay", "123456").await.unwrap(),
+        svc.confirm_enrolment("fay", "1234567").await.unwrap(),
         ConfirmOutcome::Malformed { digits: 8 }
     ));
     let totp = twofactor::Totp::builder(e.secret())
@@ -204,4 +205,69 @@ async fn the_digits_are_the_users() {
         svc.verify("fay", "123456").await.unwrap(),
         VerifyOutcome::Malformed { digits: 8 }
     );
+}
+
+/// An app that ignores the QR code's parameters (8 digits, SHA-256, 60 s here) shows SHA-1 /
+/// 6-digit / 30-second codes: the confirmation says so instead of "wrong code", and nothing is
+/// turned on; such a code never logs in.
+#[tokio::test]
+async fn an_app_that_ignored_the_parameters_is_told_apart() {
+    let mut config = Config::new("Example");
+    config.digits = 8;
+    config.algorithm = twofactor::Algorithm::Sha256;
+    config.period = 60;
+    let (svc, clock, _) = service_with(
+        MemoryStore::new(),
+        twofactor::Keyring::single(1, KEY1),
+        config,
+    );
+    let EnrolmentStart::Started(e) = svc.start_enrolment("gus", "gus").await.unwrap() else {
+        panic!()
+    };
+    // What the careless app shows: the defaults.
+    let careless = code_at(e.secret(), clock.now_secs());
+    assert!(matches!(
+        svc.confirm_enrolment("gus", &careless).await.unwrap(),
+        ConfirmOutcome::AppIgnoredSettings
+    ));
+    assert!(!svc.status("gus").await.unwrap().enabled);
+    // A wrong 6-digit code is just wrong.
+    assert!(matches!(
+        svc.confirm_enrolment("gus", &wrong_code(e.secret(), clock.now_secs(), 5))
+            .await
+            .unwrap(),
+        ConfirmOutcome::Rejected
+    ));
+    // The right app's code confirms; the careless app's code never logs in.
+    let right = twofactor::Totp::builder(e.secret())
+        .digits(8)
+        .algorithm(twofactor::Algorithm::Sha256)
+        .period(60)
+        .build()
+        .unwrap()
+        .generate_at(clock.now_secs())
+        .unwrap();
+    assert!(matches!(
+        svc.confirm_enrolment("gus", right.as_str()).await.unwrap(),
+        ConfirmOutcome::Confirmed { .. }
+    ));
+    assert_eq!(
+        svc.verify("gus", &careless).await.unwrap(),
+        VerifyOutcome::Malformed { digits: 8 }
+    );
+}
+
+/// With the default parameters there is nothing to ignore: a wrong code is `Rejected`.
+#[tokio::test]
+async fn default_parameters_never_say_ignored() {
+    let (svc, _store, clock, _) = service();
+    let EnrolmentStart::Started(e) = svc.start_enrolment("hal", "hal").await.unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        svc.confirm_enrolment("hal", &wrong_code(e.secret(), clock.now_secs(), 1))
+            .await
+            .unwrap(),
+        ConfirmOutcome::Rejected
+    ));
 }

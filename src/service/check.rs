@@ -241,15 +241,18 @@ where
         Ok(Some((records.swap_remove(i), enabled, attempt)))
     }
 
-    /// Decrypts the user's secret and checks `code` against it. A wrong code leaves the attempt
-    /// counted and gives `Ok(None)`; an infrastructure error before the check gives it back.
+    /// Decrypts the pending secret and checks `code` against it. A wrong code leaves the attempt
+    /// counted and gives [`Matched::No`], or [`Matched::DefaultsOnly`] when the record has other
+    /// parameters than SHA-1 / 6 digits / 30 s and the code is right for those defaults (an app
+    /// that ignored the URI's parameters: told, never accepted). An infrastructure error before
+    /// the check gives the attempt back.
     pub(super) async fn decrypt_and_match(
         &self,
         attempt: Attempt,
         user_id: &str,
         record: &CredentialRecord,
         code: &str,
-    ) -> Result<Option<(crate::crypto::Decrypted, crate::TotpMatch, Attempt)>, ServiceError> {
+    ) -> Result<Matched, ServiceError> {
         let decrypted = match self
             .cipher
             .decrypt(&record.encrypted_secret, &secret_aad(user_id))
@@ -263,10 +266,33 @@ where
             Err(e) => return Err(self.release_on_error(attempt, e).await),
         };
         let Some(m) = matched else {
+            let ignored = has_custom_parameters(record)
+                && self.matches_defaults(&decrypted.plaintext, code, attempt.now)?;
             self.fail(attempt, user_id, FailureReason::WrongCode);
-            return Ok(None);
+            return Ok(if ignored {
+                Matched::DefaultsOnly
+            } else {
+                Matched::No
+            });
         };
-        Ok(Some((decrypted, m, attempt)))
+        Ok(Matched::Yes(decrypted, m, attempt))
+    }
+
+    /// Whether `code` is right for `plaintext` under SHA-1 / 6 digits / 30 s (±1 step).
+    fn matches_defaults(
+        &self,
+        plaintext: &[u8],
+        code: &str,
+        now: u64,
+    ) -> Result<bool, ServiceError> {
+        let defaults = CredentialRecord {
+            algorithm: crate::Algorithm::Sha1,
+            digits: DEFAULT_DIGITS,
+            period: crate::Totp::DEFAULT_PERIOD,
+            enabled: false,
+            ..dummy_record()
+        };
+        Ok(self.check_totp(plaintext, &defaults, code, now)?.is_some())
     }
 
     pub(super) fn check_totp(
@@ -338,18 +364,10 @@ where
         };
         let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
         let record = CredentialRecord {
-            id: String::new(),
-            name: String::new(),
-            encrypted_secret: Vec::new(),
             algorithm: self.config.algorithm,
             digits: self.config.digits,
             period: self.config.period,
-            enabled: true,
-            last_step: None,
-            drift: 0,
-            created_at: 0,
-            last_used_at: None,
-            replaces: None,
+            ..dummy_record()
         };
         let _ = self.check_totp(&decrypted.plaintext, &record, code, now)?;
         Ok(())
@@ -452,6 +470,44 @@ pub(super) fn factor_of(code: &str) -> Factor {
         Factor::BackupCode
     } else {
         Factor::Totp
+    }
+}
+
+/// What a confirmation's code check found.
+pub(super) enum Matched {
+    /// Right for the pending secret.
+    Yes(crate::crypto::Decrypted, crate::TotpMatch, Attempt),
+    /// Wrong (the attempt stays counted).
+    No,
+    /// Wrong for the pending secret's parameters, right for the defaults (counted too).
+    DefaultsOnly,
+}
+
+/// The digits of a TOTP code when an app ignores the URI's parameters.
+pub(super) const DEFAULT_DIGITS: u32 = 6;
+
+/// Whether a credential has parameters some apps ignore (anything but SHA-1 / 6 / 30 s).
+pub(super) fn has_custom_parameters(record: &CredentialRecord) -> bool {
+    record.algorithm != crate::Algorithm::Sha1
+        || record.digits != DEFAULT_DIGITS
+        || record.period != crate::Totp::DEFAULT_PERIOD
+}
+
+/// A record with nothing in it, to be filled in with `..`.
+fn dummy_record() -> CredentialRecord {
+    CredentialRecord {
+        id: String::new(),
+        name: String::new(),
+        encrypted_secret: Vec::new(),
+        algorithm: crate::Algorithm::Sha1,
+        digits: DEFAULT_DIGITS,
+        period: crate::Totp::DEFAULT_PERIOD,
+        enabled: true,
+        last_step: None,
+        drift: 0,
+        created_at: 0,
+        last_used_at: None,
+        replaces: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! backup codes.
 
 use super::*;
+use check::{DEFAULT_DIGITS, Matched, has_custom_parameters};
 
 impl<C, E, K, Clk> TwoFactor<C, E, K, Clk>
 where
@@ -82,16 +83,18 @@ where
     ) -> Result<ConfirmOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        // What cannot be a code of the pending app costs nothing (see `check_code`).
-        let digits = self
+        // What cannot be a code of the pending app costs nothing (see `check_code`). A 6-digit
+        // code for a pending app of other parameters may come from an app that ignored them.
+        let pending = self
             .credentials
             .get_credentials(user_id)
             .await
             .map_err(credential_err)?
-            .iter()
-            .find(|r| !r.enabled)
-            .map_or(self.config.digits, |r| r.digits);
-        if !check::is_totp_shaped(code, |n| n == digits) {
+            .into_iter()
+            .find(|r| !r.enabled);
+        let digits = pending.as_ref().map_or(self.config.digits, |r| r.digits);
+        let custom = pending.as_ref().is_some_and(has_custom_parameters);
+        if !check::is_totp_shaped(code, |n| n == digits || (custom && n == DEFAULT_DIGITS)) {
             return Ok(ConfirmOutcome::Malformed { digits });
         }
         let attempt = match self
@@ -105,11 +108,13 @@ where
         else {
             return Ok(ConfirmOutcome::Rejected);
         };
-        let Some((_, m, attempt)) = self
+        let (_, m, attempt) = match self
             .decrypt_and_match(attempt, user_id, &record, code)
             .await?
-        else {
-            return Ok(ConfirmOutcome::Rejected);
+        {
+            Matched::Yes(d, m, attempt) => (d, m, attempt),
+            Matched::No => return Ok(ConfirmOutcome::Rejected),
+            Matched::DefaultsOnly => return Ok(ConfirmOutcome::AppIgnoredSettings),
         };
         // A first enrolment turns 2FA on with a new set of backup codes; an added authenticator
         // joins the others and leaves the codes alone. The store checks which one this still is.

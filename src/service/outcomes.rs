@@ -117,6 +117,11 @@ pub enum ConfirmOutcome {
         /// Seconds until an attempt may be allowed again.
         retry_after_secs: u64,
     },
+    /// The code is wrong for the parameters the QR code asked for (algorithm, digits, period)
+    /// but right for SHA-1 / 6 digits / 30 s: the user's app ignored them, and its codes would
+    /// never log in. Nothing was turned on: tell the user, and offer to enrol again with the
+    /// defaults (a [`Config`](super::Config) with them) or another app.
+    AppIgnoredSettings,
 }
 
 /// The result of [`TwoFactor::start_login`](super::TwoFactor::start_login).

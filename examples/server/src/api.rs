@@ -442,6 +442,11 @@ async fn verify_setup<S: Backend>(
         }
         ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         ConfirmOutcome::Malformed { digits } => Err(not_a_code(digits)),
+        ConfirmOutcome::AppIgnoredSettings => Err(ApiError::Conflict(
+            "your authenticator app ignored the settings of the QR code (it shows 6-digit SHA-1 \
+             codes every 30 s): its codes would never log you in; use an app that reads the \
+             settings, or ask for an enrolment with the default settings",
+        )),
         _ => Err(WRONG_CODE),
     }
 }
