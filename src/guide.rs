@@ -90,7 +90,7 @@
 //! # let master_key = [7u8; 32];
 //! let pepper = BackupCodeKey::derive(&master_key);
 //!
-//! let codes = backup_codes::generate(backup_codes::DEFAULT_COUNT); // 8 codes, "XXXXX-XXXXX"
+//! let codes = backup_codes::generate(backup_codes::DEFAULT_COUNT); // 8 codes, "XXXX-XXXX-XXXX"
 //! let stored: Vec<_> = codes.iter().map(|c| pepper.hash("user-42", c)).collect();
 //! // Show `c.as_str()` to the user once; never store or log the codes themselves.
 //!

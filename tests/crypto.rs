@@ -483,12 +483,55 @@ proptest! {
 const ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 fn assert_well_formed(code: &str) {
-    assert_eq!(code.len(), 11, "{code}");
-    assert_eq!(code.as_bytes()[5], b'-', "{code}");
+    assert_eq!(code.len(), 14, "{code}");
+    assert_eq!(
+        (code.as_bytes()[4], code.as_bytes()[9]),
+        (b'-', b'-'),
+        "{code}"
+    );
     let chars: String = code.chars().filter(|&c| c != '-').collect();
-    assert_eq!(chars.len(), 10);
+    assert_eq!(chars.len(), 12);
     assert!(chars.chars().all(|c| ALPHABET.contains(c)), "{code}");
-    assert!(chars.chars().any(|c| c.is_ascii_alphabetic()), "{code}");
+    assert!(
+        chars[..11].chars().any(|c| c.is_ascii_alphabetic()),
+        "a letter among the random symbols: {code}"
+    );
+    assert_eq!(
+        chars.as_bytes()[11],
+        ALPHABET.as_bytes()[usize::from(check_of(&chars[..11]))],
+        "{code}"
+    );
+}
+
+/// GF(32) multiplication as a schoolbook carry-less product reduced by x⁵ + x² + 1: an
+/// implementation independent of the crate's.
+fn gf32_mul(a: u8, b: u8) -> u8 {
+    let mut product: u16 = 0;
+    for bit in 0..5 {
+        if b >> bit & 1 == 1 {
+            product ^= u16::from(a) << bit;
+        }
+    }
+    for bit in (5..10).rev() {
+        if product >> bit & 1 == 1 {
+            product ^= 0b100101 << (bit - 5);
+        }
+    }
+    product as u8
+}
+
+/// The check symbol's value by its definition: Σ xᵢ·α^(12−i), α = x.
+fn check_of(random: &str) -> u8 {
+    let mut sum = 0;
+    for (i, c) in random.chars().enumerate() {
+        let x = ALPHABET.find(c).unwrap() as u8;
+        let mut weight = 1;
+        for _ in 0..(11 - i) {
+            weight = gf32_mul(weight, 2);
+        }
+        sum ^= gf32_mul(x, weight);
+    }
+    sum
 }
 
 #[test]
@@ -516,10 +559,10 @@ fn large_seeded_set_is_unique_and_uses_the_whole_alphabet() {
             counts[ALPHABET.find(ch).unwrap()] += 1;
         }
     }
-    // 200 000 symbols over 32 values: 6250 expected each; a uniform draw stays within ±5%.
+    // 240 000 symbols over 32 values: 7500 expected each; a uniform draw stays within ±5%.
     for (i, n) in counts.iter().enumerate() {
         assert!(
-            (5937..=6563).contains(n),
+            (7125..=7875).contains(n),
             "symbol {} drawn {n} times",
             &ALPHABET[i..=i]
         );
@@ -528,14 +571,22 @@ fn large_seeded_set_is_unique_and_uses_the_whole_alphabet() {
 
 #[test]
 fn all_digit_and_duplicate_draws_are_redrawn() {
-    let digits: Vec<u8> = (0..10).collect(); // "01234-56789": no letter
-    let a: Vec<u8> = vec![10, 11, 12, 13, 14, 1, 2, 3, 4, 5]; // "ABCDE-12345"
+    let digits: Vec<u8> = (0..11).map(|d| d % 10).collect(); // "0123-4567-890": no letter
+    let a: Vec<u8> = vec![10, 11, 12, 13, 14, 1, 2, 3, 4, 5, 6]; // "ABCD-E123-456"
     let a_high: Vec<u8> = a.iter().map(|b| b | 0xe0).collect(); // same symbols via the high bits
-    let b: Vec<u8> = vec![31; 10]; // "ZZZZZ-ZZZZZ"
+    let b: Vec<u8> = vec![31; 11]; // "ZZZZ-ZZZZ-ZZZ"
     let stream = [digits, a, a_high, b].concat();
     let codes = backup_codes::generate_with_rng(2, &mut FixedRng::new(stream));
     let shown: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-    assert_eq!(shown, ["ABCDE-12345", "ZZZZZ-ZZZZZ"]);
+    let with_check = |random: &str| {
+        let check = ALPHABET.as_bytes()[usize::from(check_of(random))] as char;
+        let full = format!("{random}{check}");
+        format!("{}-{}-{}", &full[..4], &full[4..8], &full[8..])
+    };
+    assert_eq!(
+        shown,
+        [with_check("ABCDE123456"), with_check("ZZZZZZZZZZZ")]
+    );
 }
 
 #[test]
@@ -564,7 +615,24 @@ fn normalisation_table() {
         ("", None),
         ("-----", None),
     ];
-    for (typed, expected) in table {
+    // The current format: 12 symbols, the last a check symbol.
+    let code = backup_codes::generate_with_rng(1, &mut StdRng::seed_from_u64(3))
+        .pop()
+        .unwrap();
+    let canonical: String = code.as_str().chars().filter(|&c| c != '-').collect();
+    let spaced = format!(" {} ", code.as_str().to_lowercase().replace('-', " "));
+    let mut typo = canonical.clone().into_bytes();
+    typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
+    let typo = String::from_utf8(typo).unwrap();
+    let table_v2: &[(&str, Option<&str>)] = &[
+        (code.as_str(), Some(&canonical)),
+        (&canonical, Some(&canonical)),
+        (&spaced, Some(&canonical)),
+        (&typo, None),                    // one symbol wrong: the check symbol says so
+        (&canonical[..11], None),         // 11 characters
+        (&format!("{canonical}A"), None), // 13 characters
+    ];
+    for (typed, expected) in table.iter().chain(table_v2) {
         let got = normalize(typed);
         assert_eq!(
             got.as_deref().map(String::as_str),
@@ -582,6 +650,55 @@ fn normalisation_table() {
         None,
         "input longer than 64 bytes is refused"
     );
+}
+
+/// Every single-symbol substitution and every adjacent swap of 2,000 codes, counted: the check
+/// symbol catches all substitutions and all swaps of two random symbols, and most swaps of the
+/// last random symbol with the check symbol.
+#[test]
+fn the_check_symbol_catches_typos() {
+    let codes = backup_codes::generate_with_rng(2_000, &mut StdRng::seed_from_u64(9));
+    let (mut subs, mut subs_caught) = (0u64, 0u64);
+    let (mut swaps, mut swaps_caught) = (0u64, 0u64);
+    let (mut last, mut last_caught) = (0u64, 0u64);
+    for code in &codes {
+        let chars: Vec<char> = normalize(code.as_str()).unwrap().chars().collect();
+        for i in 0..12 {
+            for c in ALPHABET.chars().filter(|&c| c != chars[i]) {
+                let mut typo = chars.clone();
+                typo[i] = c;
+                let typo: String = typo.into_iter().collect();
+                subs += 1;
+                subs_caught += u64::from(normalize(&typo).is_none());
+            }
+        }
+        for i in 0..11 {
+            if chars[i] == chars[i + 1] {
+                continue;
+            }
+            let mut typo = chars.clone();
+            typo.swap(i, i + 1);
+            let typo: String = typo.into_iter().collect();
+            let caught = u64::from(normalize(&typo).is_none());
+            if i == 10 {
+                last += 1;
+                last_caught += caught;
+            } else {
+                swaps += 1;
+                swaps_caught += caught;
+            }
+        }
+    }
+    println!(
+        "substitutions {subs_caught}/{subs}, adjacent swaps {swaps_caught}/{swaps}, \
+         swaps with the check symbol {last_caught}/{last}"
+    );
+    assert_eq!(subs_caught, subs);
+    assert_eq!(swaps_caught, swaps);
+    // (x₁₁ and c swapped pass only when they are equal, which is no swap.)
+    assert_eq!(last_caught, last);
+    // A code of the first format still normalises (no check symbol to test).
+    assert!(normalize("ABCDE-12345").is_some());
 }
 
 #[test]

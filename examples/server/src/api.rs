@@ -399,7 +399,7 @@ pub fn too_many(retry_after: u64) -> ApiError {
 /// Input that cannot be a code (a typo: letters, the wrong length): a 400 that spent nothing.
 pub fn not_a_code(digits: u32) -> ApiError {
     ApiError::BadRequest(format!(
-        "that is not a {digits}-digit code or a backup code (XXXXX-XXXXX); check what you typed"
+        "that is not a {digits}-digit code or a backup code (XXXX-XXXX-XXXX); check what you typed"
     ))
 }
 
