@@ -380,6 +380,7 @@ async fn five_authenticators_do_not_multiply_the_odds() {
         }
         assert_eq!(svc.authenticators(OWNER).await.unwrap().len(), k);
         let start = cipher.count();
+        let padding = cipher.padding();
         let begin = now(&clock);
         let mut n = 0;
         let mut evaluated_requests = 0u64;
@@ -399,6 +400,12 @@ async fn five_authenticators_do_not_multiply_the_odds() {
         }
         let candidates = cipher.count() - start;
         assert_eq!(candidates, evaluated_requests * k as u64);
+        // And the work of each guess is that of five, whatever k: no timing tell.
+        assert_eq!(
+            candidates + cipher.padding() - padding,
+            evaluated_requests * 5,
+            "padded to the maximum"
+        );
         println!("{k} authenticators: {evaluated_requests} guesses, {candidates} candidates");
         compared.push(candidates);
     }

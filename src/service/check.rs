@@ -91,15 +91,21 @@ where
         oldest: Option<&str>,
     ) -> Result<Checked, ServiceError> {
         let now = attempt.now;
+        let clean = clean_totp_input(code);
+        // Every login does the work of the configured maximum of authenticators, so its time
+        // does not say how many the user has (or whether the user has any).
+        let rounds = (self.config.max_authenticators as usize).max(active.len());
         if active.is_empty() {
-            if let Err(e) = self.dummy_check(user_id, code, now).await {
+            if let Err(e) = self
+                .pad(user_id, clean.as_deref().map(String::as_str), now, rounds)
+                .await
+            {
                 return Err(self.release_on_error(attempt, e).await);
             }
             self.fail(attempt, user_id, FailureReason::NotEnrolled);
             return Ok(Checked::Rejected);
         }
         let aad = secret_aad(user_id);
-        let clean = clean_totp_input(code);
         let mut matched = Vec::new();
         for &record in active {
             let decrypted = match self.cipher.decrypt(&record.encrypted_secret, &aad).await {
@@ -116,6 +122,13 @@ where
                 Ok(None) => {}
                 Err(e) => return Err(self.release_on_error(attempt, e).await),
             }
+        }
+        let clean_ref = clean.as_deref().map(String::as_str);
+        if let Err(e) = self
+            .pad(user_id, clean_ref, now, rounds - active.len())
+            .await
+        {
+            return Err(self.release_on_error(attempt, e).await);
         }
         if matched.is_empty() {
             self.fail(attempt, user_id, FailureReason::WrongCode);
@@ -348,6 +361,23 @@ where
         code: &str,
         now: u64,
     ) -> Result<(), ServiceError> {
+        let clean = clean_totp_input(code);
+        self.pad(user_id, clean.as_deref().map(String::as_str), now, 1)
+            .await
+    }
+
+    /// `rounds` dummy rounds of an authenticator's check (decrypt a blob with associated data
+    /// like `user_id`'s, check the cleaned code against the dummy secret), thrown away.
+    async fn pad(
+        &self,
+        user_id: &str,
+        clean: Option<&str>,
+        now: u64,
+        rounds: usize,
+    ) -> Result<(), ServiceError> {
+        if rounds == 0 {
+            return Ok(());
+        }
         let len = user_id.len().min(MAX_USER_ID_LEN);
         let aad = secret_aad(&DUMMY_USER_ID[..len]);
         let slot = &self.dummy_blobs[len];
@@ -362,14 +392,16 @@ where
                 slot.get_or_init(|| blob)
             }
         };
-        let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
         let record = CredentialRecord {
             algorithm: self.config.algorithm,
             digits: self.config.digits,
             period: self.config.period,
             ..dummy_record()
         };
-        let _ = self.check_totp(&decrypted.plaintext, &record, code, now)?;
+        for _ in 0..rounds {
+            let decrypted = self.cipher.decrypt(blob, &aad).await.map_err(cipher_err)?;
+            let _ = self.check_clean_totp(&decrypted.plaintext, &record, clean, now)?;
+        }
         Ok(())
     }
 
