@@ -429,7 +429,7 @@ async function loadSecurity() {
   const dlist = $("device-list");
   dlist.innerHTML = "";
   devices.body.devices.forEach((d) => {
-    const li = item(d.label, "trusted since " + when(d.createdAt) + " · last used " + when(d.lastUsedAt) +
+    const li = item(d.thisBrowser ? d.label + " (this browser)" : d.label, "trusted since " + when(d.createdAt) + " · last used " + when(d.lastUsedAt) +
       " · until " + when(d.trustedUntil));
     li.dataset.id = d.id;
     const actions = document.createElement("span");

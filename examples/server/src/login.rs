@@ -102,7 +102,7 @@ fn device_cookie_name(email: &str) -> String {
 }
 
 /// The account's device token from the `Cookie` headers, if any.
-fn device_cookie(headers: &HeaderMap, email: &str) -> Option<Zeroizing<String>> {
+pub(crate) fn device_cookie(headers: &HeaderMap, email: &str) -> Option<Zeroizing<String>> {
     let name = device_cookie_name(email);
     headers
         .get_all(header::COOKIE)
@@ -119,7 +119,7 @@ fn device_cookie(headers: &HeaderMap, email: &str) -> Option<Zeroizing<String>> 
 /// `Set-Cookie` for a new device token (the token is base64url: no quoting needed).
 fn set_device_cookie(response: &mut Response, email: &str, token: &str, max_age: u64) {
     let cookie = Zeroizing::new(format!(
-        "{}={token}; Max-Age={max_age}; Path=/api/login; HttpOnly; Secure; SameSite=Strict",
+        "{}={token}; Max-Age={max_age}; Path=/api; HttpOnly; Secure; SameSite=Strict",
         device_cookie_name(email)
     ));
     if let Ok(value) = HeaderValue::from_str(&cookie) {

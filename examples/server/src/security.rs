@@ -113,6 +113,8 @@ struct DeviceView {
     created_at: u64,
     last_used_at: u64,
     trusted_until: u64,
+    /// Whether it is the browser that asks (its device cookie is this device's token).
+    this_browser: bool,
 }
 
 /// An id from a request, if it could be one (anything longer is nobody's).
@@ -320,13 +322,16 @@ pub async fn remove_authenticator<S: Backend>(
 pub async fn list_devices<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
+    let cookie = crate::login::device_cookie(&headers, &auth.user.email);
     let list: Vec<DeviceView> = state
         .twofa
         .trusted_devices(&auth.user.id)
         .await?
         .into_iter()
         .map(|d| DeviceView {
+            this_browser: cookie.as_ref().is_some_and(|c| d.is_token(c)),
             id: d.id,
             label: d.label,
             created_at: d.created_at,

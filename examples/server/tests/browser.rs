@@ -528,6 +528,7 @@ async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
     wait_count(c, "#device-list li", 1).await;
     let devices = text(c, "device-list").await;
     assert!(devices.contains("Chrome on Linux"), "{devices}");
+    assert!(devices.contains("(this browser)"), "{devices}");
     // Still invisible to the page's script.
     let visible = c
         .execute("return document.cookie", vec![])

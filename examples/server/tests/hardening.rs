@@ -71,7 +71,7 @@ fn device_cookie(r: &Resp) -> String {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|v| v.starts_with("tf_device_"))
         .unwrap_or_else(|| panic!("no device cookie in {r:?}"));
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/login"] {
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api;"] {
         assert!(set.contains(attribute), "{set}");
     }
     set.split(';').next().unwrap().to_owned()

@@ -1718,7 +1718,7 @@ fn set_device_cookie(r: &Resp) -> String {
         "HttpOnly",
         "Secure",
         "SameSite=Strict",
-        "Path=/api/login",
+        "Path=/api;",
         "Max-Age=7776000",
     ] {
         assert!(set.contains(attribute), "{set}");
@@ -1845,6 +1845,22 @@ async fn trusted_browser_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].1, "Chrome on Linux");
     let device_id = list[0].0.clone();
+    // The list marks the browser that asks, and only that one.
+    for (headers, mine) in [
+        (vec![("cookie", cookie.as_str())], true),
+        (vec![("cookie", known.as_str())], false),
+        (vec![], false),
+    ] {
+        let r = http
+            .get_with("/api/2fa/trusted-devices", Some(&session), &headers)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(
+            r.json["devices"][0]["thisBrowser"],
+            json!(mine),
+            "{headers:?}"
+        );
+    }
     // The password is still checked.
     let r = http
         .post_with(

@@ -288,6 +288,23 @@ impl Http {
         .await
     }
 
+    /// `GET` with extra headers (a `Cookie`, say).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = Request::builder().uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
     /// `GET` with this exact `Authorization` header value.
     pub async fn get_with_authorization(&self, path: &str, value: &str) -> Resp {
         let req = Request::builder()
