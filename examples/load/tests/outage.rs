@@ -363,6 +363,11 @@ async fn two_servers_survive_a_postgres_outage() {
             // Sent and answered while cut (one sent just before the restore may rightly be
             // answered 200 after it).
             assert_eq!(code, 503, "during the cut");
+            assert!(
+                s.reply.json["retryAfter"].as_u64().is_some_and(|r| r >= 1),
+                "a 503 says when to retry: {:?}",
+                s.reply.json
+            );
             during += 1;
             slowest_during = slowest_during.max(s.reply.elapsed);
         } else if s.sent > restored_at + Duration::from_secs(5) {

@@ -63,6 +63,9 @@ impl ApiError {
     }
 }
 
+/// The `Retry-After` of a 503 for an unavailable dependency.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message, extra) = match self {
@@ -97,10 +100,15 @@ impl IntoResponse for ApiError {
                 "the server is busy; try again in a moment".into(),
                 Some(retry_after),
             ),
+            // Nobody was let in and nothing was consumed (the crate fails closed): a retry in a
+            // few seconds is safe, and the answer says when.
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "service unavailable, try again later".into(),
-                None,
+                format!(
+                    "the service is unavailable (its database did not answer); nothing was done, \
+                     try again in {UNAVAILABLE_RETRY_SECS} seconds"
+                ),
+                Some(UNAVAILABLE_RETRY_SECS),
             ),
         };
         let body = match extra {
