@@ -105,14 +105,15 @@
 //! assert_eq!(pepper.verify("user-43", &typed, &stored), None);
 //! ```
 //!
-//! Each code is 10 characters of Crockford base32 (`0-9 A-Z` without `I L O U`: 32 symbols, 5 bits
-//! each), and always contains at least one letter so it is never mistaken for an all-digit TOTP code.
-//! Codes are uniform over the 32^10 − 10^10 such strings:
-//! log2(32^10 − 10^10) = 50 + log2(1 − 8.9×10^-6) ≈ **49.99999 bits** (the letter rule costs
-//! 1.3×10^-5 bits). With 8 codes, one online guess succeeds with probability 8 / 1.1×10^15 ≈ 7×10^-15,
-//! before any rate limit. Offline, the stored HMAC-SHA256 hashes are useless without the pepper, and
-//! each is bound to its user id (length-prefixed), so even with the pepper brute force costs 2^50 HMACs
-//! per user; the 8 hex characters (32 bits) that many tutorials use fall to 4×10^9. Regenerating
+//! Each code is 12 characters of Crockford base32 (`0-9 A-Z` without `I L O U`: 32 symbols, 5 bits
+//! each), `XXXX-XXXX-XXXX`: 11 random symbols, which always contain a letter so a code is never
+//! mistaken for an all-digit TOTP code, and a check symbol that catches every one-symbol typo and
+//! every swap of neighbours before any lookup (a typo then costs the user nothing). The random part
+//! is uniform over the 32^11 − 10^11 such strings: log2(32^11 − 10^11) ≈ **54.999996 bits**. With 8
+//! codes, one online guess succeeds with probability 8 / 3.6×10^16 ≈ 2×10^-16, before any rate
+//! limit. Codes of the first format (10 symbols, 49.99999 bits) still verify. Offline, the stored
+//! HMAC-SHA256 hashes are useless without the pepper, and each is bound to its user id
+//! (length-prefixed), so even with the pepper brute force costs 2^55 HMACs per user; the 8 hex characters (32 bits) that many tutorials use fall to 4×10^9. Regenerating
 //! replaces the whole set. Changing the pepper voids every stored code.
 //!
 //! # Secrets encrypted at rest
