@@ -8,7 +8,10 @@ mod support;
 
 use support::*;
 use twofactor::rate_limit::{LimiterState, YEAR_SECS};
-use twofactor::service::{AddAuthenticatorOutcome, Config, RemoveAuthenticatorOutcome};
+use twofactor::service::{
+    AddAuthenticatorOutcome, CompleteLogin, Config, RemoveAuthenticatorOutcome, SecondFactor,
+    Verify,
+};
 use twofactor::store::EphemeralStore;
 use twofactor::{
     ConfirmOutcome, DisableOutcome, EnrolmentStart, MemoryStore, RegenerateOutcome, VerifyOutcome,
@@ -51,17 +54,23 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
         for typed in MALFORMED {
             let c = challenge(&svc, "ann").await;
             assert_eq!(
-                svc.complete_login(&c, typed).await.unwrap(),
+                svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 },
                 "{typed:?}"
             );
             assert_eq!(
-                svc.verify("ann", typed).await.unwrap(),
+                svc.verify(Verify::new("ann", SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 }
             );
             // An unknown user gets the same answer.
             assert_eq!(
-                svc.verify("nobody", typed).await.unwrap(),
+                svc.verify(Verify::new("nobody", SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 }
             );
             sent += 3;
@@ -77,10 +86,13 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
     // And the owner gets in at once.
     let c = challenge(&svc, "ann").await;
     assert!(
-        svc.complete_login(&c, &code_at(&secret, clock.now_secs()))
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, clock.now_secs()))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
 }
 
@@ -93,14 +105,21 @@ async fn twenty_typos_then_the_right_code() {
     for i in 0..20 {
         let typed = MALFORMED[i % MALFORMED.len()];
         assert!(matches!(
-            svc.complete_login(&c, typed).await.unwrap(),
+            svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
+                .await
+                .unwrap(),
             VerifyOutcome::Malformed { .. }
         ));
     }
     // Separators people type are not typos.
     let code = code_at(&secret, clock.now_secs());
     let dashed = format!("{}-{}", &code[..3], &code[3..]);
-    assert!(svc.complete_login(&c, &dashed).await.unwrap().is_success());
+    assert!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&dashed)))
+            .await
+            .unwrap()
+            .is_success()
+    );
 }
 
 #[tokio::test]
@@ -108,13 +127,18 @@ async fn a_well_formed_wrong_code_still_counts() {
     let (svc, store, clock, events) = service();
     let (secret, _) = enrol(&svc, &clock, "cy").await;
     assert_eq!(
-        svc.verify("cy", &wrong_code(&secret, clock.now_secs(), 1))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "cy",
+            SecondFactor::Typed(&wrong_code(&secret, clock.now_secs(), 1))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify("cy", "AAAAA-BBBBB").await.unwrap(),
+        svc.verify(Verify::new("cy", SecondFactor::Typed("AAAAA-BBBBB")))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected,
         "a well-formed backup code is looked up"
     );
@@ -202,7 +226,9 @@ async fn the_digits_are_the_users() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify("fay", "123456").await.unwrap(),
+        svc.verify(Verify::new("fay", SecondFactor::Typed("123456")))
+            .await
+            .unwrap(),
         VerifyOutcome::Malformed { digits: 8 }
     );
 }
@@ -252,7 +278,9 @@ async fn an_app_that_ignored_the_parameters_is_told_apart() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify("gus", &careless).await.unwrap(),
+        svc.verify(Verify::new("gus", SecondFactor::Typed(&careless)))
+            .await
+            .unwrap(),
         VerifyOutcome::Malformed { digits: 8 }
     );
 }

@@ -255,7 +255,10 @@ where
             }
             _ => {}
         }
-        let established = match self.check_code(user_id, code, now, Budget::User).await? {
+        let established = match self
+            .check_code(user_id, SecondFactor::Typed(code), now, Budget::User)
+            .await?
+        {
             Checked::Success { established, .. } => established,
             Checked::Malformed { digits } => {
                 return Ok(AddAuthenticatorOutcome::Malformed { digits });
@@ -349,7 +352,13 @@ where
             return Ok(RemoveAuthenticatorOutcome::LastAuthenticator);
         }
         match self
-            .check_code_except(user_id, code, now, Budget::User, Some(id))
+            .check_code_except(
+                user_id,
+                SecondFactor::Typed(code),
+                now,
+                Budget::User,
+                Some(id),
+            )
             .await?
         {
             Checked::Success {
@@ -390,9 +399,8 @@ where
         })
     }
 
-    /// The browsers the user trusts now (see
-    /// [`TwoFactor::complete_login_trusting_device`]), oldest first. Tokens that are only known
-    /// (an own attempt budget, no skip) are not listed.
+    /// The browsers the user trusts now (see [`Remember::Trusted`]), oldest first. Tokens that
+    /// are only known (an own attempt budget, no skip) are not listed.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.

@@ -8,7 +8,7 @@ mod cipher;
 pub use cipher::Instrumented;
 
 use twofactor::audit::AuditEvent;
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{Config, LoginStart, StartLogin};
 use twofactor::{
     BackupCode, BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore,
     Secret, Totp, TwoFactor,
@@ -140,7 +140,7 @@ pub async fn enrol<K: twofactor::SecretCipher>(
 
 /// Starts a login and returns the challenge token text.
 pub async fn challenge<K: twofactor::SecretCipher>(svc: &Svc<K>, user: &str) -> String {
-    match svc.start_login(user).await.unwrap() {
+    match svc.start_login(StartLogin::new(user)).await.unwrap() {
         LoginStart::Required { challenge, .. } => challenge.as_str().to_owned(),
         other => panic!("expected a challenge, got {other:?}"),
     }
