@@ -829,6 +829,61 @@ async fn one_store_for_both_with_the_default_type_parameters() {
 
 /// A device token only counts for the user it was issued to: a forged, oversized, expired or
 /// foreign token is ignored (the user's budget applies), never an error.
+/// A device token presented without asking to remember the browser still draws on the device's
+/// own budget, and the success leaves nothing new on the browser.
+#[tokio::test]
+async fn a_device_token_without_remember_keeps_its_budget_and_gets_nothing_new() {
+    let (svc, _store, clock, _events) = service();
+    let (secret, _) = enrol(&svc, &clock, "cal").await;
+    clock.advance(30);
+    let c = challenge(&svc, "cal").await;
+    let VerifyOutcome::Success {
+        device_token: Some(device),
+        ..
+    } = svc
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret, T0 + 30)))
+                .remember(Remember::Device),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("no device token")
+    };
+    for i in 0..5 {
+        let g = wrong_code(&secret, T0 + 30, 13 * i);
+        let _ = svc
+            .verify(Verify::new("cal", SecondFactor::Typed(&g)))
+            .await
+            .unwrap();
+    }
+    clock.advance(30);
+    let c = challenge(&svc, "cal").await;
+    let code = code_at(&secret, T0 + 60);
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&code)))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    let outcome = svc
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code)).device(Some(device.as_str())),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            VerifyOutcome::Success {
+                device_token: None,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
 #[tokio::test]
 async fn device_tokens_of_others_forged_or_expired_are_ignored() {
     let (svc, _store, clock, _events) = service();

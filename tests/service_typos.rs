@@ -9,8 +9,8 @@ mod support;
 use support::*;
 use twofactor::rate_limit::{LimiterState, YEAR_SECS};
 use twofactor::service::{
-    AddAuthenticatorOutcome, CompleteLogin, Config, RemoveAuthenticatorOutcome, SecondFactor,
-    Verify,
+    AddAuthenticatorOutcome, CompleteLogin, Config, Method, Remember, RemoveAuthenticatorOutcome,
+    SecondFactor, StartLogin, Verify,
 };
 use twofactor::store::EphemeralStore;
 use twofactor::{
@@ -94,6 +94,99 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
         .unwrap()
         .is_success()
     );
+}
+
+/// A form that names the factor (a separate "backup code" field): each kind is checked only as
+/// itself; the other kind's shape is malformed there, so it costs nothing and is never tried as
+/// the other.
+#[tokio::test]
+async fn a_named_factor_is_checked_only_as_that_kind() {
+    let cipher = Instrumented::new();
+    let store = MemoryStore::new();
+    let (svc, clock, events) = service_with(store.clone(), cipher.clone(), config());
+    let (secret, codes) = enrol(&svc, &clock, "ivy").await;
+    clock.advance(30);
+    let totp = code_at(&secret, clock.now_secs());
+    let before = cipher.count();
+    let state = limiter(&store, "ivy").await;
+    events.clear();
+    let crossed = [codes[0].as_str(), totp.as_str()];
+    for (typed, factor) in MALFORMED
+        .iter()
+        .flat_map(|t| [SecondFactor::Totp(t), SecondFactor::BackupCode(t)].map(|f| (*t, f)))
+        .chain([
+            (crossed[0], SecondFactor::Totp(crossed[0])),
+            (crossed[1], SecondFactor::BackupCode(crossed[1])),
+        ])
+    {
+        let c = challenge(&svc, "ivy").await;
+        assert_eq!(
+            svc.complete_login(CompleteLogin::new(&c, factor))
+                .await
+                .unwrap(),
+            VerifyOutcome::Malformed { digits: 6 },
+            "{typed:?} as {factor:?}"
+        );
+        assert_eq!(
+            svc.verify(Verify::new("ivy", factor)).await.unwrap(),
+            VerifyOutcome::Malformed { digits: 6 },
+            "{typed:?} as {factor:?}"
+        );
+    }
+    assert_eq!(cipher.count(), before, "nothing was evaluated");
+    assert_eq!(limiter(&store, "ivy").await, state, "no limiter write");
+    assert_eq!(events.count("second_factor_failed"), 0);
+    assert_eq!(events.count("verification_failed"), 0);
+    // Each in its own field logs in.
+    let c = challenge(&svc, "ivy").await;
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Totp(&totp)))
+            .await
+            .unwrap(),
+        VerifyOutcome::Success {
+            method: Method::Totp { .. },
+            ..
+        }
+    ));
+    let c = challenge(&svc, "ivy").await;
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::BackupCode(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
+        VerifyOutcome::Success {
+            method: Method::BackupCode { remaining: 7 },
+            ..
+        }
+    ));
+}
+
+/// The requests carry codes and tokens; their `Debug` shows neither.
+#[test]
+fn requests_never_print_codes_or_tokens() {
+    let printed = [
+        format!(
+            "{:?}",
+            CompleteLogin::new("the-challenge", SecondFactor::Typed("123456"))
+                .device(Some("the-device"))
+                .remember(Remember::Trusted("Firefox"))
+        ),
+        format!(
+            "{:?}",
+            Verify::new("ivy", SecondFactor::BackupCode("ABCD-EFGH-JKMN"))
+                .device(Some("the-device"))
+        ),
+        format!("{:?}", StartLogin::new("ivy").device(Some("the-device"))),
+        format!("{:?}", SecondFactor::Totp("654321")),
+    ];
+    for p in &printed {
+        for secret in ["the-challenge", "123456", "the-device", "ABCD", "654321"] {
+            assert!(!p.contains(secret), "{p}");
+        }
+    }
+    assert!(printed[0].contains("Firefox"), "{}", printed[0]);
 }
 
 #[tokio::test]
