@@ -280,9 +280,17 @@ async fn authenticator_and_trusted_device_listings() {
     let json = serde_json::to_value(&list).unwrap();
     assert_eq!(json[0]["name"], json!("Authenticator app"));
     assert_eq!(json[0]["last_used_at"], json!(clock.now_secs()));
+    assert_eq!(json[0]["kind"], json!("totp"));
     assert_eq!(
-        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(json).unwrap(),
+        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(json.clone()).unwrap(),
         list
+    );
+    // A listing stored before authenticators had a kind reads as TOTP.
+    let mut old = json;
+    old[0].as_object_mut().unwrap().remove("kind");
+    assert_eq!(
+        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(old).unwrap()[0].kind,
+        twofactor::service::AuthenticatorKind::Totp
     );
     let devices = svc.trusted_devices("lister").await.unwrap();
     let text = serde_json::to_string(&devices).unwrap();

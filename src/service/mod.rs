@@ -150,7 +150,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use authenticators::{
-    AddAuthenticatorOutcome, AuthenticatorInfo, RemoveAuthenticatorOutcome, TrustedDevice,
+    AddAuthenticatorOutcome, AuthenticatorInfo, AuthenticatorKind, RemoveAuthenticatorOutcome,
+    TrustedDevice,
 };
 pub use changes::{LockDownOutcome, ScheduledChange, ScheduledChangeKind};
 pub use config::Config;
