@@ -836,20 +836,7 @@ async fn a_device_token_without_remember_keeps_its_budget_and_gets_nothing_new()
     let (svc, _store, clock, _events) = service();
     let (secret, _) = enrol(&svc, &clock, "cal").await;
     clock.advance(30);
-    let c = challenge(&svc, "cal").await;
-    let VerifyOutcome::Success {
-        device_token: Some(device),
-        ..
-    } = svc
-        .complete_login(
-            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret, T0 + 30)))
-                .remember(Remember::Device),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("no device token")
-    };
+    let device = log_in_keeping_device(&svc, "cal", &code_at(&secret, T0 + 30)).await;
     for i in 0..5 {
         let g = wrong_code(&secret, T0 + 30, 13 * i);
         let _ = svc
@@ -890,20 +877,7 @@ async fn device_tokens_of_others_forged_or_expired_are_ignored() {
     let (secret_a, _) = enrol(&svc, &clock, "amy").await;
     let (secret_b, _) = enrol(&svc, &clock, "ben").await;
     clock.advance(30);
-    let c = challenge(&svc, "amy").await;
-    let VerifyOutcome::Success {
-        device_token: Some(amy_device),
-        ..
-    } = svc
-        .complete_login(
-            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret_a, T0 + 30)))
-                .remember(Remember::Device),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("no device token")
-    };
+    let amy_device = log_in_keeping_device(&svc, "amy", &code_at(&secret_a, T0 + 30)).await;
     // Ben locks his own budget, then presents Amy's token, a forged one and an oversized one:
     // each is ignored, so the attempt is refused by Ben's budget.
     for i in 0..5 {

@@ -235,20 +235,7 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
     let (secret, codes) = enrol(&svc, &clock, "victim").await;
     // The owner logged in from their browser once: it holds a device token.
     clock.advance(30);
-    let c = challenge(&svc, "victim").await;
-    let VerifyOutcome::Success {
-        device_token: Some(device),
-        ..
-    } = svc
-        .complete_login(
-            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret, T0 + 30)))
-                .remember(Remember::Device),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("no device token")
-    };
+    let device = log_in_keeping_device(&svc, "victim", &code_at(&secret, T0 + 30)).await;
     events.clear();
 
     let (evaluated, rejected) = attack_for_a_year(&svc, &cipher, &clock, &secret, None).await;
