@@ -24,8 +24,9 @@ use super::{Config, LoginStart, TwoFactor, VerifyOutcome};
 ///
 /// Whatever the variant, input that cannot be a code of that kind is
 /// [`VerifyOutcome::Malformed`] before any budget is touched, a wrong code costs one attempt,
-/// and the outcome says nothing more than today's `Rejected`. `Debug` never shows the code.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// and the outcome says nothing more than `Rejected` does. `Debug` never shows the code, and
+/// there is no `PartialEq`: codes are compared by the service, in constant time.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum SecondFactor<'a> {
     /// What the user typed into a single code field: a TOTP code (separators such as spaces and
