@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use twofactor::service::{AddAuthenticatorOutcome, Config};
+use twofactor::service::{AddAuthenticatorOutcome, Config, SecondFactor, Verify};
 use twofactor::{
     BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, Totp,
     TwoFactor,
@@ -91,7 +91,11 @@ fn main() {
         } else {
             "000000".to_owned()
         };
-        let out = run(svc.verify("alice", std::hint::black_box(&code))).unwrap();
+        let out = run(svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(std::hint::black_box(&code)),
+        )))
+        .unwrap();
         // "000000" is wrong but for a 1-in-10^5 chance per call over five authenticators: only
         // the success path is asserted.
         assert!(!ok || out.is_success(), "{out:?}");

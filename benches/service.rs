@@ -14,7 +14,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use twofactor::service::{AddAuthenticatorOutcome, Config, LoginStart};
+use twofactor::service::{
+    AddAuthenticatorOutcome, CompleteLogin, Config, LoginStart, Remember, SecondFactor, StartLogin,
+    Verify,
+};
 use twofactor::{
     BackupCodeKey, Clock, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, Totp,
     TwoFactor, VerifyOutcome,
@@ -99,7 +102,11 @@ fn bench(c: &mut Criterion) {
                 clock.advance(30);
                 let code = totp.generate_at(clock.now()).unwrap();
                 let start = Instant::now();
-                let out = run(svc.verify(black_box("alice"), black_box(code.as_str()))).unwrap();
+                let out = run(svc.verify(Verify::new(
+                    black_box("alice"),
+                    SecondFactor::Typed(black_box(code.as_str())),
+                )))
+                .unwrap();
                 total += start.elapsed();
                 assert!(out.is_success(), "{out:?}");
             }
@@ -113,14 +120,16 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 clock.advance(30);
                 let code = totp.generate_at(clock.now()).unwrap();
-                let LoginStart::Required { challenge, .. } = run(svc.start_login("alice")).unwrap()
+                let LoginStart::Required { challenge, .. } =
+                    run(svc.start_login(StartLogin::new("alice"))).unwrap()
                 else {
                     panic!()
                 };
                 let start = Instant::now();
-                let out = run(
-                    svc.complete_login(black_box(challenge.as_str()), black_box(code.as_str()))
-                )
+                let out = run(svc.complete_login(CompleteLogin::new(
+                    black_box(challenge.as_str()),
+                    SecondFactor::Typed(black_box(code.as_str())),
+                )))
                 .unwrap();
                 total += start.elapsed();
                 assert!(out.is_success(), "{out:?}");
@@ -148,13 +157,21 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     g.bench_function("verify_totp_wrong_code", |b| {
         b.iter(|| {
-            let out = run(svc.verify(black_box("alice"), black_box(&wrong))).unwrap();
+            let out = run(svc.verify(Verify::new(
+                black_box("alice"),
+                SecondFactor::Typed(black_box(&wrong)),
+            )))
+            .unwrap();
             assert_eq!(out, VerifyOutcome::Rejected);
         });
     });
     g.bench_function("verify_unknown_user", |b| {
         b.iter(|| {
-            let out = run(svc.verify(black_box("nobody"), black_box(&wrong))).unwrap();
+            let out = run(svc.verify(Verify::new(
+                black_box("nobody"),
+                SecondFactor::Typed(black_box(&wrong)),
+            )))
+            .unwrap();
             assert_eq!(out, VerifyOutcome::Rejected);
         });
     });
@@ -170,7 +187,11 @@ fn bench(c: &mut Criterion) {
                 clock5.advance(30);
                 let code = last.generate_at(clock5.now()).unwrap();
                 let start = Instant::now();
-                let out = run(svc5.verify(black_box("alice"), black_box(code.as_str()))).unwrap();
+                let out = run(svc5.verify(Verify::new(
+                    black_box("alice"),
+                    SecondFactor::Typed(black_box(code.as_str())),
+                )))
+                .unwrap();
                 total += start.elapsed();
                 assert!(out.is_success(), "{out:?}");
             }
@@ -186,7 +207,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             // A code that is wrong for all five is, for all practical purposes, any code that
             // was not just generated; a rare hit would fail the assertion.
-            let out = run(svc5.verify(black_box("alice"), black_box(&wrong))).unwrap();
+            let out = run(svc5.verify(Verify::new(
+                black_box("alice"),
+                SecondFactor::Typed(black_box(&wrong)),
+            )))
+            .unwrap();
             assert_eq!(out, VerifyOutcome::Rejected);
         });
     });
@@ -194,18 +219,18 @@ fn bench(c: &mut Criterion) {
     // A trusted browser: the password step with a trusted device token skips the code.
     let (svc, clock, totp) = setup(Config::new("Bench"));
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = run(svc.start_login("alice")).unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        run(svc.start_login(StartLogin::new("alice"))).unwrap()
+    else {
         panic!()
     };
     let code = totp.generate_at(clock.now()).unwrap();
     let VerifyOutcome::Success {
         device_token: Some(token),
         ..
-    } = run(svc.complete_login_trusting_device(
-        challenge.as_str(),
-        code.as_str(),
-        None,
-        "Bench browser",
+    } = run(svc.complete_login(
+        CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(code.as_str()))
+            .remember(Remember::Trusted("Bench browser")),
     ))
     .unwrap()
     else {
@@ -213,16 +238,16 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("start_login_trusted_device", |b| {
         b.iter(|| {
-            let out =
-                run(svc
-                    .start_login_with_device(black_box("alice"), black_box(Some(token.as_str()))))
-                .unwrap();
+            let out = run(svc.start_login(
+                StartLogin::new(black_box("alice")).device(black_box(Some(token.as_str()))),
+            ))
+            .unwrap();
             assert!(matches!(out, LoginStart::TrustedDevice));
         });
     });
     g.bench_function("start_login_challenge", |b| {
         b.iter(|| {
-            let out = run(svc.start_login(black_box("alice"))).unwrap();
+            let out = run(svc.start_login(StartLogin::new(black_box("alice")))).unwrap();
             assert!(matches!(out, LoginStart::Required { .. }));
         });
     });
@@ -230,11 +255,15 @@ fn bench(c: &mut Criterion) {
     // Refusal by the limiter (default policy after 5 failures): no code evaluated.
     let (svc, _clock, _totp) = setup(Config::new("Bench"));
     for _ in 0..5 {
-        let _ = run(svc.verify("alice", &wrong)).unwrap();
+        let _ = run(svc.verify(Verify::new("alice", SecondFactor::Typed(&wrong)))).unwrap();
     }
     g.bench_function("verify_rate_limited", |b| {
         b.iter(|| {
-            let out = run(svc.verify(black_box("alice"), black_box(&wrong))).unwrap();
+            let out = run(svc.verify(Verify::new(
+                black_box("alice"),
+                SecondFactor::Typed(black_box(&wrong)),
+            )))
+            .unwrap();
             assert!(matches!(out, VerifyOutcome::RateLimited { .. }));
         });
     });

@@ -27,7 +27,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use twofactor::service::Config;
+use twofactor::service::{Config, SecondFactor, Verify};
 use twofactor::{
     BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore, Secret, Totp,
     TotpOutcome, TwoFactor, VerifyOutcome,
@@ -413,7 +413,10 @@ fn service_verify(settings: &Settings) {
             .into_iter()
             .flatten()
         {
-            let out = svc.verify(id, "000000").await.unwrap();
+            let out = svc
+                .verify(Verify::new(id, SecondFactor::Typed("000000")))
+                .await
+                .unwrap();
             assert!(matches!(
                 out,
                 VerifyOutcome::Rejected | VerifyOutcome::Success { .. }
@@ -447,7 +450,13 @@ fn service_verify(settings: &Settings) {
             for i in 0..batch {
                 let user = &batch_ids[id_len * i..id_len * (i + 1)];
                 let code = &codes[6 * i..6 * i + 6];
-                outs.push(svc.verify(black_box(user), black_box(code)).await);
+                outs.push(
+                    svc.verify(Verify::new(
+                        black_box(user),
+                        SecondFactor::Typed(black_box(code)),
+                    ))
+                    .await,
+                );
             }
         });
         let ns = elapsed_ns(start);

@@ -212,7 +212,7 @@
 //! backup code or a challenge works once even under concurrent requests.
 //!
 //! ```rust
-//! use twofactor::service::{Config, LoginStart};
+//! use twofactor::service::{CompleteLogin, Config, LoginStart, Remember, SecondFactor, StartLogin};
 //! use twofactor::{
 //!     BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, MemoryStore, Totp, TwoFactor,
 //!     VerifyOutcome,
@@ -251,12 +251,16 @@
 //! # assert_eq!(backup_codes.len(), 8);
 //!
 //! // Login, after the password was checked.
-//! match twofactor.start_login("user-42").await? {
-//!     LoginStart::NotRequired => { /* logged in */ }
+//! # let cookie: Option<String> = None; // the browser's device token, if it has one
+//! match twofactor.start_login(StartLogin::new("user-42").device(cookie.as_deref())).await? {
+//!     LoginStart::NotRequired | LoginStart::TrustedDevice => { /* logged in */ }
 //!     LoginStart::Required { challenge, .. } => {
 //!         // Send challenge.as_str() to the browser, ask for the code, then:
 //!         # let typed = backup_codes[0].as_str(); // a TOTP code works the same way
-//!         match twofactor.complete_login(challenge.as_str(), typed).await? {
+//!         let attempt = CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(typed))
+//!             .device(cookie.as_deref())
+//!             .remember(Remember::Device); // a device token: this browser's own budget
+//!         match twofactor.complete_login(attempt).await? {
 //!             VerifyOutcome::Success { user_id, .. } => assert_eq!(user_id, "user-42"),
 //!             VerifyOutcome::RateLimited { retry_after_secs } => {
 //!                 println!("too many attempts, retry in {retry_after_secs} s");
@@ -327,12 +331,13 @@
 //!   and 100 % of store writes failing, on `MemoryStore` and SQLite, and counts the evaluations with
 //!   a counting cipher: **76 in every scenario**. A fixed window alone (the tutorials' policy) allows
 //!   262,800 a year, a 55 % chance.
-//! - **The owner keeps a way in.** `complete_login_with_device` hands a browser that logged in a
-//!   device token (256 bits, stored hashed, bound to the user, 90 days, renewed at half life,
-//!   revocable with `forget_devices`). Its attempts use the device's own budget, which failures from
-//!   other clients never consume: in the year-long test the owner's browser gets in at the first try
-//!   every day while the attacker runs at full rate. On a **new** browser the owner shares the locked
-//!   budget with the attacker: they use a known browser, or an operator approves recovery.
+//! - **The owner keeps a way in.** `complete_login` with `Remember::Device` hands a browser that
+//!   logged in a device token (256 bits, stored hashed, bound to the user, 90 days, renewed at half
+//!   life, revocable with `forget_devices`). Its attempts use the device's own budget, which
+//!   failures from other clients never consume: in the year-long test the owner's browser gets in
+//!   at the first try every day while the attacker runs at full rate. On a **new** browser the
+//!   owner shares the locked budget with the attacker: they use a known browser, or an operator
+//!   approves recovery.
 //! - **The owner learns.** Each failed second factor on the user's budget raises
 //!   `AuditEvent::SecondFactorFailed` with the count since the last login; `status()` gives
 //!   `failures_since_login`, `last_login_at` and `locked_until`. After a password change call
@@ -370,10 +375,10 @@
 //!   authenticators costs 3.7× one with a single authenticator (90,422 against 24,558 per call).
 //!
 //! **Trusted browsers.** After a login with a second factor the user may tick "remember this
-//! browser": `complete_login_trusting_device` hands out a device token that is also trusted for
-//! `Config::trusted_device_ttl_secs` (30 days) and labelled with what the app passes ("Firefox on
-//! Linux"). `start_login_with_device` then answers `LoginStart::TrustedDevice`: the password was
-//! enough. It is **the same token** as the known-device token of the adversary model, with a trust
+//! browser": `complete_login` with `Remember::Trusted(label)` hands out a device token that is also
+//! trusted for `Config::trusted_device_ttl_secs` (30 days) and labelled with what the app passes
+//! ("Firefox on Linux"). `start_login` with that token (`StartLogin::device`) then answers
+//! `LoginStart::TrustedDevice`: the password was enough. It is **the same token** as the known-device token of the adversary model, with a trust
 //! flag and its own, shorter expiry, rather than a second kind: a browser holds one cookie, the trust
 //! lapses before the token (the browser keeps its own attempt budget, not its skip), a renewed token
 //! keeps the trust it had without extending it, and revoking a browser removes both at once. It is

@@ -51,7 +51,7 @@
 //! Any budget that the attacker and the owner share, the attacker can exhaust: under attack, the
 //! per-user budget stays locked, for TOTP and backup codes alike. The owner therefore gets budgets
 //! of their own: a browser that has completed a login before presents a device token (see
-//! [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)), and
+//! [`CompleteLogin::device`](crate::service::CompleteLogin::device)), and
 //! its attempts count against that device's own budget ([`Config::device_rate_limit`]), which
 //! failures from other clients never touch. On a **new** device under attack the owner shares the
 //! locked budget with the attacker: they log in from a known device, or an operator approves a

@@ -9,8 +9,7 @@
 //!   the same database or in Redis.
 //!
 //! Device tokens (which browser completed a login before, and which the user trusts to skip the
-//! second factor; see
-//! [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)) live
+//! second factor; see [`Remember`](crate::service::Remember)) live
 //! with the credentials: they must survive as long as the owner's trust in the device.
 //!
 //! # The contract
@@ -164,8 +163,7 @@ impl core::fmt::Debug for RecoveryRecord {
 }
 
 /// A device token: a browser that completed a login for this user and may use its own attempt
-/// budget (see
-/// [`TwoFactor::complete_login_with_device`](crate::TwoFactor::complete_login_with_device)), and,
+/// budget (see [`CompleteLogin::device`](crate::service::CompleteLogin::device)), and,
 /// if the user asked to remember it, skip the second factor until `trusted_until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {

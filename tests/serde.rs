@@ -13,7 +13,10 @@ use serde_json::json;
 use support::*;
 use twofactor::audit::{AuditEvent, CancelledBy, Factor, FailureReason};
 use twofactor::rate_limit::{Decision, LimiterState};
-use twofactor::service::{Config, LoginStart, Method, RecoveryStatus, Status};
+use twofactor::service::{
+    CompleteLogin, Config, LoginStart, Method, RecoveryStatus, Remember, SecondFactor, StartLogin,
+    Status,
+};
 use twofactor::{
     Algorithm, Diagnosis, Digits, DisableOutcome, HotpOutcome, OtpAuthUri, OtpKind,
     RateLimitPolicy, RecoveryCompletion, Secret, TotpMatch, TotpOutcome, VerifyOutcome, Window,
@@ -202,13 +205,19 @@ async fn real_outcomes_never_carry_the_device_token() {
     let (svc, _store, clock, _events) = service();
     let (secret, _codes) = enrol(&svc, &clock, "serde-user").await;
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login("serde-user").await.unwrap()
+    let LoginStart::Required { challenge, .. } = svc
+        .start_login(StartLogin::new("serde-user"))
+        .await
+        .unwrap()
     else {
         panic!()
     };
     let code = code_at(&secret, clock.now_secs());
     let outcome = svc
-        .complete_login_with_device(challenge.as_str(), &code, None)
+        .complete_login(
+            CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(&code))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap();
     let VerifyOutcome::Success {
@@ -248,7 +257,9 @@ async fn authenticator_and_trusted_device_listings() {
     let (svc, _store, clock, _events) = service();
     let (secret, _codes) = enrol(&svc, &clock, "lister").await;
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login("lister").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new("lister")).await.unwrap()
+    else {
         panic!()
     };
     let code = code_at(&secret, clock.now_secs());
@@ -256,7 +267,10 @@ async fn authenticator_and_trusted_device_listings() {
         device_token: Some(token),
         ..
     } = svc
-        .complete_login_trusting_device(challenge.as_str(), &code, None, "Firefox")
+        .complete_login(
+            CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(&code))
+                .remember(Remember::Trusted("Firefox")),
+        )
         .await
         .unwrap()
     else {
@@ -266,9 +280,17 @@ async fn authenticator_and_trusted_device_listings() {
     let json = serde_json::to_value(&list).unwrap();
     assert_eq!(json[0]["name"], json!("Authenticator app"));
     assert_eq!(json[0]["last_used_at"], json!(clock.now_secs()));
+    assert_eq!(json[0]["kind"], json!("totp"));
     assert_eq!(
-        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(json).unwrap(),
+        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(json.clone()).unwrap(),
         list
+    );
+    // A listing stored before authenticators had a kind reads as TOTP.
+    let mut old = json;
+    old[0].as_object_mut().unwrap().remove("kind");
+    assert_eq!(
+        serde_json::from_value::<Vec<twofactor::service::AuthenticatorInfo>>(old).unwrap()[0].kind,
+        twofactor::service::AuthenticatorKind::Totp
     );
     let devices = svc.trusted_devices("lister").await.unwrap();
     let text = serde_json::to_string(&devices).unwrap();

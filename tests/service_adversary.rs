@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use support::{Instrumented, T0, code_at, email_at, wrong_code};
 use twofactor::audit::AuditEvent;
 use twofactor::rate_limit::YEAR_SECS;
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{
+    CompleteLogin, Config, LoginStart, Remember, SecondFactor, StartLogin, Verify,
+};
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord,
@@ -333,14 +335,22 @@ async fn world<S: Store>(store: S) -> World<S> {
         panic!()
     };
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login(USER).await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new(USER)).await.unwrap()
+    else {
         panic!()
     };
     let VerifyOutcome::Success {
         device_token: Some(device),
         ..
     } = svc
-        .complete_login_with_device(challenge.as_str(), &code_at(&secret, T0 + 30), None)
+        .complete_login(
+            CompleteLogin::new(
+                challenge.as_str(),
+                SecondFactor::Typed(&code_at(&secret, T0 + 30)),
+            )
+            .remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {
@@ -379,7 +389,9 @@ impl<S: Store> World<S> {
         backup: Option<&str>,
         device: Option<&str>,
     ) -> Option<VerifyOutcome> {
-        let LoginStart::Required { challenge, .. } = self.svc.start_login(USER).await.ok()? else {
+        let LoginStart::Required { challenge, .. } =
+            self.svc.start_login(StartLogin::new(USER)).await.ok()?
+        else {
             panic!("2FA is on")
         };
         let code = match backup {
@@ -388,7 +400,11 @@ impl<S: Store> World<S> {
         };
         let outcome = self
             .svc
-            .complete_login_with_device(challenge.as_str(), &code, device)
+            .complete_login(
+                CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(&code))
+                    .device(device)
+                    .remember(Remember::Device),
+            )
             .await
             .ok();
         if let Some(VerifyOutcome::Success {
@@ -468,7 +484,10 @@ async fn year_of_attack<S: Store>(w: &World<S>, owner: Owner, burst: usize) -> u
             n = n.wrapping_add(1);
             let guess = wrong_code(&w.secret, now, n.wrapping_mul(7919));
             let svc = w.svc.clone();
-            tasks.push(tokio::spawn(async move { svc.verify(USER, &guess).await }));
+            tasks.push(tokio::spawn(async move {
+                svc.verify(Verify::new(USER, SecondFactor::Typed(&guess)))
+                    .await
+            }));
         }
         let mut retry = None;
         for t in tasks {
@@ -579,7 +598,11 @@ async fn the_owner_on_a_known_device_gets_in_every_day_of_a_year_of_attack() {
             n += 1;
             let before = w.cipher.count();
             let guess = wrong_code(&w.secret, w.now(), n * 7919);
-            let outcome = w.svc.verify(USER, &guess).await.unwrap();
+            let outcome = w
+                .svc
+                .verify(Verify::new(USER, SecondFactor::Typed(&guess)))
+                .await
+                .unwrap();
             evaluated += w.cipher.count() - before;
             let wait = match outcome {
                 VerifyOutcome::RateLimited { retry_after_secs } => retry_after_secs,
@@ -610,7 +633,10 @@ async fn the_owner_is_told_of_failures_since_the_last_login() {
     for i in 0..3 {
         let g = wrong_code(&w.secret, w.now(), 11 * i);
         assert_eq!(
-            w.svc.verify(USER, &g).await.unwrap(),
+            w.svc
+                .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+                .await
+                .unwrap(),
             VerifyOutcome::Rejected
         );
     }
@@ -644,7 +670,10 @@ async fn a_password_change_ends_the_lockout_and_the_recovery_request_only_with_a
     w.clock.advance(30);
     let VerifyOutcome::Success { proof, .. } = w
         .svc
-        .verify(USER, &code_at(&w.secret, w.now()))
+        .verify(Verify::new(
+            USER,
+            SecondFactor::Typed(&code_at(&w.secret, w.now())),
+        ))
         .await
         .unwrap()
     else {
@@ -653,7 +682,11 @@ async fn a_password_change_ends_the_lockout_and_the_recovery_request_only_with_a
     w.clock.advance(1);
     for i in 0..5 {
         let g = wrong_code(&w.secret, w.now(), 13 * i);
-        let _ = w.svc.verify(USER, &g).await.unwrap();
+        let _ = w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await
+            .unwrap();
     }
     let _ = w.svc.request_recovery(USER, None).await.unwrap();
     assert!(w.svc.status(USER).await.unwrap().locked_until.is_some());
@@ -662,7 +695,11 @@ async fn a_password_change_ends_the_lockout_and_the_recovery_request_only_with_a
     let status = w.svc.status(USER).await.unwrap();
     assert!(status.locked_until.is_some() && status.recovery.is_some());
     // Another user's proof does not count either.
-    let other = w.svc.verify("someone-else", "123456").await.unwrap();
+    let other = w
+        .svc
+        .verify(Verify::new("someone-else", SecondFactor::Typed("123456")))
+        .await
+        .unwrap();
     assert!(!other.is_success());
     w.svc.password_changed(USER, Some(&proof)).await.unwrap();
     let status = w.svc.status(USER).await.unwrap();
@@ -672,7 +709,11 @@ async fn a_password_change_ends_the_lockout_and_the_recovery_request_only_with_a
     // A stale proof (older than a challenge) refills nothing.
     for i in 0..5 {
         let g = wrong_code(&w.secret, w.now(), 17 * i);
-        let _ = w.svc.verify(USER, &g).await.unwrap();
+        let _ = w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await
+            .unwrap();
     }
     w.clock.advance(301);
     w.svc.password_changed(USER, Some(&proof)).await.unwrap();
@@ -693,7 +734,12 @@ async fn the_recovery_takeover_ends_with_recovery_refused() {
     loop {
         n += 1;
         let g = wrong_code(&w.secret, w.now(), n * 31);
-        match w.svc.verify(USER, &g).await.unwrap() {
+        match w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await
+            .unwrap()
+        {
             VerifyOutcome::RateLimited { retry_after_secs } if retry_after_secs > 72 * 3600 => {
                 break;
             }
@@ -728,8 +774,16 @@ async fn the_recovery_takeover_ends_with_recovery_refused() {
     while w.now() < requested + 72 * 3600 + 60 {
         let g = wrong_code(&w.secret, w.now(), n * 31);
         n += 1;
-        let _ = w.svc.verify(USER, &g).await.unwrap();
-        let _ = w.svc.verify(USER, "AAAAA-BBBBB").await.unwrap();
+        let _ = w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await
+            .unwrap();
+        let _ = w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed("AAAAA-BBBBB")))
+            .await
+            .unwrap();
         let code = w.backup_codes[backup % 8].as_str().to_owned();
         backup += 1;
         if w.owner_login(None, None).await.unwrap().is_success() {
@@ -796,7 +850,10 @@ async fn failures_while_a_clean_request_waits_make_it_need_approval() {
     w.clock.advance(3600);
     let g = wrong_code(&w.secret, w.now(), 5);
     assert_eq!(
-        w.svc.verify(USER, &g).await.unwrap(),
+        w.svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
     w.clock.advance(72 * 3600);
@@ -877,7 +934,11 @@ async fn a_code_of_a_revoked_secret_in_flight_is_refused() {
     w.cipher.delay_ms.store(300, Ordering::SeqCst);
     let svc = w.svc.clone();
     let code = old_code.clone();
-    let attacker = tokio::spawn(async move { svc.verify(USER, &code).await.unwrap() });
+    let attacker = tokio::spawn(async move {
+        svc.verify(Verify::new(USER, SecondFactor::Typed(&code)))
+            .await
+            .unwrap()
+    });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     w.cipher.delay_ms.store(0, Ordering::SeqCst);
     // The owner: disable (with a backup code), enrol again, confirm with the new app.
@@ -924,7 +985,10 @@ async fn lost_writes_after_evaluation_only_over_count() {
         n += 1;
         let before = w.cipher.count();
         let g = wrong_code(&w.secret, w.now(), n * 7);
-        let outcome = w.svc.verify(USER, &g).await;
+        let outcome = w
+            .svc
+            .verify(Verify::new(USER, SecondFactor::Typed(&g)))
+            .await;
         evaluated += w.cipher.count() - before;
         match outcome {
             Ok(VerifyOutcome::RateLimited { retry_after_secs }) => {

@@ -8,6 +8,7 @@ mod support;
 
 use std::io;
 use std::sync::{Arc, Mutex};
+use twofactor::service::{CompleteLogin, Remember, SecondFactor, Verify};
 
 use support::*;
 use twofactor::{ConfirmOutcome, EnrolmentStart};
@@ -71,11 +72,17 @@ async fn audit_events_and_logs_never_contain_secrets() {
         secrets.push(c.as_str().replace('-', ""));
     }
     // A replay, a wrong code, a login, a backup code, a lockout, regenerate, disable, recovery.
-    let _ = svc.verify("alice", &code).await.unwrap();
+    let _ = svc
+        .verify(Verify::new("alice", SecondFactor::Typed(&code)))
+        .await
+        .unwrap();
     clock.advance(30);
     let wrong = wrong_code(&secret, T0 + 30, 123_456);
     numbers.push(wrong.clone());
-    let _ = svc.verify("alice", &wrong).await.unwrap();
+    let _ = svc
+        .verify(Verify::new("alice", SecondFactor::Typed(&wrong)))
+        .await
+        .unwrap();
     let c = challenge(&svc, "alice").await;
     secrets.push(c.clone());
     let code = code_at(&secret, T0 + 30);
@@ -84,7 +91,9 @@ async fn audit_events_and_logs_never_contain_secrets() {
         device_token: Some(device),
         ..
     } = svc
-        .complete_login_with_device(&c, &code, None)
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code)).remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {
@@ -93,17 +102,26 @@ async fn audit_events_and_logs_never_contain_secrets() {
     secrets.push(device.as_str().to_owned());
     let c = challenge(&svc, "alice").await;
     secrets.push(c.clone());
-    let _ = svc.complete_login(&c, "BADBAD-CODE").await.unwrap();
+    let _ = svc
+        .complete_login(CompleteLogin::new(&c, SecondFactor::Typed("BADBAD-CODE")))
+        .await
+        .unwrap();
     assert!(
-        svc.complete_login(&c, backup_codes[0].as_str())
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(backup_codes[0].as_str())
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     for i in 0..6 {
         let w = wrong_code(&secret, T0 + 30, 1000 + i);
         numbers.push(w.clone());
-        let _ = svc.verify("alice", &w).await.unwrap();
+        let _ = svc
+            .verify(Verify::new("alice", SecondFactor::Typed(&w)))
+            .await
+            .unwrap();
     }
     let twofactor::RecoveryRequest::Requested { cancel_token, .. } =
         svc.request_recovery("alice", None).await.unwrap()

@@ -6,7 +6,10 @@
 mod support;
 
 use support::*;
-use twofactor::service::{AddAuthenticatorOutcome, LoginStart, Method, RemoveAuthenticatorOutcome};
+use twofactor::service::{
+    AddAuthenticatorOutcome, CompleteLogin, LoginStart, Method, Remember,
+    RemoveAuthenticatorOutcome, SecondFactor, StartLogin,
+};
 use twofactor::{ConfirmOutcome, DisableOutcome, ManualClock, Secret, ServiceError, VerifyOutcome};
 
 /// Adds an authenticator named `name` with a code from `proof` and confirms it; returns its
@@ -47,7 +50,10 @@ fn tick(clock: &ManualClock) {
 
 async fn logs_in(svc: &Svc, user: &str, code: &str) -> bool {
     let c = challenge(svc, user).await;
-    svc.complete_login(&c, code).await.unwrap().is_success()
+    svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(code)))
+        .await
+        .unwrap()
+        .is_success()
 }
 
 #[tokio::test]
@@ -169,7 +175,9 @@ async fn names_and_labels_are_checked_before_any_code() {
         ));
         let c = challenge(&svc, "ann").await;
         let e = svc
-            .complete_login_trusting_device(&c, &code, None, bad)
+            .complete_login(
+                CompleteLogin::new(&c, SecondFactor::Typed(&code)).remember(Remember::Trusted(bad)),
+            )
             .await;
         assert!(matches!(e, Err(ServiceError::InvalidName)), "{e:?}");
         assert_eq!(ServiceError::InvalidName.kind().http_status(), 400);
@@ -475,7 +483,10 @@ async fn one_budget_for_all_authenticators() {
     let mut evaluated = 0;
     for i in 0..50 {
         match svc
-            .complete_login(&c, &wrong_code(&phone, clock.now_secs(), i * 7919))
+            .complete_login(CompleteLogin::new(
+                &c,
+                SecondFactor::Typed(&wrong_code(&phone, clock.now_secs(), i * 7919)),
+            ))
             .await
             .unwrap()
         {
@@ -501,11 +512,9 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
         device_token: Some(token),
         ..
     } = svc
-        .complete_login_trusting_device(
-            &c,
-            &code_at(&phone, clock.now_secs()),
-            None,
-            "Firefox on Linux",
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&phone, clock.now_secs())))
+                .remember(Remember::Trusted("Firefox on Linux")),
         )
         .await
         .unwrap()
@@ -515,7 +524,7 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     assert_eq!(events.count("device_trusted"), 1);
     let token = token.as_str().to_owned();
     assert!(matches!(
-        svc.start_login_with_device("ann", Some(&token))
+        svc.start_login(StartLogin::new("ann").device(Some(&token)))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
@@ -523,7 +532,7 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     // Bound to the user: presented for someone else, it is ignored.
     enrol(&svc, &clock, "bob").await;
     assert!(matches!(
-        svc.start_login_with_device("bob", Some(&token))
+        svc.start_login(StartLogin::new("bob").device(Some(&token)))
             .await
             .unwrap(),
         LoginStart::Required { .. }
@@ -531,7 +540,9 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     // Garbage, over-long and absent tokens are ignored, not errors.
     for t in [None, Some(""), Some("x"), Some(&*"A".repeat(10_000))] {
         assert!(matches!(
-            svc.start_login_with_device("ann", t).await.unwrap(),
+            svc.start_login(StartLogin::new("ann").device(t))
+                .await
+                .unwrap(),
             LoginStart::Required { .. }
         ));
     }
@@ -551,7 +562,7 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     );
     assert!(svc.revoke_trusted_device("ann", &list[0].id).await.unwrap());
     assert!(matches!(
-        svc.start_login_with_device("ann", Some(&token))
+        svc.start_login(StartLogin::new("ann").device(Some(&token)))
             .await
             .unwrap(),
         LoginStart::Required { .. }
@@ -565,7 +576,10 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
         device_token: Some(token),
         ..
     } = svc
-        .complete_login_trusting_device(&c, &code_at(&phone, clock.now_secs()), None, "Chrome")
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&phone, clock.now_secs())))
+                .remember(Remember::Trusted("Chrome")),
+        )
         .await
         .unwrap()
     else {
@@ -573,14 +587,14 @@ async fn a_trusted_browser_skips_the_code_until_revoked_or_expired() {
     };
     clock.set(clock.now_secs() + 30 * 24 * 3600 - 1);
     assert!(matches!(
-        svc.start_login_with_device("ann", Some(token.as_str()))
+        svc.start_login(StartLogin::new("ann").device(Some(token.as_str())))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
     ));
     clock.set(clock.now_secs() + 1);
     assert!(matches!(
-        svc.start_login_with_device("ann", Some(token.as_str()))
+        svc.start_login(StartLogin::new("ann").device(Some(token.as_str())))
             .await
             .unwrap(),
         LoginStart::Required { .. }
@@ -593,7 +607,10 @@ async fn trust(svc: &Svc, clock: &ManualClock, user: &str, secret: &Secret) -> S
     tick(clock);
     let c = challenge(svc, user).await;
     match svc
-        .complete_login_trusting_device(&c, &code_at(secret, clock.now_secs()), None, "Browser")
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(secret, clock.now_secs())))
+                .remember(Remember::Trusted("Browser")),
+        )
         .await
         .unwrap()
     {
@@ -607,7 +624,7 @@ async fn trust(svc: &Svc, clock: &ManualClock, user: &str, secret: &Secret) -> S
 
 async fn trusted(svc: &Svc, user: &str, token: &str) -> bool {
     matches!(
-        svc.start_login_with_device(user, Some(token))
+        svc.start_login(StartLogin::new(user).device(Some(token)))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
@@ -671,11 +688,12 @@ async fn the_password_alone_cannot_make_a_browser_trusted() {
     let c = challenge(&svc, "ann").await;
     for i in 0..5 {
         let out = svc
-            .complete_login_trusting_device(
-                &c,
-                &wrong_code(&phone, clock.now_secs(), i),
-                None,
-                "Evil",
+            .complete_login(
+                CompleteLogin::new(
+                    &c,
+                    SecondFactor::Typed(&wrong_code(&phone, clock.now_secs(), i)),
+                )
+                .remember(Remember::Trusted("Evil")),
             )
             .await
             .unwrap();
@@ -692,7 +710,10 @@ async fn the_password_alone_cannot_make_a_browser_trusted() {
         device_token: Some(known),
         ..
     } = svc
-        .complete_login_with_device(&c2, &code_at(&phone, clock.now_secs()), None)
+        .complete_login(
+            CompleteLogin::new(&c2, SecondFactor::Typed(&code_at(&phone, clock.now_secs())))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {
@@ -718,7 +739,11 @@ async fn renewing_a_trusted_token_keeps_its_trust_and_revokes_the_old_one() {
         device_token: Some(new),
         ..
     } = svc
-        .complete_login_with_device(&c, &code_at(&phone, clock.now_secs()), Some(&old))
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&phone, clock.now_secs())))
+                .device(Some(&old))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {

@@ -7,7 +7,7 @@ mod support;
 
 use support::*;
 use twofactor::error::{ErrorKind, ServiceError};
-use twofactor::service::LoginStart;
+use twofactor::service::{CompleteLogin, LoginStart, Remember, SecondFactor, StartLogin};
 use twofactor::{EnrolmentStart, OtpAuthUri, VerifyOutcome};
 
 #[tokio::test]
@@ -87,12 +87,19 @@ async fn account_name_with_a_colon_is_encoded_and_works() {
         twofactor::ConfirmOutcome::Confirmed { .. }
     ));
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login("colon").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new("colon")).await.unwrap()
+    else {
         panic!()
     };
     let code = code_at(&secret, clock.now_secs());
     assert!(matches!(
-        svc.complete_login(challenge.as_str(), &code).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed(&code)
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Success { .. }
     ));
 }
@@ -111,7 +118,9 @@ async fn delete_user_removes_everything_of_that_user_only() {
     // A device token (with its own budget), a failed attempt on the user's budget, a recovery
     // request and an open challenge.
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login("gone").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new("gone")).await.unwrap()
+    else {
         panic!()
     };
     let code = code_at(&secret, clock.now_secs());
@@ -119,7 +128,10 @@ async fn delete_user_removes_everything_of_that_user_only() {
         device_token: Some(device),
         ..
     } = svc
-        .complete_login_with_device(challenge.as_str(), &code, None)
+        .complete_login(
+            CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(&code))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {
@@ -128,25 +140,34 @@ async fn delete_user_removes_everything_of_that_user_only() {
     clock.advance(30);
     let LoginStart::Required {
         challenge: open, ..
-    } = svc.start_login("gone").await.unwrap()
+    } = svc.start_login(StartLogin::new("gone")).await.unwrap()
     else {
         panic!()
     };
     let wrong = wrong_code(&secret, clock.now_secs(), 1);
     assert_eq!(
-        svc.complete_login_with_device(open.as_str(), &wrong, Some(device.as_str()))
-            .await
-            .unwrap(),
+        svc.complete_login(
+            CompleteLogin::new(open.as_str(), SecondFactor::Typed(&wrong))
+                .device(Some(device.as_str()))
+                .remember(Remember::Device)
+        )
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.complete_login(open.as_str(), &wrong).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            open.as_str(),
+            SecondFactor::Typed(&wrong)
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     let _ = svc.request_recovery("gone", None).await.unwrap();
     let LoginStart::Required {
         challenge: theirs, ..
-    } = svc.start_login("gone2").await.unwrap()
+    } = svc.start_login(StartLogin::new("gone2")).await.unwrap()
     else {
         panic!()
     };
@@ -204,7 +225,12 @@ async fn delete_user_removes_everything_of_that_user_only() {
     );
     let code = code_at(&other_secret, clock.now_secs());
     assert!(matches!(
-        svc.complete_login(theirs.as_str(), &code).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            theirs.as_str(),
+            SecondFactor::Typed(&code)
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Success { .. }
     ));
 
@@ -272,22 +298,30 @@ async fn imported_credential_logs_in_with_the_same_app() {
     assert!(status.enabled && status.backup_codes_remaining == 0);
 
     // The code the old system last accepted is refused: a replay across the migration.
-    let LoginStart::Required { challenge, .. } = svc.start_login("legacy").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new("legacy")).await.unwrap()
+    else {
         panic!("an imported credential must require the second factor")
     };
     let old_code = app.generate_at(now).unwrap();
     assert_eq!(
-        svc.complete_login(challenge.as_str(), old_code.as_str())
-            .await
-            .unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed(old_code.as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     clock.advance(60);
     let code = app.generate_at(clock.now_secs()).unwrap();
     assert!(matches!(
-        svc.complete_login(challenge.as_str(), code.as_str())
-            .await
-            .unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed(code.as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Success { .. }
     ));
     assert_eq!(events.count("credential_imported"), 1);

@@ -7,7 +7,9 @@ mod support;
 
 use support::*;
 use twofactor::audit::{AuditEvent, CancelledBy};
-use twofactor::service::{LoginStart, Method};
+use twofactor::service::{
+    CompleteLogin, LoginStart, Method, Remember, SecondFactor, StartLogin, Verify,
+};
 use twofactor::store::CredentialStore;
 use twofactor::{
     ConfirmOutcome, DisableOutcome, EnrolmentStart, Keyring, RecoveryCompletion, RecoveryRequest,
@@ -43,7 +45,7 @@ fn seen(outcome: VerifyOutcome) -> Option<(String, Method, bool)> {
 async fn enrol_then_log_in_with_totp() {
     let (svc, _store, clock, events) = service();
     assert!(matches!(
-        svc.start_login("alice").await.unwrap(),
+        svc.start_login(StartLogin::new("alice")).await.unwrap(),
         LoginStart::NotRequired
     ));
     let EnrolmentStart::Started(enrolment) = svc
@@ -79,7 +81,7 @@ async fn enrol_then_log_in_with_totp() {
     let LoginStart::Required {
         challenge,
         expires_at,
-    } = svc.start_login("alice").await.unwrap()
+    } = svc.start_login(StartLogin::new("alice")).await.unwrap()
     else {
         panic!()
     };
@@ -91,9 +93,12 @@ async fn enrol_then_log_in_with_totp() {
     let spaced = format!(" {} {} ", &typed[..3], &typed[3..]);
     assert_eq!(
         seen(
-            svc.complete_login(challenge.as_str(), &spaced)
-                .await
-                .unwrap()
+            svc.complete_login(CompleteLogin::new(
+                challenge.as_str(),
+                SecondFactor::Typed(&spaced)
+            ))
+            .await
+            .unwrap()
         ),
         success("alice", Method::Totp { drift: 0 })
     );
@@ -115,12 +120,14 @@ async fn pending_never_enables_2fa_and_restarting_replaces_it() {
     };
     // Pending: no second factor required, codes do not log in, status says pending.
     assert!(matches!(
-        svc.start_login("bob").await.unwrap(),
+        svc.start_login(StartLogin::new("bob")).await.unwrap(),
         LoginStart::NotRequired
     ));
     let code = code_at(first.secret(), T0);
     assert_eq!(
-        svc.verify("bob", &code).await.unwrap(),
+        svc.verify(Verify::new("bob", SecondFactor::Typed(&code)))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
     let status = svc.status("bob").await.unwrap();
@@ -165,45 +172,67 @@ async fn a_step_is_accepted_once_including_the_confirmation_step() {
     // The confirming code is used: it does not log in, even on a fresh challenge.
     let c = challenge(&svc, "carol").await;
     assert_eq!(
-        svc.complete_login(&c, &code_at(&secret, T0)).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, T0))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(events.count("replay_rejected"), 1);
     clock.advance(30);
     let now = T0 + 30;
     assert!(
-        svc.verify("carol", &code_at(&secret, now))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "carol",
+            SecondFactor::Typed(&code_at(&secret, now))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     // The same code again, and the older step's code (still inside the window): refused.
     assert_eq!(
-        svc.verify("carol", &code_at(&secret, now)).await.unwrap(),
+        svc.verify(Verify::new(
+            "carol",
+            SecondFactor::Typed(&code_at(&secret, now))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify("carol", &code_at(&secret, now - 30))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "carol",
+            SecondFactor::Typed(&code_at(&secret, now - 30))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     // The next step's code (app clock ahead) is accepted with drift +1, then the current one
     // is refused because it is not later.
     assert_eq!(
         seen(
-            svc.verify("carol", &code_at(&secret, now + 30))
-                .await
-                .unwrap()
+            svc.verify(Verify::new(
+                "carol",
+                SecondFactor::Typed(&code_at(&secret, now + 30))
+            ))
+            .await
+            .unwrap()
         ),
         success("carol", Method::Totp { drift: 1 })
     );
     assert_eq!(svc.status("carol").await.unwrap().last_drift, Some(1));
     clock.advance(30);
     assert_eq!(
-        svc.verify("carol", &code_at(&secret, now + 30))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "carol",
+            SecondFactor::Typed(&code_at(&secret, now + 30))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
 }
@@ -214,19 +243,35 @@ async fn backup_codes_log_in_once_each() {
     let (_secret, codes) = enrol(&svc, &clock, "dave").await;
     let c = challenge(&svc, "dave").await;
     assert_eq!(
-        seen(svc.complete_login(&c, codes[0].as_str()).await.unwrap()),
+        seen(
+            svc.complete_login(CompleteLogin::new(
+                &c,
+                SecondFactor::Typed(codes[0].as_str())
+            ))
+            .await
+            .unwrap()
+        ),
         success("dave", Method::BackupCode { remaining: 7 })
     );
     // Used up, on a new challenge too.
     let c = challenge(&svc, "dave").await;
     assert_eq!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     // Typed sloppily: lower case, no hyphen, spaces.
     let sloppy = codes[1].as_str().replace('-', " ").to_lowercase();
     assert_eq!(
-        seen(svc.complete_login(&c, &sloppy).await.unwrap()),
+        seen(
+            svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&sloppy)))
+                .await
+                .unwrap()
+        ),
         success("dave", Method::BackupCode { remaining: 6 })
     );
     assert_eq!(svc.status("dave").await.unwrap().backup_codes_remaining, 6);
@@ -234,7 +279,12 @@ async fn backup_codes_log_in_once_each() {
     // Another user's code is not ours.
     let (_s, erin_codes) = enrol(&svc, &clock, "erin").await;
     assert_eq!(
-        svc.verify("dave", erin_codes[0].as_str()).await.unwrap(),
+        svc.verify(Verify::new(
+            "dave",
+            SecondFactor::Typed(erin_codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
 }
@@ -247,20 +297,31 @@ async fn challenges_are_single_use_expire_and_survive_a_typo() {
     let c = challenge(&svc, "frank").await;
     // A failed attempt does not consume the challenge.
     assert_eq!(
-        svc.complete_login(&c, &wrong_code(&secret, T0 + 30, 1))
-            .await
-            .unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&wrong_code(&secret, T0 + 30, 1))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert!(
-        svc.complete_login(&c, &code_at(&secret, T0 + 30))
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, T0 + 30))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     // A success does: the challenge is gone even with a valid backup code.
     assert_eq!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(svc.status("frank").await.unwrap().backup_codes_remaining, 8);
@@ -268,21 +329,34 @@ async fn challenges_are_single_use_expire_and_survive_a_typo() {
     let c = challenge(&svc, "frank").await;
     clock.advance(300);
     assert_eq!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     let c = challenge(&svc, "frank").await;
     clock.advance(299);
     assert!(
-        svc.complete_login(&c, codes[0].as_str())
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[0].as_str())
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     // Garbage challenges.
     for bogus in ["", "x", &"A".repeat(10_000)] {
         assert_eq!(
-            svc.complete_login(bogus, codes[1].as_str()).await.unwrap(),
+            svc.complete_login(CompleteLogin::new(
+                bogus,
+                SecondFactor::Typed(codes[1].as_str())
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Rejected
         );
     }
@@ -296,14 +370,18 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
     let wrong = wrong_code(&secret, T0, 42);
     for user in ["gina", "nobody", "pending-user"] {
         assert_eq!(
-            svc.verify(user, &wrong).await.unwrap(),
+            svc.verify(Verify::new(user, SecondFactor::Typed(&wrong)))
+                .await
+                .unwrap(),
             VerifyOutcome::Rejected,
             "{user}"
         );
         // Three malformed inputs: the same `Malformed` for all three, and nothing spent.
         for garbage in ["", "12345", "💥"] {
             assert_eq!(
-                svc.verify(user, garbage).await.unwrap(),
+                svc.verify(Verify::new(user, SecondFactor::Typed(garbage)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 },
                 "{user} {garbage:?}"
             );
@@ -315,14 +393,18 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
             .chain(["ZZZZZ-ZZZZZ", "ZZZZZ-ZZZZY"])
         {
             assert_eq!(
-                svc.verify(user, guess).await.unwrap(),
+                svc.verify(Verify::new(user, SecondFactor::Typed(guess)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Rejected,
                 "{user} {guess:?}"
             );
         }
         // The sixth attempt is refused the same way for all three.
         assert_eq!(
-            svc.verify(user, &wrong).await.unwrap(),
+            svc.verify(Verify::new(user, SecondFactor::Typed(&wrong)))
+                .await
+                .unwrap(),
             VerifyOutcome::RateLimited {
                 retry_after_secs: 600
             },
@@ -330,8 +412,16 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
         );
     }
     // Bad user ids are input errors, not outcomes.
-    assert!(svc.verify("", "123456").await.is_err());
-    assert!(svc.verify(&"u".repeat(300), "123456").await.is_err());
+    assert!(
+        svc.verify(Verify::new("", SecondFactor::Typed("123456")))
+            .await
+            .is_err()
+    );
+    assert!(
+        svc.verify(Verify::new(&"u".repeat(300), SecondFactor::Typed("123456")))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -364,7 +454,9 @@ async fn disable_and_regenerate_need_a_valid_code() {
     };
     assert_eq!(new.len(), 8);
     assert_eq!(
-        svc.verify("hank", codes[0].as_str()).await.unwrap(),
+        svc.verify(Verify::new("hank", SecondFactor::Typed(codes[0].as_str())))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
     // Disable with a backup code: only scheduled (a single code takes nothing away at once).
@@ -385,7 +477,7 @@ async fn disable_and_regenerate_need_a_valid_code() {
     assert!(!status.enabled && !status.pending);
     assert_eq!(status.backup_codes_remaining, 0);
     assert!(matches!(
-        svc.start_login("hank").await.unwrap(),
+        svc.start_login(StartLogin::new("hank")).await.unwrap(),
         LoginStart::NotRequired
     ));
     assert_eq!(events.count("backup_codes_regenerated"), 1);
@@ -468,10 +560,13 @@ async fn a_second_factor_login_cancels_recovery() {
     clock.advance(3600);
     let c = challenge(&svc, "kim").await;
     assert!(
-        svc.complete_login(&c, &code_at(&secret, T0 + 3600))
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, T0 + 3600))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(events.all().contains(&AuditEvent::RecoveryCancelled {
         user_id: "kim".into(),
@@ -486,7 +581,7 @@ async fn a_second_factor_login_cancels_recovery() {
     // A backup-code login cancels too; an explicit cancel works.
     let _ = svc.request_recovery("kim", None).await.unwrap();
     assert!(
-        svc.verify("kim", codes[0].as_str())
+        svc.verify(Verify::new("kim", SecondFactor::Typed(codes[0].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -504,14 +599,19 @@ async fn admin_reset_removes_the_factor_and_the_lockout() {
     let (secret, _) = enrol(&svc, &clock, "leo").await;
     for i in 0..5 {
         assert_eq!(
-            svc.verify("leo", &wrong_code(&secret, T0, i))
-                .await
-                .unwrap(),
+            svc.verify(Verify::new(
+                "leo",
+                SecondFactor::Typed(&wrong_code(&secret, T0, i))
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Rejected
         );
     }
     assert!(matches!(
-        svc.verify("leo", "000000").await.unwrap(),
+        svc.verify(Verify::new("leo", SecondFactor::Typed("000000")))
+            .await
+            .unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
     assert!(svc.admin_reset("leo").await.unwrap());
@@ -524,10 +624,13 @@ async fn admin_reset_removes_the_factor_and_the_lockout() {
     let (secret, _) = enrol(&svc, &clock, "leo").await;
     clock.advance(30);
     assert!(
-        svc.verify("leo", &code_at(&secret, T0 + 30))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "leo",
+            SecondFactor::Typed(&code_at(&secret, T0 + 30))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(!svc.admin_reset("nobody").await.unwrap());
 }
@@ -541,18 +644,24 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     let now = T0 + 60;
     assert_eq!(
         seen(
-            svc.verify("mia", &code_at(&secret, now - 30))
-                .await
-                .unwrap()
+            svc.verify(Verify::new(
+                "mia",
+                SecondFactor::Typed(&code_at(&secret, now - 30))
+            ))
+            .await
+            .unwrap()
         ),
         success("mia", Method::Totp { drift: -1 })
     );
     assert_eq!(svc.status("mia").await.unwrap().last_drift, Some(-1));
     clock.advance(60);
     assert_eq!(
-        svc.verify("mia", &code_at(&secret, now + 60 - 60))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "mia",
+            SecondFactor::Typed(&code_at(&secret, now + 60 - 60))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected,
         "two steps behind is outside ±1"
     );
@@ -565,14 +674,24 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     let (secret, _) = enrol(&svc, &clock, "mia").await;
     clock.advance(60);
     assert!(
-        svc.verify("mia", &code_at(&secret, T0 + 30))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "mia",
+            SecondFactor::Typed(&code_at(&secret, T0 + 30))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     clock.advance(60);
     assert_eq!(
-        seen(svc.verify("mia", &code_at(&secret, T0 + 60)).await.unwrap()),
+        seen(
+            svc.verify(Verify::new(
+                "mia",
+                SecondFactor::Typed(&code_at(&secret, T0 + 60))
+            ))
+            .await
+            .unwrap()
+        ),
         success("mia", Method::Totp { drift: -2 })
     );
 }
@@ -589,9 +708,12 @@ async fn stale_keys_are_rotated_lazily() {
     clock2.set(T0 + 30);
     // A failure does not rewrite.
     assert_eq!(
-        svc.verify("nina", &wrong_code(&secret, T0 + 30, 5))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "nina",
+            SecondFactor::Typed(&wrong_code(&secret, T0 + 30, 5))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
@@ -599,10 +721,13 @@ async fn stale_keys_are_rotated_lazily() {
         before
     );
     assert!(
-        svc.verify("nina", &code_at(&secret, T0 + 30))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "nina",
+            SecondFactor::Typed(&code_at(&secret, T0 + 30))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     let after = store.get_credentials("nina").await.unwrap().pop().unwrap();
     assert_ne!(after.encrypted_secret, before.encrypted_secret);
@@ -611,18 +736,24 @@ async fn stale_keys_are_rotated_lazily() {
     let (svc2, clock3, events2) = service_with(store.clone(), Keyring::single(2, KEY2), config());
     clock3.set(T0 + 60);
     assert!(
-        svc2.verify("nina", &code_at(&secret, T0 + 60))
-            .await
-            .unwrap()
-            .is_success()
+        svc2.verify(Verify::new(
+            "nina",
+            SecondFactor::Typed(&code_at(&secret, T0 + 60))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert_eq!(events2.count("secret_reencrypted"), 0);
     // And the old ring alone can no longer decrypt it: fail closed, an error.
     clock.set(T0 + 90);
     assert!(
-        old.verify("nina", &code_at(&secret, T0 + 90))
-            .await
-            .is_err()
+        old.verify(Verify::new(
+            "nina",
+            SecondFactor::Typed(&code_at(&secret, T0 + 90))
+        ))
+        .await
+        .is_err()
     );
 }
 
@@ -659,12 +790,18 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
     );
     clock.set(57_093_233 * 30 + 5);
     assert_eq!(
-        seen(svc.verify("zed", "991153").await.unwrap()),
+        seen(
+            svc.verify(Verify::new("zed", SecondFactor::Typed("991153")))
+                .await
+                .unwrap()
+        ),
         success("zed", Method::Totp { drift: 0 })
     );
     // Now both steps are used.
     assert_eq!(
-        svc.verify("zed", "991153").await.unwrap(),
+        svc.verify(Verify::new("zed", SecondFactor::Typed("991153")))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
 }
@@ -692,29 +829,63 @@ async fn one_store_for_both_with_the_default_type_parameters() {
 
 /// A device token only counts for the user it was issued to: a forged, oversized, expired or
 /// foreign token is ignored (the user's budget applies), never an error.
+/// A device token presented without asking to remember the browser still draws on the device's
+/// own budget, and the success leaves nothing new on the browser.
+#[tokio::test]
+async fn a_device_token_without_remember_keeps_its_budget_and_gets_nothing_new() {
+    let (svc, _store, clock, _events) = service();
+    let (secret, _) = enrol(&svc, &clock, "cal").await;
+    clock.advance(30);
+    let device = log_in_keeping_device(&svc, "cal", &code_at(&secret, T0 + 30)).await;
+    for i in 0..5 {
+        let g = wrong_code(&secret, T0 + 30, 13 * i);
+        let _ = svc
+            .verify(Verify::new("cal", SecondFactor::Typed(&g)))
+            .await
+            .unwrap();
+    }
+    clock.advance(30);
+    let c = challenge(&svc, "cal").await;
+    let code = code_at(&secret, T0 + 60);
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&code)))
+            .await
+            .unwrap(),
+        VerifyOutcome::RateLimited { .. }
+    ));
+    let outcome = svc
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code)).device(Some(device.as_str())),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            VerifyOutcome::Success {
+                device_token: None,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
 #[tokio::test]
 async fn device_tokens_of_others_forged_or_expired_are_ignored() {
     let (svc, _store, clock, _events) = service();
     let (secret_a, _) = enrol(&svc, &clock, "amy").await;
     let (secret_b, _) = enrol(&svc, &clock, "ben").await;
     clock.advance(30);
-    let c = challenge(&svc, "amy").await;
-    let VerifyOutcome::Success {
-        device_token: Some(amy_device),
-        ..
-    } = svc
-        .complete_login_with_device(&c, &code_at(&secret_a, T0 + 30), None)
-        .await
-        .unwrap()
-    else {
-        panic!("no device token")
-    };
+    let amy_device = log_in_keeping_device(&svc, "amy", &code_at(&secret_a, T0 + 30)).await;
     // Ben locks his own budget, then presents Amy's token, a forged one and an oversized one:
     // each is ignored, so the attempt is refused by Ben's budget.
     for i in 0..5 {
         let g = wrong_code(&secret_b, T0 + 30, 17 * i);
         assert_eq!(
-            svc.verify("ben", &g).await.unwrap(),
+            svc.verify(Verify::new("ben", SecondFactor::Typed(&g)))
+                .await
+                .unwrap(),
             VerifyOutcome::Rejected
         );
     }
@@ -723,18 +894,25 @@ async fn device_tokens_of_others_forged_or_expired_are_ignored() {
         let c = challenge(&svc, "ben").await;
         assert!(
             matches!(
-                svc.complete_login_with_device(&c, &code_at(&secret_b, T0 + 30), Some(token))
-                    .await
-                    .unwrap(),
+                svc.complete_login(
+                    CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret_b, T0 + 30)))
+                        .device(Some(token))
+                        .remember(Remember::Device)
+                )
+                .await
+                .unwrap(),
                 VerifyOutcome::RateLimited { .. }
             ),
             "{} bytes",
             token.len()
         );
         assert!(matches!(
-            svc.verify_with_device("ben", &code_at(&secret_b, T0 + 30), Some(token))
-                .await
-                .unwrap(),
+            svc.verify(
+                Verify::new("ben", SecondFactor::Typed(&code_at(&secret_b, T0 + 30)))
+                    .device(Some(token))
+            )
+            .await
+            .unwrap(),
             VerifyOutcome::RateLimited { .. }
         ));
     }
@@ -743,7 +921,11 @@ async fn device_tokens_of_others_forged_or_expired_are_ignored() {
     let now = clock.now_secs();
     let c = challenge(&svc, "amy").await;
     let outcome = svc
-        .complete_login_with_device(&c, &code_at(&secret_a, now), Some(amy_device.as_str()))
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret_a, now)))
+                .device(Some(amy_device.as_str()))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap();
     assert!(

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use support::*;
 use twofactor::rate_limit::{RateLimitPolicy, YEAR_SECS};
-use twofactor::service::{LoginStart, Method};
+use twofactor::service::{
+    CompleteLogin, LoginStart, Method, Remember, SecondFactor, StartLogin, Verify,
+};
 use twofactor::store::{
     BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, CredentialStore,
     DeviceRecord, EphemeralStore, LimiterState, LimiterUpdate, RecoveryRecord,
@@ -39,50 +41,67 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
         clock.advance(10);
         let now = clock.now_secs();
         assert_eq!(
-            svc.verify("alice", &wrong_code(&secret, now, i))
-                .await
-                .unwrap(),
+            svc.verify(Verify::new(
+                "alice",
+                SecondFactor::Typed(&wrong_code(&secret, now, i))
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(events.count("locked_out"), 1);
     // s0 + 80: the window started at T0 + 40, so 560 s remain. A valid code is refused too.
     assert_eq!(
-        svc.verify("alice", &code_at(&secret, s0 + 80))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(&code_at(&secret, s0 + 80))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 560
         }
     );
     clock.set(s0 + 40 + 599);
     assert_eq!(
-        svc.verify("alice", &code_at(&secret, s0 + 639))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(&code_at(&secret, s0 + 639))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 1
         }
     );
     clock.set(s0 + 40 + 600);
     assert!(
-        svc.verify("alice", &code_at(&secret, s0 + 640))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(&code_at(&secret, s0 + 640))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     // The success gave back only its own attempt: the five failures stay counted, so five more
     // failures reach the second lockout, twice as long.
     for i in 0..5 {
         assert_eq!(
-            svc.verify("alice", &wrong_code(&secret, s0 + 640, 100 + i))
-                .await
-                .unwrap(),
+            svc.verify(Verify::new(
+                "alice",
+                SecondFactor::Typed(&wrong_code(&secret, s0 + 640, 100 + i))
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(
-        svc.verify("alice", "000000").await.unwrap(),
+        svc.verify(Verify::new("alice", SecondFactor::Typed("000000")))
+            .await
+            .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 1200
         }
@@ -90,9 +109,12 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
     // The challenge path shares the same per-user limiter.
     let c = challenge(&svc, "alice").await;
     assert!(matches!(
-        svc.complete_login(&c, &code_at(&secret, s0 + 640))
-            .await
-            .unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, s0 + 640))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
     assert!(events.count("rate_limited") >= 3);
@@ -104,20 +126,25 @@ async fn backup_codes_share_the_users_budget_and_do_not_refill_it() {
     let (secret, codes) = enrol(&svc, &clock, "bob").await;
     for i in 0..5 {
         let _ = svc
-            .verify("bob", &wrong_code(&secret, T0, i))
+            .verify(Verify::new(
+                "bob",
+                SecondFactor::Typed(&wrong_code(&secret, T0, i)),
+            ))
             .await
             .unwrap();
     }
     // The user's budget is locked for both factors: a backup code is not evaluated either.
     assert!(matches!(
-        svc.verify("bob", codes[0].as_str()).await.unwrap(),
+        svc.verify(Verify::new("bob", SecondFactor::Typed(codes[0].as_str())))
+            .await
+            .unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
     assert_eq!(svc.status("bob").await.unwrap().backup_codes_remaining, 8);
     clock.advance(600);
     let c = challenge(&svc, "bob").await;
     assert!(matches!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(codes[0].as_str()))).await.unwrap(),
         VerifyOutcome::Success {
             user_id,
             method: Method::BackupCode { remaining: 7 },
@@ -129,18 +156,25 @@ async fn backup_codes_share_the_users_budget_and_do_not_refill_it() {
     // the second lockout.
     for i in 0..4 {
         assert_eq!(
-            svc.verify("bob", &wrong_code(&secret, T0 + 600, 50 + i))
-                .await
-                .unwrap(),
+            svc.verify(Verify::new(
+                "bob",
+                SecondFactor::Typed(&wrong_code(&secret, T0 + 600, 50 + i))
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(
-        svc.verify("bob", "AAAAA-AAAAA").await.unwrap(),
+        svc.verify(Verify::new("bob", SecondFactor::Typed("AAAAA-AAAAA")))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify("bob", codes[1].as_str()).await.unwrap(),
+        svc.verify(Verify::new("bob", SecondFactor::Typed(codes[1].as_str())))
+            .await
+            .unwrap(),
         VerifyOutcome::RateLimited {
             retry_after_secs: 1200
         }
@@ -164,7 +198,11 @@ async fn attack_for_a_year(
     while clock.now_secs() < start + YEAR_SECS {
         n = n.wrapping_add(1);
         let guess = wrong_code(secret, clock.now_secs(), n.wrapping_mul(7919));
-        match svc.verify("victim", &guess).await.unwrap() {
+        match svc
+            .verify(Verify::new("victim", SecondFactor::Typed(&guess)))
+            .await
+            .unwrap()
+        {
             VerifyOutcome::Rejected => {
                 rejected += 1;
                 if let Some(p) = pace {
@@ -197,17 +235,7 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
     let (secret, codes) = enrol(&svc, &clock, "victim").await;
     // The owner logged in from their browser once: it holds a device token.
     clock.advance(30);
-    let c = challenge(&svc, "victim").await;
-    let VerifyOutcome::Success {
-        device_token: Some(device),
-        ..
-    } = svc
-        .complete_login_with_device(&c, &code_at(&secret, T0 + 30), None)
-        .await
-        .unwrap()
-    else {
-        panic!("no device token")
-    };
+    let device = log_in_keeping_device(&svc, "victim", &code_at(&secret, T0 + 30)).await;
     events.clear();
 
     let (evaluated, rejected) = attack_for_a_year(&svc, &cipher, &clock, &secret, None).await;
@@ -225,20 +253,32 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
     let now = clock.now_secs();
     clock.advance(30);
     assert!(matches!(
-        svc.verify("victim", &code_at(&secret, now + 30))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "victim",
+            SecondFactor::Typed(&code_at(&secret, now + 30))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
     let c = challenge(&svc, "victim").await;
     assert!(matches!(
-        svc.complete_login(&c, codes[0].as_str()).await.unwrap(),
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::RateLimited { .. }
     ));
     // ... but the owner's browser has its own budget, which the attacker never touched (past
     // half its life, the token is renewed).
     let outcome = svc
-        .complete_login_with_device(&c, &code_at(&secret, now + 30), Some(device.as_str()))
+        .complete_login(
+            CompleteLogin::new(&c, SecondFactor::Typed(&code_at(&secret, now + 30)))
+                .device(Some(device.as_str()))
+                .remember(Remember::Device),
+        )
         .await
         .unwrap();
     assert!(
@@ -324,7 +364,11 @@ async fn thirty_two_concurrent_logins_with_one_code_let_exactly_one_in() {
         let code = code_at(&secret, T0 + 30);
         let outcomes = race(32, || {
             let (svc, c, code) = (svc.clone(), c.clone(), code.clone());
-            async move { svc.complete_login(&c, &code).await.unwrap() }
+            async move {
+                svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&code)))
+                    .await
+                    .unwrap()
+            }
         })
         .await;
         let wins = outcomes.iter().filter(|o| o.is_success()).count();
@@ -334,7 +378,11 @@ async fn thirty_two_concurrent_logins_with_one_code_let_exactly_one_in() {
         let code = codes[0].as_str().to_owned();
         let outcomes = race(32, || {
             let (svc, code) = (svc.clone(), code.clone());
-            async move { svc.verify("alice", &code).await.unwrap() }
+            async move {
+                svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+                    .await
+                    .unwrap()
+            }
         })
         .await;
         let wins = outcomes.iter().filter(|o| o.is_success()).count();
@@ -358,7 +406,11 @@ async fn concurrent_guesses_cannot_exceed_the_budget() {
     let outcomes = race(64, || {
         let (svc, guesses) = (svc.clone(), guesses.clone());
         let g = guesses.lock().unwrap().pop().unwrap();
-        async move { svc.verify("alice", &g).await.unwrap() }
+        async move {
+            svc.verify(Verify::new("alice", SecondFactor::Typed(&g)))
+                .await
+                .unwrap()
+        }
     })
     .await;
     let evaluated = cipher.decrypts.load(Ordering::SeqCst) - before;
@@ -660,63 +712,109 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
     // still works afterwards.
     for op in ["update_limiter", "get_credentials", "advance_step"] {
         store.fail(op);
-        assert!(svc.verify("alice", &code).await.is_err(), "{op}");
+        assert!(
+            svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+                .await
+                .is_err(),
+            "{op}"
+        );
         store.heal();
     }
     cipher.fail.store(true, Ordering::SeqCst);
-    assert!(svc.verify("alice", &code).await.is_err());
+    assert!(
+        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+            .await
+            .is_err()
+    );
     cipher.fail.store(false, Ordering::SeqCst);
     // An outage does not lock the owner out: errors give their limiter attempts back.
     store.fail("get_credentials");
     for _ in 0..10 {
-        assert!(svc.verify("alice", &code).await.is_err());
+        assert!(
+            svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+                .await
+                .is_err()
+        );
     }
     store.heal();
-    assert!(svc.verify("alice", &code).await.unwrap().is_success());
+    assert!(
+        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+            .await
+            .unwrap()
+            .is_success()
+    );
     // After the step is consumed, a failing recovery cancellation still lets nobody in (the
     // owner types the next code).
     clock.advance(30);
     let code = code_at(&secret, T0 + 60);
     store.fail("cancel_recovery");
-    assert!(svc.verify("alice", &code).await.is_err());
+    assert!(
+        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+            .await
+            .is_err()
+    );
     store.heal();
     assert_eq!(
-        svc.verify("alice", &code).await.unwrap(),
+        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected
     );
 
     // Backup codes: a failing consumption consumes nothing.
     store.fail("consume_backup_code");
-    assert!(svc.verify("alice", backup_codes[0].as_str()).await.is_err());
+    assert!(
+        svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(backup_codes[0].as_str())
+        ))
+        .await
+        .is_err()
+    );
     store.heal();
     assert_eq!(svc.status("alice").await.unwrap().backup_codes_remaining, 8);
     assert!(
-        svc.verify("alice", backup_codes[0].as_str())
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            "alice",
+            SecondFactor::Typed(backup_codes[0].as_str())
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
 
     // Challenges: a failing take lets nobody in and the challenge survives.
-    let LoginStart::Required { challenge, .. } = svc.start_login("alice").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new("alice")).await.unwrap()
+    else {
         panic!()
     };
     store.fail("take_challenge");
     assert!(
-        svc.complete_login(challenge.as_str(), backup_codes[1].as_str())
-            .await
-            .is_err()
+        svc.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed(backup_codes[1].as_str())
+        ))
+        .await
+        .is_err()
     );
     store.heal();
     assert!(
-        svc.complete_login(challenge.as_str(), backup_codes[2].as_str())
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed(backup_codes[2].as_str())
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     // Unknown users fail closed too when the cipher is down (same work as a known user).
     cipher.fail.store(true, Ordering::SeqCst);
-    assert!(svc.verify("nobody", "123456").await.is_err());
+    assert!(
+        svc.verify(Verify::new("nobody", SecondFactor::Typed("123456")))
+            .await
+            .is_err()
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -729,9 +827,9 @@ fn futures_are_send_for_web_servers() {
     let (svc, _store, _clock, _events) = service();
     assert_send(svc.start_enrolment("u", "a"));
     assert_send(svc.confirm_enrolment("u", "1"));
-    assert_send(svc.start_login("u"));
-    assert_send(svc.complete_login("c", "1"));
-    assert_send(svc.verify("u", "1"));
+    assert_send(svc.start_login(StartLogin::new("u")));
+    assert_send(svc.complete_login(CompleteLogin::new("c", SecondFactor::Typed("1"))));
+    assert_send(svc.verify(Verify::new("u", SecondFactor::Typed("1"))));
     assert_send(svc.disable("u", "1"));
     assert_send(svc.regenerate_backup_codes("u", "1"));
     assert_send(svc.status("u"));

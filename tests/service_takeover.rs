@@ -13,8 +13,8 @@ use support::*;
 use twofactor::audit::AuditEvent;
 use twofactor::rate_limit::{RateLimitPolicy, YEAR_SECS};
 use twofactor::service::{
-    AddAuthenticatorOutcome, Config, LockDownOutcome, LoginStart, RemoveAuthenticatorOutcome,
-    ScheduledChangeKind,
+    AddAuthenticatorOutcome, CompleteLogin, Config, LockDownOutcome, LoginStart, Remember,
+    RemoveAuthenticatorOutcome, ScheduledChangeKind, SecondFactor, StartLogin, Verify,
 };
 use twofactor::{
     BackupCode, ConfirmOutcome, DisableOutcome, ManualClock, MemoryStore, RecoveryCompletion,
@@ -60,14 +60,19 @@ async fn add(svc: &Svc, clock: &ManualClock, name: &str, code: &str) -> (String,
 
 /// A login with `code` that ticks "remember this browser"; returns the trusted device token.
 async fn trusted_login(svc: &Svc, code: &str, label: &str) -> String {
-    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new(OWNER)).await.unwrap()
+    else {
         panic!("2FA is on")
     };
     let VerifyOutcome::Success {
         device_token: Some(token),
         ..
     } = svc
-        .complete_login_trusting_device(challenge.as_str(), code, None, label)
+        .complete_login(
+            CompleteLogin::new(challenge.as_str(), SecondFactor::Typed(code))
+                .remember(Remember::Trusted(label)),
+        )
         .await
         .unwrap()
     else {
@@ -121,13 +126,16 @@ async fn recovery_on_a_quiet_account_never_completes_on_password_and_time() {
     assert!(notices(&events).len() >= requests);
     // The owner's factors still work.
     assert!(
-        svc.verify(OWNER, &code_at(&secret, now(&clock)))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            OWNER,
+            SecondFactor::Typed(&code_at(&secret, now(&clock)))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(
-        svc.verify(OWNER, codes[0].as_str())
+        svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[0].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -152,7 +160,7 @@ async fn the_owner_on_a_trusted_browser_cancels_every_request() {
         // The owner, every day: a trusted login, or every 30 days a code with "remember".
         let before = events.count("recovery_cancelled");
         match svc
-            .start_login_with_device(OWNER, device.as_deref())
+            .start_login(StartLogin::new(OWNER).device(device.as_deref()))
             .await
             .unwrap()
         {
@@ -160,11 +168,13 @@ async fn the_owner_on_a_trusted_browser_cancels_every_request() {
             LoginStart::Required { challenge, .. } => {
                 clock.advance(30);
                 let VerifyOutcome::Success { device_token, .. } = svc
-                    .complete_login_trusting_device(
-                        challenge.as_str(),
-                        &code_at(&secret, now(&clock)),
-                        device.as_deref(),
-                        "Firefox on Linux",
+                    .complete_login(
+                        CompleteLogin::new(
+                            challenge.as_str(),
+                            SecondFactor::Typed(&code_at(&secret, now(&clock))),
+                        )
+                        .device(device.as_deref())
+                        .remember(Remember::Trusted("Firefox on Linux")),
                     )
                     .await
                     .unwrap()
@@ -223,10 +233,13 @@ async fn the_attacker_cannot_cancel_an_approved_request() {
     // The attacker: a backup-code login, a new request, a password change without proof.
     let c = challenge(&svc, OWNER).await;
     assert!(
-        svc.complete_login(&c, codes[7].as_str())
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(codes[7].as_str())
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     let _ = svc.request_recovery(OWNER, None).await.unwrap();
     svc.password_changed(OWNER, None).await.unwrap();
@@ -294,12 +307,16 @@ async fn the_owner_logging_in_daily_against_a_guessing_attacker() {
         if now(&clock) >= next_owner {
             let before = cipher.count();
             owner_tries += 1;
-            if let Ok(LoginStart::Required { challenge, .. }) = svc.start_login(OWNER).await
+            if let Ok(LoginStart::Required { challenge, .. }) =
+                svc.start_login(StartLogin::new(OWNER)).await
                 && let VerifyOutcome::Success { device_token, .. } = svc
-                    .complete_login_with_device(
-                        challenge.as_str(),
-                        &code_at(&secret, now(&clock)),
-                        device.as_deref(),
+                    .complete_login(
+                        CompleteLogin::new(
+                            challenge.as_str(),
+                            SecondFactor::Typed(&code_at(&secret, now(&clock))),
+                        )
+                        .device(device.as_deref())
+                        .remember(Remember::Device),
                     )
                     .await
                     .unwrap()
@@ -312,7 +329,10 @@ async fn the_owner_logging_in_daily_against_a_guessing_attacker() {
         }
         n += 1;
         match svc
-            .verify(OWNER, &wrong_code(&secret, now(&clock), n * 7))
+            .verify(Verify::new(
+                OWNER,
+                SecondFactor::Typed(&wrong_code(&secret, now(&clock), n * 7)),
+            ))
             .await
             .unwrap()
         {
@@ -387,7 +407,10 @@ async fn five_authenticators_do_not_multiply_the_odds() {
         while now(&clock) < begin + YEAR_SECS {
             n += 1;
             match svc
-                .verify(OWNER, &wrong_code(&secret, now(&clock), n * 13))
+                .verify(Verify::new(
+                    OWNER,
+                    SecondFactor::Typed(&wrong_code(&secret, now(&clock), n * 13)),
+                ))
                 .await
                 .unwrap()
             {
@@ -433,7 +456,10 @@ async fn password_changed_in_a_loop_refills_no_budget() {
     while now(&clock) < T0 + YEAR_SECS {
         n += 1;
         let _ = svc
-            .verify(OWNER, &wrong_code(&secret, now(&clock), n * 11))
+            .verify(Verify::new(
+                OWNER,
+                SecondFactor::Typed(&wrong_code(&secret, now(&clock), n * 11)),
+            ))
             .await
             .unwrap();
         svc.password_changed(OWNER, None).await.unwrap();
@@ -521,10 +547,13 @@ async fn one_backup_code_adds_but_cannot_take_away() {
     // The owner logs in with their own (established) app: every scheduled change is cancelled.
     let c = challenge(&svc, OWNER).await;
     assert!(
-        svc.complete_login(&c, &code_at(&owner_secret, now(&clock)))
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&owner_secret, now(&clock)))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(svc.scheduled_changes(OWNER).await.unwrap().is_empty());
     clock.advance(4 * DAY);
@@ -584,7 +613,7 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     ));
     // The attacker's trusted browser is new: it cancels nothing and skips only the code.
     assert!(matches!(
-        svc.start_login_with_device(OWNER, Some(attacker_browser.as_str()))
+        svc.start_login(StartLogin::new(OWNER).device(Some(attacker_browser.as_str())))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
@@ -626,20 +655,23 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     );
     // What the attacker holds now: nothing that works.
     assert!(!matches!(
-        svc.start_login_with_device(OWNER, Some(attacker_browser.as_str()))
+        svc.start_login(StartLogin::new(OWNER).device(Some(attacker_browser.as_str())))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
     ));
     clock.advance(30);
     assert!(
-        !svc.verify(OWNER, &code_at(&attacker_secret, now(&clock)))
-            .await
-            .unwrap()
-            .is_success()
+        !svc.verify(Verify::new(
+            OWNER,
+            SecondFactor::Typed(&code_at(&attacker_secret, now(&clock)))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(
-        !svc.verify(OWNER, codes[3].as_str())
+        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[3].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -658,13 +690,16 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     // What the owner holds: their app and their other seven codes.
     assert_eq!(owner_ids(&svc).await, [owner_app]);
     assert!(
-        svc.verify(OWNER, &code_at(&owner_secret, now(&clock)))
-            .await
-            .unwrap()
-            .is_success()
+        svc.verify(Verify::new(
+            OWNER,
+            SecondFactor::Typed(&code_at(&owner_secret, now(&clock)))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
     assert!(
-        svc.verify(OWNER, codes[4].as_str())
+        svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[4].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -740,7 +775,7 @@ async fn a_scheduled_change_takes_effect_after_the_delay_or_is_cancelled_by_toke
     let _: &Vec<BackupCode> = &new;
     // Old codes work until then; the new ones do not yet.
     assert!(
-        !svc.verify(OWNER, new[0].as_str())
+        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(new[0].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -763,13 +798,13 @@ async fn a_scheduled_change_takes_effect_after_the_delay_or_is_cancelled_by_toke
             .is_empty()
     );
     assert!(
-        svc.verify(OWNER, new[1].as_str())
+        svc.verify(Verify::new(OWNER, SecondFactor::Typed(new[1].as_str())))
             .await
             .unwrap()
             .is_success()
     );
     assert!(
-        !svc.verify(OWNER, codes[2].as_str())
+        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[2].as_str())))
             .await
             .unwrap()
             .is_success()
@@ -921,14 +956,22 @@ async fn a_device_cookie_cancels_a_recovery_request() {
     let (svc, _store, clock, events) = service();
     let (secret, _) = enrol(&svc, &clock, OWNER).await;
     clock.advance(30);
-    let LoginStart::Required { challenge, .. } = svc.start_login(OWNER).await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new(OWNER)).await.unwrap()
+    else {
         panic!()
     };
     let VerifyOutcome::Success {
         device_token: Some(cookie),
         ..
     } = svc
-        .complete_login_with_device(challenge.as_str(), &code_at(&secret, now(&clock)), None)
+        .complete_login(
+            CompleteLogin::new(
+                challenge.as_str(),
+                SecondFactor::Typed(&code_at(&secret, now(&clock))),
+            )
+            .remember(Remember::Device),
+        )
         .await
         .unwrap()
     else {
@@ -937,12 +980,12 @@ async fn a_device_cookie_cancels_a_recovery_request() {
     let _ = svc.request_recovery(OWNER, None).await.unwrap();
     // A garbage cookie, or none, cancels nothing.
     let _ = svc
-        .start_login_with_device(OWNER, Some("garbage"))
+        .start_login(StartLogin::new(OWNER).device(Some("garbage")))
         .await
         .unwrap();
     assert!(svc.status(OWNER).await.unwrap().recovery.is_some());
     assert!(matches!(
-        svc.start_login_with_device(OWNER, Some(cookie.as_str()))
+        svc.start_login(StartLogin::new(OWNER).device(Some(cookie.as_str())))
             .await
             .unwrap(),
         LoginStart::Required { .. }
@@ -971,7 +1014,7 @@ async fn a_backup_code_login_is_a_notice_the_owner_can_answer() {
         .and_then(|e| e.notice().map(|n| n.as_str().to_owned()))
         .expect("a notice with the backup-code login");
     assert!(matches!(
-        svc.start_login_with_device(OWNER, Some(&browser))
+        svc.start_login(StartLogin::new(OWNER).device(Some(&browser)))
             .await
             .unwrap(),
         LoginStart::TrustedDevice
@@ -981,7 +1024,7 @@ async fn a_backup_code_login_is_a_notice_the_owner_can_answer() {
         LockDownOutcome::LockedDown { devices: 1, .. }
     ));
     assert!(matches!(
-        svc.start_login_with_device(OWNER, Some(&browser))
+        svc.start_login(StartLogin::new(OWNER).device(Some(&browser)))
             .await
             .unwrap(),
         LoginStart::Required { .. }

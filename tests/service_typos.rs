@@ -8,7 +8,10 @@ mod support;
 
 use support::*;
 use twofactor::rate_limit::{LimiterState, YEAR_SECS};
-use twofactor::service::{AddAuthenticatorOutcome, Config, RemoveAuthenticatorOutcome};
+use twofactor::service::{
+    AddAuthenticatorOutcome, CompleteLogin, Config, Method, Remember, RemoveAuthenticatorOutcome,
+    SecondFactor, StartLogin, Verify,
+};
 use twofactor::store::EphemeralStore;
 use twofactor::{
     ConfirmOutcome, DisableOutcome, EnrolmentStart, MemoryStore, RegenerateOutcome, VerifyOutcome,
@@ -51,17 +54,23 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
         for typed in MALFORMED {
             let c = challenge(&svc, "ann").await;
             assert_eq!(
-                svc.complete_login(&c, typed).await.unwrap(),
+                svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 },
                 "{typed:?}"
             );
             assert_eq!(
-                svc.verify("ann", typed).await.unwrap(),
+                svc.verify(Verify::new("ann", SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 }
             );
             // An unknown user gets the same answer.
             assert_eq!(
-                svc.verify("nobody", typed).await.unwrap(),
+                svc.verify(Verify::new("nobody", SecondFactor::Typed(typed)))
+                    .await
+                    .unwrap(),
                 VerifyOutcome::Malformed { digits: 6 }
             );
             sent += 3;
@@ -77,11 +86,107 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
     // And the owner gets in at once.
     let c = challenge(&svc, "ann").await;
     assert!(
-        svc.complete_login(&c, &code_at(&secret, clock.now_secs()))
-            .await
-            .unwrap()
-            .is_success()
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::Typed(&code_at(&secret, clock.now_secs()))
+        ))
+        .await
+        .unwrap()
+        .is_success()
     );
+}
+
+/// A form that names the factor (a separate "backup code" field): each kind is checked only as
+/// itself; the other kind's shape is malformed there, so it costs nothing and is never tried as
+/// the other.
+#[tokio::test]
+async fn a_named_factor_is_checked_only_as_that_kind() {
+    let cipher = Instrumented::new();
+    let store = MemoryStore::new();
+    let (svc, clock, events) = service_with(store.clone(), cipher.clone(), config());
+    let (secret, codes) = enrol(&svc, &clock, "ivy").await;
+    clock.advance(30);
+    let totp = code_at(&secret, clock.now_secs());
+    let before = cipher.count();
+    let state = limiter(&store, "ivy").await;
+    events.clear();
+    let crossed = [codes[0].as_str(), totp.as_str()];
+    for (typed, factor) in MALFORMED
+        .iter()
+        .flat_map(|t| [SecondFactor::Totp(t), SecondFactor::BackupCode(t)].map(|f| (*t, f)))
+        .chain([
+            (crossed[0], SecondFactor::Totp(crossed[0])),
+            (crossed[1], SecondFactor::BackupCode(crossed[1])),
+        ])
+    {
+        let c = challenge(&svc, "ivy").await;
+        assert_eq!(
+            svc.complete_login(CompleteLogin::new(&c, factor))
+                .await
+                .unwrap(),
+            VerifyOutcome::Malformed { digits: 6 },
+            "{typed:?} as {factor:?}"
+        );
+        assert_eq!(
+            svc.verify(Verify::new("ivy", factor)).await.unwrap(),
+            VerifyOutcome::Malformed { digits: 6 },
+            "{typed:?} as {factor:?}"
+        );
+    }
+    assert_eq!(cipher.count(), before, "nothing was evaluated");
+    assert_eq!(limiter(&store, "ivy").await, state, "no limiter write");
+    assert_eq!(events.count("second_factor_failed"), 0);
+    assert_eq!(events.count("verification_failed"), 0);
+    // Each in its own field logs in.
+    let c = challenge(&svc, "ivy").await;
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Totp(&totp)))
+            .await
+            .unwrap(),
+        VerifyOutcome::Success {
+            method: Method::Totp { .. },
+            ..
+        }
+    ));
+    let c = challenge(&svc, "ivy").await;
+    assert!(matches!(
+        svc.complete_login(CompleteLogin::new(
+            &c,
+            SecondFactor::BackupCode(codes[0].as_str())
+        ))
+        .await
+        .unwrap(),
+        VerifyOutcome::Success {
+            method: Method::BackupCode { remaining: 7 },
+            ..
+        }
+    ));
+}
+
+/// The requests carry codes and tokens; their `Debug` shows neither.
+#[test]
+fn requests_never_print_codes_or_tokens() {
+    let printed = [
+        format!(
+            "{:?}",
+            CompleteLogin::new("the-challenge", SecondFactor::Typed("123456"))
+                .device(Some("the-device"))
+                .remember(Remember::Trusted("Firefox"))
+        ),
+        format!(
+            "{:?}",
+            Verify::new("ivy", SecondFactor::BackupCode("ABCD-EFGH-JKMN"))
+                .device(Some("the-device"))
+        ),
+        format!("{:?}", StartLogin::new("ivy").device(Some("the-device"))),
+        format!("{:?}", SecondFactor::Totp("654321")),
+    ];
+    for p in &printed {
+        for secret in ["the-challenge", "123456", "the-device", "ABCD", "654321"] {
+            assert!(!p.contains(secret), "{p}");
+        }
+    }
+    assert!(printed[0].contains("Firefox"), "{}", printed[0]);
 }
 
 #[tokio::test]
@@ -93,14 +198,21 @@ async fn twenty_typos_then_the_right_code() {
     for i in 0..20 {
         let typed = MALFORMED[i % MALFORMED.len()];
         assert!(matches!(
-            svc.complete_login(&c, typed).await.unwrap(),
+            svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
+                .await
+                .unwrap(),
             VerifyOutcome::Malformed { .. }
         ));
     }
     // Separators people type are not typos.
     let code = code_at(&secret, clock.now_secs());
     let dashed = format!("{}-{}", &code[..3], &code[3..]);
-    assert!(svc.complete_login(&c, &dashed).await.unwrap().is_success());
+    assert!(
+        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&dashed)))
+            .await
+            .unwrap()
+            .is_success()
+    );
 }
 
 #[tokio::test]
@@ -108,13 +220,18 @@ async fn a_well_formed_wrong_code_still_counts() {
     let (svc, store, clock, events) = service();
     let (secret, _) = enrol(&svc, &clock, "cy").await;
     assert_eq!(
-        svc.verify("cy", &wrong_code(&secret, clock.now_secs(), 1))
-            .await
-            .unwrap(),
+        svc.verify(Verify::new(
+            "cy",
+            SecondFactor::Typed(&wrong_code(&secret, clock.now_secs(), 1))
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify("cy", "AAAAA-BBBBB").await.unwrap(),
+        svc.verify(Verify::new("cy", SecondFactor::Typed("AAAAA-BBBBB")))
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected,
         "a well-formed backup code is looked up"
     );
@@ -202,7 +319,9 @@ async fn the_digits_are_the_users() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify("fay", "123456").await.unwrap(),
+        svc.verify(Verify::new("fay", SecondFactor::Typed("123456")))
+            .await
+            .unwrap(),
         VerifyOutcome::Malformed { digits: 8 }
     );
 }
@@ -252,7 +371,9 @@ async fn an_app_that_ignored_the_parameters_is_told_apart() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify("gus", &careless).await.unwrap(),
+        svc.verify(Verify::new("gus", SecondFactor::Typed(&careless)))
+            .await
+            .unwrap(),
         VerifyOutcome::Malformed { digits: 8 }
     );
 }

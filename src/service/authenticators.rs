@@ -8,6 +8,36 @@
 use super::*;
 use crate::store::RemoveCredential;
 
+/// What kind of factor an authenticator is, and so what it presents at login.
+///
+/// With the `serde` feature: `"totp"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum AuthenticatorKind {
+    /// An authenticator app holding a TOTP secret: it presents
+    /// [`SecondFactor::Totp`](super::SecondFactor::Totp) (or a typed code).
+    #[default]
+    Totp,
+}
+
+impl AuthenticatorKind {
+    /// `"totp"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+        }
+    }
+
+    /// The kind of a stored authenticator. Every stored credential holds a TOTP secret; a store
+    /// that keeps other kinds will say so in its record.
+    pub(super) const fn of(_record: &CredentialRecord) -> Self {
+        Self::Totp
+    }
+}
+
 /// An enabled authenticator as the user's security page shows it. Never holds the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -16,6 +46,9 @@ pub struct AuthenticatorInfo {
     /// Its id, to pass to [`TwoFactor::rename_authenticator`],
     /// [`TwoFactor::remove_authenticator`] and [`TwoFactor::replace_authenticator`].
     pub id: String,
+    /// What kind of factor it is (an app with a TOTP secret).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kind: AuthenticatorKind,
     /// The name the user gave it (names need not be unique: the id tells them apart).
     pub name: String,
     /// When it was added (Unix seconds).
@@ -166,6 +199,7 @@ where
                 let new_until = (!self.is_established(&r, oldest.as_deref(), now))
                     .then(|| r.created_at.saturating_add(self.config.change_delay_secs));
                 AuthenticatorInfo {
+                    kind: AuthenticatorKind::of(&r),
                     id: r.id,
                     name: r.name,
                     created_at: r.created_at,
@@ -255,7 +289,10 @@ where
             }
             _ => {}
         }
-        let established = match self.check_code(user_id, code, now, Budget::User).await? {
+        let established = match self
+            .check_code(user_id, SecondFactor::Typed(code), now, Budget::User)
+            .await?
+        {
             Checked::Success { established, .. } => established,
             Checked::Malformed { digits } => {
                 return Ok(AddAuthenticatorOutcome::Malformed { digits });
@@ -349,7 +386,13 @@ where
             return Ok(RemoveAuthenticatorOutcome::LastAuthenticator);
         }
         match self
-            .check_code_except(user_id, code, now, Budget::User, Some(id))
+            .check_code_except(
+                user_id,
+                SecondFactor::Typed(code),
+                now,
+                Budget::User,
+                Some(id),
+            )
             .await?
         {
             Checked::Success {
@@ -390,9 +433,8 @@ where
         })
     }
 
-    /// The browsers the user trusts now (see
-    /// [`TwoFactor::complete_login_trusting_device`]), oldest first. Tokens that are only known
-    /// (an own attempt budget, no skip) are not listed.
+    /// The browsers the user trusts now (see [`Remember::Trusted`]), oldest first. Tokens that
+    /// are only known (an own attempt budget, no skip) are not listed.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures.

@@ -16,11 +16,11 @@ where
     pub(super) async fn check_code(
         &self,
         user_id: &str,
-        code: &str,
+        factor: SecondFactor<'_>,
         now: u64,
         budget: Budget,
     ) -> Result<Checked, ServiceError> {
-        self.check_code_except(user_id, code, now, budget, None)
+        self.check_code_except(user_id, factor, now, budget, None)
             .await
     }
 
@@ -29,13 +29,15 @@ where
     pub(super) async fn check_code_except(
         &self,
         user_id: &str,
-        code: &str,
+        factor: SecondFactor<'_>,
         now: u64,
         budget: Budget,
         except: Option<&str>,
     ) -> Result<Checked, ServiceError> {
-        let factor = factor_of(code);
-        if factor == Factor::BackupCode {
+        let (factor, code) = factor.route();
+        // A backup code of the right shape; one of the wrong shape is malformed below, after
+        // the read that says how many digits the user's codes have.
+        if factor == Factor::BackupCode && factor_of(code) == Factor::BackupCode {
             let attempt = match self.acquire(user_id, budget, factor, now, 1).await? {
                 Ok(attempt) => attempt,
                 Err(retry_after_secs) => return Ok(Checked::RateLimited(retry_after_secs)),
@@ -58,13 +60,15 @@ where
         // nothing. A user without 2FA (or unknown) is judged by the configured digits, like a
         // new user.
         let expected = active.first().map_or(self.config.digits, |r| r.digits);
-        if !is_totp_shaped(code, |n| {
-            if active.is_empty() {
-                n == self.config.digits
-            } else {
-                active.iter().any(|r| r.digits == n)
-            }
-        }) {
+        if factor != Factor::Totp
+            || !is_totp_shaped(code, |n| {
+                if active.is_empty() {
+                    n == self.config.digits
+                } else {
+                    active.iter().any(|r| r.digits == n)
+                }
+            })
+        {
             return Ok(Checked::Malformed { digits: expected });
         }
         let attempt = match self

@@ -75,7 +75,7 @@ pub struct Config {
     pub max_authenticators: u32,
     /// How long a browser the user chose to remember skips the second factor, in seconds
     /// (default 30 days; at most [`Config::device_ttl_secs`]). See
-    /// [`TwoFactor::complete_login_trusting_device`](crate::TwoFactor::complete_login_trusting_device).
+    /// [`Remember::Trusted`](crate::service::Remember::Trusted).
     #[cfg_attr(
         feature = "serde",
         serde(default = "defaults::trusted_device_ttl_secs")

@@ -11,26 +11,13 @@ where
     Clk: Clock,
 {
     /// Call after the password was verified. Returns whether a second factor is required and, if
-    /// so, a fresh challenge token to pass to [`TwoFactor::complete_login`] with the code.
+    /// so, a fresh challenge token to pass to [`TwoFactor::complete_login`] with the factor the
+    /// user presents. A pending (unconfirmed) enrolment does not require a second factor.
     ///
-    /// A pending (unconfirmed) enrolment does not require a second factor.
-    ///
-    /// # Errors
-    /// [`ServiceError::InvalidUserId`]; store failures (treat as "cannot log in now").
-    pub async fn start_login(&self, user_id: &str) -> Result<LoginStart, ServiceError> {
-        check_user_id(user_id)?;
-        let now = self.clock.now();
-        if !self.has_enabled(user_id).await? {
-            return Ok(LoginStart::NotRequired);
-        }
-        self.new_challenge(user_id, now).await
-    }
-
-    /// [`TwoFactor::start_login`] for a browser that may hold a device token of this user (pass
-    /// `None` when it has none). When the token is valid, bound to this user and still trusted
-    /// (the user ticked "remember this browser" at a login with a second factor, see
-    /// [`TwoFactor::complete_login_trusting_device`]), returns [`LoginStart::TrustedDevice`]:
-    /// the password was enough. Any other token is ignored and a code is asked for as usual.
+    /// With the browser's device token ([`StartLogin::device`]): when it is valid, bound to this
+    /// user and still trusted (the user ticked "remember this browser" at a login with a second
+    /// factor, [`Remember::Trusted`]), returns [`LoginStart::TrustedDevice`]: the password was
+    /// enough. Any other token is ignored and a code is asked for as usual.
     ///
     /// Trust ends after [`Config::trusted_device_ttl_secs`], when the user revokes it
     /// ([`TwoFactor::revoke_trusted_device`], [`TwoFactor::forget_devices`]), and for every
@@ -43,16 +30,13 @@ where
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store failures (treat as "cannot log in now").
-    pub async fn start_login_with_device(
-        &self,
-        user_id: &str,
-        device_token: Option<&str>,
-    ) -> Result<LoginStart, ServiceError> {
+    pub async fn start_login(&self, request: StartLogin<'_>) -> Result<LoginStart, ServiceError> {
+        let StartLogin { user_id, device } = request;
         check_user_id(user_id)?;
         let now = self.clock.now();
         // One hash and one lookup for a trusted browser: every way 2FA is turned off also
         // revokes the user's device tokens, so a trusted token implies nothing else to check.
-        if let Some((_, device)) = self.known_device(user_id, device_token, now).await? {
+        if let Some((_, device)) = self.known_device(user_id, device, now).await? {
             let trusted = device.trusted_until.is_some_and(|until| now < until);
             let by = if trusted {
                 CancelledBy::TrustedDevice
@@ -104,88 +88,37 @@ where
         })
     }
 
-    /// Completes a login with the challenge from [`TwoFactor::start_login`] and what the user
-    /// typed: a TOTP code (spaces ignored) or a backup code, told apart by shape
-    /// ([`backup_codes::looks_like_backup_code`]). On success returns the user id and consumes
-    /// the challenge; a failure leaves the challenge usable until it expires (see the
+    /// Completes a login with the challenge from [`TwoFactor::start_login`] and the
+    /// [`SecondFactor`] the user presented. On success returns the user id and consumes the
+    /// challenge; a failure leaves the challenge usable until it expires (see the
     /// [service docs](super#login-challenges)).
     ///
-    /// The attempt draws on the user's budget, which an attacker who has the password shares:
-    /// prefer [`TwoFactor::complete_login_with_device`], which gives the owner's browsers their
-    /// own.
+    /// Without a valid device token ([`CompleteLogin::device`]) the attempt draws on the user's
+    /// budget, which an attacker who has the password shares: pass the browser's token, and
+    /// [`Remember::Device`] so that a browser without one gets one. On success the outcome then
+    /// carries a new [`DeviceToken`] to store on the client in place of the old one (see
+    /// [`Remember`] for when). Store it as an HTTP-only, `Secure`, `SameSite=Strict` cookie.
     ///
     /// # Errors
-    /// Store and cipher failures: nobody is let in, the challenge is not consumed.
+    /// [`ServiceError::InvalidName`] for an unusable [`Remember::Trusted`] label (checked first:
+    /// no attempt is spent); store and cipher failures: nobody is let in, the challenge is not
+    /// consumed. Failing to store a new device token is logged, not returned (the login
+    /// succeeded, `device_token` is `None`).
     pub async fn complete_login(
         &self,
-        challenge: &str,
-        code: &str,
+        request: CompleteLogin<'_>,
     ) -> Result<VerifyOutcome, ServiceError> {
-        self.complete_login_inner(challenge, code, None, Remember::No)
-            .await
-    }
-
-    /// [`TwoFactor::complete_login`] for a browser that may hold a device token from an earlier
-    /// login of this user (pass `None` when it has none).
-    ///
-    /// A valid token for this user (not expired, not revoked) makes the attempt count against
-    /// that device's own budget ([`Config::device_rate_limit`]), which failures from other
-    /// clients never consume: an attacker who has the password and keeps the user's budget
-    /// locked cannot lock the owner out of their own browser. An invalid, expired or foreign
-    /// token is ignored (the user's budget applies); it is not an error.
-    ///
-    /// On success without a valid token, or with one past half its life
-    /// ([`Config::device_ttl_secs`]), the outcome carries a new [`DeviceToken`] to store on the
-    /// client in place of the old one. The token does not skip the second factor.
-    ///
-    /// # Errors
-    /// Store and cipher failures: nobody is let in, the challenge is not consumed. Failing to
-    /// store a new device token is logged, not returned (the login succeeded).
-    pub async fn complete_login_with_device(
-        &self,
-        challenge: &str,
-        code: &str,
-        device_token: Option<&str>,
-    ) -> Result<VerifyOutcome, ServiceError> {
-        self.complete_login_inner(challenge, code, device_token, Remember::Known)
-            .await
-    }
-
-    /// [`TwoFactor::complete_login_with_device`] for a user who ticked "remember this browser":
-    /// on success the outcome carries a new [`DeviceToken`] that is also **trusted**, so
-    /// [`TwoFactor::start_login_with_device`] skips the second factor for this user on this
-    /// browser until [`Config::trusted_device_ttl_secs`] (30 days) have passed or the trust is
-    /// revoked. `label` is what the user will see in [`TwoFactor::trusted_devices`] (for
-    /// example "Firefox on Linux", from the User-Agent), 1 to 64 characters.
-    ///
-    /// The token is the same kind as a known device's, with a trust flag and its own expiry: one
-    /// cookie per browser, and the trust ends before the token does (the browser then keeps its
-    /// own attempt budget, not its skip). Store it as an HTTP-only, `Secure`, `SameSite=Strict`
-    /// cookie; the old token of the browser, if any, is revoked.
-    ///
-    /// # Errors
-    /// [`ServiceError::InvalidName`] for an unusable label (checked first: no attempt is
-    /// spent); store and cipher failures: nobody is let in. Failing to store the new token is
-    /// logged, not returned (the login succeeded, `device_token` is `None`).
-    pub async fn complete_login_trusting_device(
-        &self,
-        challenge: &str,
-        code: &str,
-        device_token: Option<&str>,
-        label: &str,
-    ) -> Result<VerifyOutcome, ServiceError> {
-        let label = check_name(label)?;
-        self.complete_login_inner(challenge, code, device_token, Remember::Trusted(label))
-            .await
-    }
-
-    pub(super) async fn complete_login_inner(
-        &self,
-        challenge: &str,
-        code: &str,
-        device_token: Option<&str>,
-        remember: Remember,
-    ) -> Result<VerifyOutcome, ServiceError> {
+        let CompleteLogin {
+            challenge,
+            factor,
+            device: device_token,
+            remember,
+        } = request;
+        let leave = match remember {
+            Remember::No => Leave::Nothing,
+            Remember::Device => Leave::Known,
+            Remember::Trusted(label) => Leave::Trusted(check_name(label)?),
+        };
         let now = self.clock.now();
         let hash = (challenge.len() <= MAX_CHALLENGE_LEN).then(|| challenge_hash(challenge));
         let record = match &hash {
@@ -199,7 +132,7 @@ where
         let (Some(hash), Some(record)) = (hash, record) else {
             self.emit(now, || AuditEvent::VerificationFailed {
                 user_id: None,
-                factor: factor_of(code),
+                factor: factor.route().0,
                 reason: FailureReason::UnknownChallenge,
             });
             return Ok(VerifyOutcome::Rejected);
@@ -209,7 +142,7 @@ where
         let budget = device
             .as_ref()
             .map_or(Budget::User, |(hash, _)| Budget::Device(*hash));
-        match self.check_code(&user_id, code, now, budget).await? {
+        match self.check_code(&user_id, factor, now, budget).await? {
             Checked::Success {
                 method,
                 established,
@@ -224,7 +157,7 @@ where
                 if taken.is_none_or(|t| t.user_id != user_id) {
                     self.emit(now, || AuditEvent::VerificationFailed {
                         user_id: Some(user_id),
-                        factor: factor_of(code),
+                        factor: factor.route().0,
                         reason: FailureReason::UnknownChallenge,
                     });
                     return Ok(VerifyOutcome::Rejected);
@@ -235,17 +168,17 @@ where
                 let renew = device.as_ref().is_none_or(|(_, d)| {
                     now >= d.created_at.saturating_add(self.config.device_ttl_secs / 2)
                 });
-                let device_token = match remember {
-                    Remember::No => None,
-                    Remember::Known if !renew => None,
-                    Remember::Known => {
+                let device_token = match leave {
+                    Leave::Nothing => None,
+                    Leave::Known if !renew => None,
+                    Leave::Known => {
                         let trust = device
                             .as_ref()
                             .and_then(|(_, d)| d.trusted_until.map(|t| (t, d.label.clone())));
                         self.remember_device(&user_id, now, device.as_ref(), trust)
                             .await
                     }
-                    Remember::Trusted(label) => {
+                    Leave::Trusted(label) => {
                         let until = now.saturating_add(self.config.trusted_device_ttl_secs);
                         self.remember_device(&user_id, now, device.as_ref(), Some((until, label)))
                             .await
@@ -331,37 +264,26 @@ where
         Some(DeviceToken(token))
     }
 
-    /// Checks a code for `user_id` without a challenge: one-step login (code sent with the
+    /// Checks a second factor for a user without a challenge: one-step login (code sent with the
     /// password) and step-up verification before sensitive actions. Same checks, limits and
-    /// single use as [`TwoFactor::complete_login`]. A user without 2FA gets `Rejected`: ask
-    /// [`TwoFactor::start_login`] or [`TwoFactor::status`] first whether a code is required.
+    /// single use as [`TwoFactor::complete_login`]; a valid device token ([`Verify::device`])
+    /// draws on the device's own budget, and no token is issued. A user without 2FA gets
+    /// `Rejected`: ask [`TwoFactor::start_login`] or [`TwoFactor::status`] first whether a code
+    /// is required.
     ///
     /// # Errors
     /// [`ServiceError::InvalidUserId`]; store and cipher failures (nobody is let in).
-    pub async fn verify(&self, user_id: &str, code: &str) -> Result<VerifyOutcome, ServiceError> {
+    pub async fn verify(&self, request: Verify<'_>) -> Result<VerifyOutcome, ServiceError> {
+        let Verify {
+            user_id,
+            factor,
+            device,
+        } = request;
         check_user_id(user_id)?;
         let now = self.clock.now();
-        let checked = self.check_code(user_id, code, now, Budget::User).await?;
-        Ok(verified(user_id, checked, now))
-    }
-
-    /// [`TwoFactor::verify`] from a browser that may hold a device token of this user: a valid
-    /// one draws on the device's own budget (see [`TwoFactor::complete_login_with_device`]). No
-    /// new token is issued.
-    ///
-    /// # Errors
-    /// [`ServiceError::InvalidUserId`]; store and cipher failures (nobody is let in).
-    pub async fn verify_with_device(
-        &self,
-        user_id: &str,
-        code: &str,
-        device_token: Option<&str>,
-    ) -> Result<VerifyOutcome, ServiceError> {
-        check_user_id(user_id)?;
-        let now = self.clock.now();
-        let device = self.known_device(user_id, device_token, now).await?;
+        let device = self.known_device(user_id, device, now).await?;
         let budget = device.map_or(Budget::User, |(hash, _)| Budget::Device(hash));
-        let checked = self.check_code(user_id, code, now, budget).await?;
+        let checked = self.check_code(user_id, factor, now, budget).await?;
         Ok(verified(user_id, checked, now))
     }
 
@@ -429,10 +351,10 @@ where
     }
 }
 
-/// What a successful login leaves on the browser.
-pub(super) enum Remember {
-    /// Nothing (plain `complete_login`).
-    No,
+/// What a successful login leaves on the browser, its label checked.
+enum Leave {
+    /// Nothing ([`Remember::No`]).
+    Nothing,
     /// A device token, renewed at half its life.
     Known,
     /// A new device token, trusted, with this label.

@@ -23,7 +23,10 @@ where
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<DisableOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        match self.check_code(user_id, code, now, Budget::User).await? {
+        match self
+            .check_code(user_id, SecondFactor::Typed(code), now, Budget::User)
+            .await?
+        {
             Checked::Success {
                 established: false, ..
             } => {
@@ -66,7 +69,10 @@ where
     ) -> Result<RegenerateOutcome, ServiceError> {
         check_user_id(user_id)?;
         let now = self.clock.now();
-        match self.check_code(user_id, code, now, Budget::User).await? {
+        match self
+            .check_code(user_id, SecondFactor::Typed(code), now, Budget::User)
+            .await?
+        {
             Checked::Success { established, .. } => {
                 let codes = backup_codes::generate(self.config.backup_code_count);
                 let hashes: Vec<BackupCodeHash> = codes

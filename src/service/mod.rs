@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! start_enrolment ─► (user scans QR) ─► confirm_enrolment(code) ─► backup codes, 2FA on
-//! password ok ─► start_login ─► NotRequired | Required{challenge} ─► complete_login(challenge, code)
+//! password ok ─► start_login(StartLogin) ─► NotRequired | TrustedDevice | Required{challenge}
+//!             ─► complete_login(CompleteLogin::new(challenge, SecondFactor::Typed(code)))
+//! step-up ─► verify(Verify::new(user, SecondFactor::Typed(code)))
 //! ```
 //!
 //! # Guarantees
@@ -37,7 +39,7 @@
 //!   so the yearly bound counts **candidate secrets compared**, whatever their number.
 //! - **The owner keeps a way in.** A browser that completed a login holds a [`DeviceToken`]; its
 //!   attempts use that device's own budget, which an attacker guessing elsewhere never consumes
-//!   ([`TwoFactor::complete_login_with_device`]).
+//!   ([`CompleteLogin::device`], [`Remember::Device`]).
 //! - **The owner learns.** Every failed second factor on the user's budget is an
 //!   [`AuditEvent::SecondFactorFailed`] with the count since the last login, and [`Status`] gives
 //!   that count and the last login, so the application can say "3 failed attempts since your last
@@ -137,6 +139,7 @@ mod login;
 mod manage;
 mod outcomes;
 mod recovery;
+mod requests;
 mod tokens;
 
 use std::sync::{Arc, OnceLock};
@@ -147,7 +150,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use authenticators::{
-    AddAuthenticatorOutcome, AuthenticatorInfo, RemoveAuthenticatorOutcome, TrustedDevice,
+    AddAuthenticatorOutcome, AuthenticatorInfo, AuthenticatorKind, RemoveAuthenticatorOutcome,
+    TrustedDevice,
 };
 pub use changes::{LockDownOutcome, ScheduledChange, ScheduledChangeKind};
 pub use config::Config;
@@ -156,6 +160,7 @@ pub use outcomes::{
     ConfirmOutcome, DisableOutcome, Enrolment, EnrolmentStart, LoginStart, Method,
     RecoveryCompletion, RecoveryRequest, RecoveryStatus, RegenerateOutcome, Status, VerifyOutcome,
 };
+pub use requests::{CompleteLogin, Remember, SecondFactor, StartLogin, Verify};
 pub use tokens::{
     ChallengeToken, ChannelKind, DeviceToken, FactorProof, NoticeToken, RecoveryCancelToken,
     VerifiedChannel,

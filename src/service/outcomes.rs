@@ -131,7 +131,8 @@ pub enum ConfirmOutcome {
 pub enum LoginStart {
     /// The user has no enabled second factor: the password was enough.
     NotRequired,
-    /// Ask for a code, and call `complete_login` with this challenge and the code.
+    /// Ask for a code, and call [`complete_login`](super::TwoFactor::complete_login) with this
+    /// challenge and the code.
     Required {
         /// The challenge token.
         challenge: ChallengeToken,
@@ -139,9 +140,9 @@ pub enum LoginStart {
         expires_at: u64,
     },
     /// The browser presented a device token the user chose to trust
-    /// ([`complete_login_trusting_device`](super::TwoFactor::complete_login_trusting_device)),
-    /// still trusted: the password was enough this time. Only
-    /// [`start_login_with_device`](super::TwoFactor::start_login_with_device) returns it (also for
+    /// ([`Remember::Trusted`](super::Remember::Trusted)), still trusted: the password was enough
+    /// this time. Only a request with [`StartLogin::device`](super::StartLogin::device) gets it
+    /// (also for
     /// a user whose 2FA is off, where the password is enough anyway: turning 2FA off revokes
     /// the tokens, so this is rare).
     TrustedDevice,
@@ -188,9 +189,11 @@ pub enum VerifyOutcome {
         user_id: String,
         /// TOTP (with drift) or backup code (with the number left).
         method: Method,
-        /// A new device token for this browser, when the login came without a valid one (only
-        /// from [`complete_login_with_device`](super::TwoFactor::complete_login_with_device)).
-        /// Never serialised.
+        /// A new device token to store on this browser in place of its old one: from
+        /// [`complete_login`](super::TwoFactor::complete_login) with
+        /// [`Remember::Trusted`](super::Remember::Trusted), or with
+        /// [`Remember::Device`](super::Remember::Device) when the browser had no valid token or
+        /// one past half its life. Never serialised.
         #[cfg_attr(feature = "serde", serde(skip))]
         device_token: Option<DeviceToken>,
         /// Proof of this second factor, for

@@ -38,8 +38,9 @@ impl fmt::Debug for ChallengeToken {
 
 /// A device token: this browser completed a login for this user. Store it on the client (a
 /// long-lived, `Secure`, `HttpOnly` cookie per user) and pass it back to
-/// [`complete_login_with_device`](super::TwoFactor::complete_login_with_device), so the owner's
-/// attempts use the device's own budget and an attacker guessing elsewhere cannot lock them out.
+/// [`complete_login`](super::TwoFactor::complete_login) with
+/// [`CompleteLogin::device`](super::CompleteLogin::device), so the owner's attempts use the
+/// device's own budget and an attacker guessing elsewhere cannot lock them out.
 ///
 /// 256 random bits, base64url (43 characters); only its SHA-256 hash is stored, bound to the
 /// user, expiring after [`Config::device_ttl_secs`], revocable

@@ -8,10 +8,10 @@ mod cipher;
 pub use cipher::Instrumented;
 
 use twofactor::audit::AuditEvent;
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{CompleteLogin, Config, LoginStart, Remember, SecondFactor, StartLogin};
 use twofactor::{
-    BackupCode, BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, ManualClock, MemoryStore,
-    Secret, Totp, TwoFactor,
+    BackupCode, BackupCodeKey, ConfirmOutcome, DeviceToken, EnrolmentStart, Keyring, ManualClock,
+    MemoryStore, Secret, Totp, TwoFactor, VerifyOutcome,
 };
 
 /// 2023-11-14T22:13:20Z, 20 s into a 30-second step.
@@ -140,9 +140,27 @@ pub async fn enrol<K: twofactor::SecretCipher>(
 
 /// Starts a login and returns the challenge token text.
 pub async fn challenge<K: twofactor::SecretCipher>(svc: &Svc<K>, user: &str) -> String {
-    match svc.start_login(user).await.unwrap() {
+    match svc.start_login(StartLogin::new(user)).await.unwrap() {
         LoginStart::Required { challenge, .. } => challenge.as_str().to_owned(),
         other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+/// Logs `user` in with `code` from a browser that keeps a device token ([`Remember::Device`]),
+/// and returns the new token.
+pub async fn log_in_keeping_device<K: twofactor::SecretCipher>(
+    svc: &Svc<K>,
+    user: &str,
+    code: &str,
+) -> DeviceToken {
+    let c = challenge(svc, user).await;
+    let attempt = CompleteLogin::new(&c, SecondFactor::Typed(code)).remember(Remember::Device);
+    match svc.complete_login(attempt).await.unwrap() {
+        VerifyOutcome::Success {
+            device_token: Some(token),
+            ..
+        } => token,
+        other => panic!("no device token: {other:?}"),
     }
 }
 

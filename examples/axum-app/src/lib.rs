@@ -9,7 +9,7 @@ use axum::{Router, routing::post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{CompleteLogin, Config, LoginStart, SecondFactor, StartLogin};
 use twofactor::store::SqliteStore;
 use twofactor::{BackupCodeKey, ConfirmOutcome, EnrolmentStart, Keyring, TwoFactor, VerifyOutcome};
 
@@ -75,7 +75,8 @@ async fn login(State(app): State<Arc<App>>, Json(req): Json<Password>) -> Reply 
     let Some(user) = found else {
         return Err(StatusCode::UNAUTHORIZED);
     };
-    match app.twofactor.start_login(&user).await.map_err(status)? {
+    let start = StartLogin::new(&user); // .device(cookie) skips the code for a trusted browser
+    match app.twofactor.start_login(start).await.map_err(status)? {
         LoginStart::Required { challenge, .. } => {
             Ok(Json(json!({ "challenge": challenge.as_str() })))
         }
@@ -90,9 +91,10 @@ struct Code {
 }
 
 async fn login_code(State(app): State<Arc<App>>, Json(req): Json<Code>) -> Reply {
+    let attempt = CompleteLogin::new(&req.challenge, SecondFactor::Typed(&req.code));
     match app
         .twofactor
-        .complete_login(&req.challenge, &req.code)
+        .complete_login(attempt)
         .await
         .map_err(status)?
     {

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{CompleteLogin, Config, LoginStart, SecondFactor, StartLogin};
 use twofactor::store::{CredentialStore, EphemeralStore, PostgresStore, SqliteStore};
 use twofactor::{Algorithm, BackupCodeKey, Keyring, Secret, Totp, TwoFactor, VerifyOutcome};
 
@@ -61,7 +61,9 @@ where
         Config::new("twofactor"),
     )
     .unwrap();
-    let LoginStart::Required { challenge, .. } = svc.start_login(user).await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        svc.start_login(StartLogin::new(user)).await.unwrap()
+    else {
         panic!("{user} has no second factor after the import")
     };
     let now = std::time::SystemTime::now()
@@ -71,9 +73,12 @@ where
     let code = totp.generate_at(now).unwrap();
     assert!(
         matches!(
-            svc.complete_login(challenge.as_str(), code.as_str())
-                .await
-                .unwrap(),
+            svc.complete_login(CompleteLogin::new(
+                challenge.as_str(),
+                SecondFactor::Typed(code.as_str())
+            ))
+            .await
+            .unwrap(),
             VerifyOutcome::Success { .. }
         ),
         "{user} could not log in with a code from the imported secret"

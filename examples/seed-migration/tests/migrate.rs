@@ -10,7 +10,7 @@ use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockModeEncrypt, KeyIvInit};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{CompleteLogin, Config, LoginStart, SecondFactor, StartLogin};
 use twofactor::store::PostgresStore;
 use twofactor::{BackupCodeKey, Keyring, Totp, TwoFactor, VerifyOutcome};
 use twofactor_seed_migration::migrate;
@@ -79,7 +79,9 @@ async fn login_with_phone(
     user: &str,
     base32: &str,
 ) -> VerifyOutcome {
-    let LoginStart::Required { challenge, .. } = tf.start_login(user).await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        tf.start_login(StartLogin::new(user)).await.unwrap()
+    else {
         panic!("user {user} must owe a second factor after the migration");
     };
     let phone = twofactor::danger::short_secret_from_base32(base32).unwrap();
@@ -88,9 +90,12 @@ async fn login_with_phone(
         .unwrap()
         .generate_at(now())
         .unwrap();
-    tf.complete_login(challenge.as_str(), code.as_str())
-        .await
-        .unwrap()
+    tf.complete_login(CompleteLogin::new(
+        challenge.as_str(),
+        SecondFactor::Typed(code.as_str()),
+    ))
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -232,13 +237,18 @@ async fn seed_users_log_in_after_migration() {
     };
     assert_eq!(user_id, "4");
     // A wrong code is still refused: the import did not make the check lenient.
-    let LoginStart::Required { challenge, .. } = tf.start_login("4").await.unwrap() else {
+    let LoginStart::Required { challenge, .. } =
+        tf.start_login(StartLogin::new("4")).await.unwrap()
+    else {
         panic!("bob owes a second factor");
     };
     assert!(!matches!(
-        tf.complete_login(challenge.as_str(), "000000")
-            .await
-            .unwrap(),
+        tf.complete_login(CompleteLogin::new(
+            challenge.as_str(),
+            SecondFactor::Typed("000000")
+        ))
+        .await
+        .unwrap(),
         VerifyOutcome::Success { .. }
     ));
     let alice = tf.status("3").await.unwrap();
@@ -248,7 +258,7 @@ async fn seed_users_log_in_after_migration() {
     // Disabled, never-enrolled and failed users have no 2FA.
     for user in ["5", "6", "1", "2"] {
         assert!(matches!(
-            tf.start_login(user).await.unwrap(),
+            tf.start_login(StartLogin::new(user)).await.unwrap(),
             LoginStart::NotRequired
         ));
         assert!(!tf.status(user).await.unwrap().enabled);

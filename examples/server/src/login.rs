@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use twofactor::VerifyOutcome;
 use twofactor::rate_limit::LimiterState;
-use twofactor::service::LoginStart;
+use twofactor::service::{CompleteLogin, LoginStart, Remember, SecondFactor, StartLogin, Verify};
 use twofactor::store::TokenHash;
 
 use crate::api::{
@@ -128,7 +128,7 @@ fn set_device_cookie(response: &mut Response, email: &str, token: &str, max_age:
 }
 
 /// The hash of `token` if it is a live device token of `user_id` (what the service checks in
-/// `complete_login_with_device`: the SHA-256 of the token, bound to the user). A revoked token
+/// `CompleteLogin::device`: the SHA-256 of the token, bound to the user). A revoked token
 /// is gone from the store, so it picks no budget either.
 async fn known_device<S: Backend>(
     state: &AppState<S>,
@@ -331,10 +331,11 @@ pub async fn login<S: Backend>(
     if !status.enabled {
         return session_response(&state, &user.id, notice).await;
     }
+    let device_token = device_token.as_deref().map(|t| t.as_str());
     match body.totp_code {
         Some(code) if !code.trim().is_empty() => match state
             .twofa
-            .verify_with_device(&user.id, &code, device_token.as_deref().map(|t| t.as_str()))
+            .verify(Verify::new(&user.id, SecondFactor::Typed(&code)).device(device_token))
             .await?
         {
             VerifyOutcome::Success { .. } => session_response(&state, &user.id, notice).await,
@@ -346,7 +347,7 @@ pub async fn login<S: Backend>(
         // expired, forged, another account's) is ignored by the service and a code is asked.
         _ => match state
             .twofa
-            .start_login_with_device(&user.id, device_token.as_deref().map(|t| t.as_str()))
+            .start_login(StartLogin::new(&user.id).device(device_token))
             .await?
         {
             LoginStart::TrustedDevice => {
@@ -384,19 +385,15 @@ pub async fn login_2fa<S: Backend>(
         .email
         .as_deref()
         .and_then(|email| device_cookie(&headers, email));
-    let device_token = device_token.as_deref().map(|t| t.as_str());
-    let outcome = if body.remember {
-        let label = browser_label(&headers);
-        state
-            .twofa
-            .complete_login_trusting_device(&body.challenge, &body.code, device_token, &label)
-            .await?
-    } else {
-        state
-            .twofa
-            .complete_login_with_device(&body.challenge, &body.code, device_token)
-            .await?
+    let label = body.remember.then(|| browser_label(&headers));
+    let remember = match &label {
+        Some(label) => Remember::Trusted(label),
+        None => Remember::Device,
     };
+    let attempt = CompleteLogin::new(&body.challenge, SecondFactor::Typed(&body.code))
+        .device(device_token.as_deref().map(|t| t.as_str()))
+        .remember(remember);
+    let outcome = state.twofa.complete_login(attempt).await?;
     match outcome {
         VerifyOutcome::Success {
             user_id,
@@ -477,7 +474,8 @@ pub async fn change_password<S: Backend>(
     guess.succeed(store).await;
     let mut proof = None;
     if let (true, Some(code)) = (status.enabled, &code) {
-        match state.twofa.verify(&user.id, code).await? {
+        let factor = SecondFactor::Typed(code);
+        match state.twofa.verify(Verify::new(&user.id, factor)).await? {
             VerifyOutcome::Success { proof: p, .. } => proof = Some(p),
             VerifyOutcome::RateLimited { retry_after_secs } => {
                 return Err(too_many(retry_after_secs));

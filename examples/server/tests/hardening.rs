@@ -12,55 +12,9 @@ use std::collections::BTreeMap;
 use axum::http::{StatusCode, header};
 use serde_json::json;
 use server_common::{
-    Http, PgTestDb, Resp, Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room,
+    Http, PASSWORD, PgTestDb, Resp, Server, TempDir, code_step, enrolled, login, signup,
+    sqlite_url, switch_on, totp_at, unix_now,
 };
-
-const PASSWORD: &str = "correct horse battery";
-
-fn sqlite_url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("demo.db").display())
-}
-
-async fn signup(http: &Http, email: &str, password: &str) {
-    let r = http
-        .post(
-            "/api/signup",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-}
-
-async fn login(http: &Http, email: &str, password: &str) -> Resp {
-    http.post(
-        "/api/login",
-        None,
-        json!({"email": email, "password": password}),
-    )
-    .await
-}
-
-/// Signs up, logs in and turns 2FA on; returns (session, secret, backup codes).
-async fn enrolled(http: &Http, email: &str) -> (String, String, Vec<String>) {
-    signup(http, email, PASSWORD).await;
-    let token = login(http, email, PASSWORD).await.str("token");
-    let r = http.post("/api/2fa/setup", Some(&token), json!({})).await;
-    let secret = r.str("secret");
-    wait_for_step_room(8);
-    let code = totp_at(&secret, unix_now() - 30);
-    let r = http
-        .post("/api/2fa/verify-setup", Some(&token), json!({"code": code}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let codes = r.json["backupCodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    (token, secret, codes)
-}
 
 /// `name=value` of the device cookie a response sets (and its attributes, checked).
 fn device_cookie(r: &Resp) -> String {
@@ -439,14 +393,7 @@ async fn password_change_needs_the_second_factor_and_ends_other_sessions() {
     let challenge = login(&http, "pw@example.com", PASSWORD)
         .await
         .str("challenge");
-    let elsewhere = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": challenge, "code": codes[0]}),
-        )
-        .await
-        .str("token");
+    let elsewhere = code_step(&http, &challenge, &codes[0]).await.str("token");
     let change = |current: &str, new: &str, code: Option<&str>| {
         let mut body = json!({"currentPassword": current, "newPassword": new});
         if let Some(code) = code {
@@ -561,14 +508,7 @@ async fn turning_2fa_off_ends_every_other_session() {
     let challenge = login(&http, "off@example.com", PASSWORD)
         .await
         .str("challenge");
-    let elsewhere = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": challenge, "code": codes[0]}),
-        )
-        .await
-        .str("token");
+    let elsewhere = code_step(&http, &challenge, &codes[0]).await.str("token");
     // A backup code only schedules it: 2FA and every session stay.
     let r = http
         .post("/api/2fa/disable", Some(&here), json!({"code": codes[1]}))
@@ -624,26 +564,14 @@ async fn the_owner_is_told_of_failed_attempts_since_the_last_login() {
         .await
         .str("challenge");
     for code in ["000000", "111111"] {
-        let r = http
-            .post(
-                "/api/login/2fa",
-                None,
-                json!({"challenge": challenge, "code": code}),
-            )
-            .await;
+        let r = code_step(&http, &challenge, code).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     wrong_passwords(&http, "tfa@example.com", 1).await;
     let challenge = login(&http, "tfa@example.com", PASSWORD)
         .await
         .str("challenge");
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": challenge, "code": codes[0]}),
-        )
-        .await;
+    let r = code_step(&http, &challenge, &codes[0]).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.json["failedAttempts"], 3, "{r:?}");
     let token = r.str("token");

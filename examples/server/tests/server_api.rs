@@ -5,73 +5,14 @@
 
 mod server_common;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use server_common::{
-    Http, PgTestDb, Resp, Server, TempDir, switch_on, totp_at, unix_now, wait_for_step_room,
+    Http, PASSWORD, PgTestDb, Resp, Server, TempDir, backup_codes, challenge, code_step, enrol, me,
+    signup_and_login, sqlite_url, switch_on, totp_at, unix_now, wait_for_step_room,
 };
-
-const PASSWORD: &str = "correct horse battery";
-
-fn sqlite_url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("demo.db").display())
-}
-
-/// Signs up and logs in a fresh user without 2FA; returns the session token.
-async fn signup_and_login(http: &Http, email: &str) -> String {
-    let r = http
-        .post(
-            "/api/signup",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = http
-        .post(
-            "/api/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    r.str("token")
-}
-
-/// Enrols the logged-in user; returns (secret, backup codes). Uses the code of the previous
-/// step (within the ±1 window), so the current and next steps stay free for the test.
-async fn enrol(http: &Http, token: &str) -> (String, Vec<String>) {
-    let r = http.post("/api/2fa/setup", Some(token), json!({})).await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let secret = r.str("secret");
-    wait_for_step_room(8);
-    let code = totp_at(&secret, unix_now() - 30);
-    let r = http
-        .post("/api/2fa/verify-setup", Some(token), json!({"code": code}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let codes = backup_codes(&r);
-    (secret, codes)
-}
-
-fn backup_codes(r: &Resp) -> Vec<String> {
-    let codes: Vec<String> = r.json["backupCodes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no backupCodes in {r:?}"))
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(codes.len(), 8);
-    assert_eq!(
-        codes.iter().collect::<HashSet<_>>().len(),
-        8,
-        "codes repeat"
-    );
-    codes
-}
 
 /// Waits until the 30-second step of `t` has begun, so the code of the step after it is inside
 /// the ±1 window.
@@ -81,27 +22,6 @@ fn wait_for_step_of(t: u64) {
     if now < start {
         std::thread::sleep(Duration::from_secs(start - now));
     }
-}
-
-/// Password step of a 2FA login: returns the challenge.
-async fn challenge(http: &Http, email: &str) -> String {
-    let r = http
-        .post(
-            "/api/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(r.json["requiresTwoFactor"], json!(true), "{r:?}");
-    assert!(r.json.get("token").is_none(), "a token before the 2FA step");
-    r.str("challenge")
-}
-
-async fn me(http: &Http, token: &str) -> Value {
-    let r = http.get("/api/me", Some(token)).await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    r.json
 }
 
 /// The whole flow on one database; `restart` starts a second server process on the same
@@ -215,35 +135,17 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     // Login now asks for the second factor; the current step's code completes it.
     let ch = challenge(&http, email).await;
     let code = totp_at(&secret, now);
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": code}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &code).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let token2 = r.str("token");
     secrets_seen.push(token2.clone());
     assert_eq!(me(&http, &token2).await["twoFactorEnabled"], json!(true));
     // The used challenge is gone.
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": code}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &code).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
     // Replay: the same code on a fresh challenge is refused.
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": code}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &code).await;
     assert_eq!(
         r.status,
         StatusCode::UNAUTHORIZED,
@@ -251,13 +153,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     );
     assert!(!r.error().is_empty());
     // A made-up challenge is refused like a wrong code.
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": "not-a-challenge", "code": totp_at(&secret, now + 30)}),
-        )
-        .await;
+    let r = code_step(&http, "not-a-challenge", &totp_at(&secret, now + 30)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
 
     // The failed attempt did not use the challenge up (the service's choice: a typo must not
@@ -270,24 +166,12 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
         .enumerate()
         .flat_map(|(i, c)| if i == 4 { vec![' ', c] } else { vec![c] })
         .collect();
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": format!(" {mangled} ")}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &format!(" {mangled} ")).await;
     assert_eq!(r.status, StatusCode::OK, "backup code refused: {r:?}");
     let token3 = r.str("token");
     assert_eq!(me(&http, &token3).await["backupCodesRemaining"], json!(7));
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": backup}),
-        )
-        .await;
+    let r = code_step(&http, &ch, backup).await;
     assert_eq!(
         r.status,
         StatusCode::UNAUTHORIZED,
@@ -372,13 +256,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(m["scheduledChanges"], json!(0));
     // The old set is void (each wrong code counts on Alice's budget of 5, so only one here).
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": codes[2]}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &codes[2]).await;
     assert_eq!(
         r.status,
         StatusCode::UNAUTHORIZED,
@@ -393,13 +271,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     secrets_seen.extend([bob_token.clone(), bob_secret.clone()]);
     let bob_code = totp_at(&bob_secret, unix_now());
     let ch = challenge(&http, bob).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": bob_code}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &bob_code).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     // New backup codes need a valid code; a wrong one changes nothing.
     let r = http
@@ -430,23 +302,11 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(m["backupCodesRemaining"], json!(8));
     // The code used before the restart is still refused (replay state is durable).
     let ch = challenge(&http, bob).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": bob_code}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &bob_code).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
     // A new backup code logs in after the restart.
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": new_codes[0]}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &new_codes[0]).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 
     // Disable needs a valid code.
@@ -477,13 +337,7 @@ async fn full_flow(database_url: &str, dir: &TempDir) {
     assert_eq!(changes[0]["kind"], json!("disable"), "{r:?}");
     assert_eq!(r.json["applied"], json!([]), "{r:?}");
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": new_codes[2]}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &new_codes[2]).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -774,13 +628,7 @@ async fn typos_on_the_second_step_cost_nothing() {
         "AAAAA-BBBB",
         "12345678901",
     ] {
-        let r = http
-            .post(
-                "/api/login/2fa",
-                None,
-                json!({"challenge": ch, "code": typo}),
-            )
-            .await;
+        let r = code_step(&http, &ch, typo).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{typo:?}: {r:?}");
         assert!(r.error().contains("6-digit code"), "{r:?}");
     }
@@ -793,13 +641,7 @@ async fn typos_on_the_second_step_cost_nothing() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
     assert!(r.error().contains("6-digit code"), "{r:?}");
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": totp_at(&secret, unix_now())}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &totp_at(&secret, unix_now())).await;
     assert_eq!(r.status, StatusCode::OK, "the owner gets in: {r:?}");
 }
 
@@ -821,22 +663,10 @@ async fn rate_limit_applies_even_to_a_valid_code() {
         "000000"
     };
     for i in 0..5 {
-        let r = http
-            .post(
-                "/api/login/2fa",
-                None,
-                json!({"challenge": ch, "code": wrong}),
-            )
-            .await;
+        let r = code_step(&http, &ch, wrong).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {r:?}");
     }
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": valid}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &valid).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     let wait = r.retry_after().expect("Retry-After header");
     assert!(wait > 0 && wait <= 600, "Retry-After {wait}");
@@ -861,13 +691,7 @@ async fn rate_limit_applies_even_to_a_valid_code() {
 
     // Backup codes share the user's budget: a valid one is refused with 429 too, and stays
     // unused.
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": codes[0]}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &codes[0]).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     assert!(r.retry_after().is_some());
     assert_eq!(me(&http, &token).await["backupCodesRemaining"], json!(8));
@@ -897,14 +721,7 @@ async fn parallel_logins_with_one_code_let_exactly_one_in() {
                     chs[i].clone()
                 };
                 let code = code.clone();
-                tokio::spawn(async move {
-                    http.post(
-                        "/api/login/2fa",
-                        None,
-                        json!({"challenge": ch, "code": code}),
-                    )
-                    .await
-                })
+                tokio::spawn(async move { code_step(&http, &ch, &code).await })
             })
             .collect();
         let mut ok = 0;
@@ -1045,13 +862,7 @@ async fn configuration_errors_are_clear_and_key_rings_work() {
     let token = signup_and_login(&http, email).await;
     let (_, codes) = enrol(&http, &token).await;
     let ch = challenge(&http, email).await;
-    let r = http
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": codes[0]}),
-        )
-        .await;
+    let r = code_step(&http, &ch, &codes[0]).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
 
@@ -1076,22 +887,10 @@ async fn two_servers_on_one_postgres_behave_as_one() {
     // A code accepted by A is refused by B; a challenge from A works on B.
     let code = totp_at(&secret, unix_now());
     let ch = challenge(&ha, email).await;
-    let r = hb
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": code}),
-        )
-        .await;
+    let r = code_step(&hb, &ch, &code).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let ch = challenge(&hb, email).await;
-    let r = ha
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": code}),
-        )
-        .await;
+    let r = code_step(&ha, &ch, &code).await;
     assert_eq!(
         r.status,
         StatusCode::UNAUTHORIZED,
@@ -1099,22 +898,10 @@ async fn two_servers_on_one_postgres_behave_as_one() {
     );
     // A backup code used on B is gone on A.
     let ch = challenge(&hb, email).await;
-    let r = hb
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": codes[0]}),
-        )
-        .await;
+    let r = code_step(&hb, &ch, &codes[0]).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let ch = challenge(&ha, email).await;
-    let r = ha
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": ch, "code": codes[0]}),
-        )
-        .await;
+    let r = code_step(&ha, &ch, &codes[0]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
 
     // Limits count across both: failures alternate between A and B, then both say 429.
@@ -1133,22 +920,10 @@ async fn two_servers_on_one_postgres_behave_as_one() {
     };
     for (i, ch) in chs.iter().take(5).enumerate() {
         let h = if i % 2 == 0 { &ha } else { &hb };
-        let r = h
-            .post(
-                "/api/login/2fa",
-                None,
-                json!({"challenge": ch, "code": wrong}),
-            )
-            .await;
+        let r = code_step(h, ch, wrong).await;
         assert!(r.status.is_client_error(), "{r:?}");
     }
-    let r = ha
-        .post(
-            "/api/login/2fa",
-            None,
-            json!({"challenge": chs[5], "code": valid}),
-        )
-        .await;
+    let r = code_step(&ha, &chs[5], &valid).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     let r = hb
         .post(

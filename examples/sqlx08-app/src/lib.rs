@@ -12,7 +12,7 @@
 //! application hashes passwords (see `examples/server`, which uses Argon2id).
 
 use sqlx::{PgPool, SqlitePool};
-use twofactor::service::{Config, LoginStart};
+use twofactor::service::{CompleteLogin, Config, LoginStart, SecondFactor, StartLogin};
 use twofactor::store::{CredentialStore, EphemeralStore, PostgresStore, SqliteStore};
 use twofactor::{BackupCodeKey, Keyring, ServiceError, TwoFactor, VerifyOutcome};
 
@@ -122,7 +122,8 @@ where
         let Some(id) = id else {
             return Ok(Login::Denied);
         };
-        Ok(match self.twofactor.start_login(&id).await? {
+        let start = self.twofactor.start_login(StartLogin::new(&id)).await?;
+        Ok(match start {
             LoginStart::Required { challenge, .. } => {
                 Login::SecondFactor(challenge.as_str().to_owned())
             }
@@ -141,12 +142,11 @@ where
         challenge: &str,
         code: &str,
     ) -> Result<Option<String>, ServiceError> {
-        Ok(
-            match self.twofactor.complete_login(challenge, code).await? {
-                VerifyOutcome::Success { user_id, .. } => Some(user_id),
-                _ => None, // wrong, replayed, expired or rate limited: one answer for the user
-            },
-        )
+        let attempt = CompleteLogin::new(challenge, SecondFactor::Typed(code));
+        Ok(match self.twofactor.complete_login(attempt).await? {
+            VerifyOutcome::Success { user_id, .. } => Some(user_id),
+            _ => None, // wrong, replayed, expired or rate limited: one answer for the user
+        })
     }
 }
 

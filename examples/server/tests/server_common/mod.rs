@@ -1,6 +1,10 @@
-//! Shared by tests/server_api.rs and tests/browser.rs: starts the `twofactor-server` binary as a
-//! child process on a free port, and a small JSON-over-HTTP client.
+//! Shared by the demo's HTTP and browser tests: starts the `twofactor-server` binary as a child
+//! process on a free port, a small JSON-over-HTTP client, and the account steps ([`account`]).
 #![allow(dead_code)]
+
+mod account;
+#[allow(unused_imports)] // the browser tests drive the page, not these steps
+pub use account::*;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
