@@ -13,7 +13,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use support::{Instrumented, T0, code_at, email_at, wrong_code};
+use support::{Instrumented, T0, code_at, email_at, reauth, wrong_code};
 use twofactor::audit::AuditEvent;
 use twofactor::rate_limit::YEAR_SECS;
 use twofactor::service::{
@@ -934,11 +934,7 @@ async fn a_code_of_a_revoked_secret_in_flight_is_refused() {
     w.cipher.delay_ms.store(300, Ordering::SeqCst);
     let svc = w.svc.clone();
     let code = old_code.clone();
-    let attacker = tokio::spawn(async move {
-        svc.verify(Verify::new(USER, SecondFactor::Typed(&code)))
-            .await
-            .unwrap()
-    });
+    let attacker = tokio::spawn(async move { reauth(&svc, USER, &code).await });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     w.cipher.delay_ms.store(0, Ordering::SeqCst);
     // The owner: disable (with a backup code), enrol again, confirm with the new app.

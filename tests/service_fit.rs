@@ -94,12 +94,7 @@ async fn account_name_with_a_colon_is_encoded_and_works() {
     };
     let code = code_at(&secret, clock.now_secs());
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(
-            challenge.as_str(),
-            SecondFactor::Typed(&code)
-        ))
-        .await
-        .unwrap(),
+        login(&svc, challenge.as_str(), &code).await,
         VerifyOutcome::Success { .. }
     ));
 }
@@ -156,12 +151,7 @@ async fn delete_user_removes_everything_of_that_user_only() {
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            open.as_str(),
-            SecondFactor::Typed(&wrong)
-        ))
-        .await
-        .unwrap(),
+        login(&svc, open.as_str(), &wrong).await,
         VerifyOutcome::Rejected
     );
     let _ = svc.request_recovery("gone", None).await.unwrap();
@@ -225,12 +215,7 @@ async fn delete_user_removes_everything_of_that_user_only() {
     );
     let code = code_at(&other_secret, clock.now_secs());
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(
-            theirs.as_str(),
-            SecondFactor::Typed(&code)
-        ))
-        .await
-        .unwrap(),
+        login(&svc, theirs.as_str(), &code).await,
         VerifyOutcome::Success { .. }
     ));
 
@@ -305,23 +290,13 @@ async fn imported_credential_logs_in_with_the_same_app() {
     };
     let old_code = app.generate_at(now).unwrap();
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            challenge.as_str(),
-            SecondFactor::Typed(old_code.as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, challenge.as_str(), old_code.as_str()).await,
         VerifyOutcome::Rejected
     );
     clock.advance(60);
     let code = app.generate_at(clock.now_secs()).unwrap();
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(
-            challenge.as_str(),
-            SecondFactor::Typed(code.as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, challenge.as_str(), code.as_str()).await,
         VerifyOutcome::Success { .. }
     ));
     assert_eq!(events.count("credential_imported"), 1);

@@ -92,14 +92,7 @@ async fn enrol_then_log_in_with_totp() {
     let typed = code_at(&secret, T0 + 30);
     let spaced = format!(" {} {} ", &typed[..3], &typed[3..]);
     assert_eq!(
-        seen(
-            svc.complete_login(CompleteLogin::new(
-                challenge.as_str(),
-                SecondFactor::Typed(&spaced)
-            ))
-            .await
-            .unwrap()
-        ),
+        seen(login(&svc, challenge.as_str(), &spaced).await),
         success("alice", Method::Totp { drift: 0 })
     );
     assert_eq!(
@@ -124,12 +117,7 @@ async fn pending_never_enables_2fa_and_restarting_replaces_it() {
         LoginStart::NotRequired
     ));
     let code = code_at(first.secret(), T0);
-    assert_eq!(
-        svc.verify(Verify::new("bob", SecondFactor::Typed(&code)))
-            .await
-            .unwrap(),
-        VerifyOutcome::Rejected
-    );
+    assert_eq!(reauth(&svc, "bob", &code).await, VerifyOutcome::Rejected);
     let status = svc.status("bob").await.unwrap();
     assert!(!status.enabled && status.pending);
     assert_eq!(status.last_drift, None);
@@ -172,67 +160,36 @@ async fn a_step_is_accepted_once_including_the_confirmation_step() {
     // The confirming code is used: it does not log in, even on a fresh challenge.
     let c = challenge(&svc, "carol").await;
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&secret, T0))
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, &code_at(&secret, T0)).await,
         VerifyOutcome::Rejected
     );
     assert_eq!(events.count("replay_rejected"), 1);
     clock.advance(30);
     let now = T0 + 30;
     assert!(
-        svc.verify(Verify::new(
-            "carol",
-            SecondFactor::Typed(&code_at(&secret, now))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "carol", &code_at(&secret, now))
+            .await
+            .is_success()
     );
     // The same code again, and the older step's code (still inside the window): refused.
     assert_eq!(
-        svc.verify(Verify::new(
-            "carol",
-            SecondFactor::Typed(&code_at(&secret, now))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "carol", &code_at(&secret, now)).await,
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify(Verify::new(
-            "carol",
-            SecondFactor::Typed(&code_at(&secret, now - 30))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "carol", &code_at(&secret, now - 30)).await,
         VerifyOutcome::Rejected
     );
     // The next step's code (app clock ahead) is accepted with drift +1, then the current one
     // is refused because it is not later.
     assert_eq!(
-        seen(
-            svc.verify(Verify::new(
-                "carol",
-                SecondFactor::Typed(&code_at(&secret, now + 30))
-            ))
-            .await
-            .unwrap()
-        ),
+        seen(reauth(&svc, "carol", &code_at(&secret, now + 30)).await),
         success("carol", Method::Totp { drift: 1 })
     );
     assert_eq!(svc.status("carol").await.unwrap().last_drift, Some(1));
     clock.advance(30);
     assert_eq!(
-        svc.verify(Verify::new(
-            "carol",
-            SecondFactor::Typed(&code_at(&secret, now + 30))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "carol", &code_at(&secret, now + 30)).await,
         VerifyOutcome::Rejected
     );
 }
@@ -243,35 +200,19 @@ async fn backup_codes_log_in_once_each() {
     let (_secret, codes) = enrol(&svc, &clock, "dave").await;
     let c = challenge(&svc, "dave").await;
     assert_eq!(
-        seen(
-            svc.complete_login(CompleteLogin::new(
-                &c,
-                SecondFactor::Typed(codes[0].as_str())
-            ))
-            .await
-            .unwrap()
-        ),
+        seen(login(&svc, &c, codes[0].as_str()).await),
         success("dave", Method::BackupCode { remaining: 7 })
     );
     // Used up, on a new challenge too.
     let c = challenge(&svc, "dave").await;
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[0].as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, codes[0].as_str()).await,
         VerifyOutcome::Rejected
     );
     // Typed sloppily: lower case, no hyphen, spaces.
     let sloppy = codes[1].as_str().replace('-', " ").to_lowercase();
     assert_eq!(
-        seen(
-            svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&sloppy)))
-                .await
-                .unwrap()
-        ),
+        seen(login(&svc, &c, &sloppy).await),
         success("dave", Method::BackupCode { remaining: 6 })
     );
     assert_eq!(svc.status("dave").await.unwrap().backup_codes_remaining, 6);
@@ -279,12 +220,7 @@ async fn backup_codes_log_in_once_each() {
     // Another user's code is not ours.
     let (_s, erin_codes) = enrol(&svc, &clock, "erin").await;
     assert_eq!(
-        svc.verify(Verify::new(
-            "dave",
-            SecondFactor::Typed(erin_codes[0].as_str())
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "dave", erin_codes[0].as_str()).await,
         VerifyOutcome::Rejected
     );
 }
@@ -297,31 +233,17 @@ async fn challenges_are_single_use_expire_and_survive_a_typo() {
     let c = challenge(&svc, "frank").await;
     // A failed attempt does not consume the challenge.
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&wrong_code(&secret, T0 + 30, 1))
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, &wrong_code(&secret, T0 + 30, 1)).await,
         VerifyOutcome::Rejected
     );
     assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&secret, T0 + 30))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        login(&svc, &c, &code_at(&secret, T0 + 30))
+            .await
+            .is_success()
     );
     // A success does: the challenge is gone even with a valid backup code.
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[0].as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, codes[0].as_str()).await,
         VerifyOutcome::Rejected
     );
     assert_eq!(svc.status("frank").await.unwrap().backup_codes_remaining, 8);
@@ -329,34 +251,16 @@ async fn challenges_are_single_use_expire_and_survive_a_typo() {
     let c = challenge(&svc, "frank").await;
     clock.advance(300);
     assert_eq!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[0].as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, codes[0].as_str()).await,
         VerifyOutcome::Rejected
     );
     let c = challenge(&svc, "frank").await;
     clock.advance(299);
-    assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[0].as_str())
-        ))
-        .await
-        .unwrap()
-        .is_success()
-    );
+    assert!(login(&svc, &c, codes[0].as_str()).await.is_success());
     // Garbage challenges.
     for bogus in ["", "x", &"A".repeat(10_000)] {
         assert_eq!(
-            svc.complete_login(CompleteLogin::new(
-                bogus,
-                SecondFactor::Typed(codes[1].as_str())
-            ))
-            .await
-            .unwrap(),
+            login(&svc, bogus, codes[1].as_str()).await,
             VerifyOutcome::Rejected
         );
     }
@@ -370,18 +274,14 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
     let wrong = wrong_code(&secret, T0, 42);
     for user in ["gina", "nobody", "pending-user"] {
         assert_eq!(
-            svc.verify(Verify::new(user, SecondFactor::Typed(&wrong)))
-                .await
-                .unwrap(),
+            reauth(&svc, user, &wrong).await,
             VerifyOutcome::Rejected,
             "{user}"
         );
         // Three malformed inputs: the same `Malformed` for all three, and nothing spent.
         for garbage in ["", "12345", "💥"] {
             assert_eq!(
-                svc.verify(Verify::new(user, SecondFactor::Typed(garbage)))
-                    .await
-                    .unwrap(),
+                reauth(&svc, user, garbage).await,
                 VerifyOutcome::Malformed { digits: 6 },
                 "{user} {garbage:?}"
             );
@@ -393,18 +293,14 @@ async fn unknown_user_no_2fa_and_wrong_code_look_the_same() {
             .chain(["ZZZZZ-ZZZZZ", "ZZZZZ-ZZZZY"])
         {
             assert_eq!(
-                svc.verify(Verify::new(user, SecondFactor::Typed(guess)))
-                    .await
-                    .unwrap(),
+                reauth(&svc, user, guess).await,
                 VerifyOutcome::Rejected,
                 "{user} {guess:?}"
             );
         }
         // The sixth attempt is refused the same way for all three.
         assert_eq!(
-            svc.verify(Verify::new(user, SecondFactor::Typed(&wrong)))
-                .await
-                .unwrap(),
+            reauth(&svc, user, &wrong).await,
             VerifyOutcome::RateLimited {
                 retry_after_secs: 600
             },
@@ -454,9 +350,7 @@ async fn disable_and_regenerate_need_a_valid_code() {
     };
     assert_eq!(new.len(), 8);
     assert_eq!(
-        svc.verify(Verify::new("hank", SecondFactor::Typed(codes[0].as_str())))
-            .await
-            .unwrap(),
+        reauth(&svc, "hank", codes[0].as_str()).await,
         VerifyOutcome::Rejected
     );
     // Disable with a backup code: only scheduled (a single code takes nothing away at once).
@@ -560,13 +454,9 @@ async fn a_second_factor_login_cancels_recovery() {
     clock.advance(3600);
     let c = challenge(&svc, "kim").await;
     assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&secret, T0 + 3600))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        login(&svc, &c, &code_at(&secret, T0 + 3600))
+            .await
+            .is_success()
     );
     assert!(events.all().contains(&AuditEvent::RecoveryCancelled {
         user_id: "kim".into(),
@@ -580,12 +470,7 @@ async fn a_second_factor_login_cancels_recovery() {
     assert!(svc.status("kim").await.unwrap().enabled);
     // A backup-code login cancels too; an explicit cancel works.
     let _ = svc.request_recovery("kim", None).await.unwrap();
-    assert!(
-        svc.verify(Verify::new("kim", SecondFactor::Typed(codes[0].as_str())))
-            .await
-            .unwrap()
-            .is_success()
-    );
+    assert!(reauth(&svc, "kim", codes[0].as_str()).await.is_success());
     assert_eq!(svc.status("kim").await.unwrap().recovery, None);
     let _ = svc.request_recovery("kim", None).await.unwrap();
     assert!(svc.cancel_recovery("kim").await.unwrap());
@@ -599,19 +484,12 @@ async fn admin_reset_removes_the_factor_and_the_lockout() {
     let (secret, _) = enrol(&svc, &clock, "leo").await;
     for i in 0..5 {
         assert_eq!(
-            svc.verify(Verify::new(
-                "leo",
-                SecondFactor::Typed(&wrong_code(&secret, T0, i))
-            ))
-            .await
-            .unwrap(),
+            reauth(&svc, "leo", &wrong_code(&secret, T0, i)).await,
             VerifyOutcome::Rejected
         );
     }
     assert!(matches!(
-        svc.verify(Verify::new("leo", SecondFactor::Typed("000000")))
-            .await
-            .unwrap(),
+        reauth(&svc, "leo", "000000").await,
         VerifyOutcome::RateLimited { .. }
     ));
     assert!(svc.admin_reset("leo").await.unwrap());
@@ -624,13 +502,9 @@ async fn admin_reset_removes_the_factor_and_the_lockout() {
     let (secret, _) = enrol(&svc, &clock, "leo").await;
     clock.advance(30);
     assert!(
-        svc.verify(Verify::new(
-            "leo",
-            SecondFactor::Typed(&code_at(&secret, T0 + 30))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "leo", &code_at(&secret, T0 + 30))
+            .await
+            .is_success()
     );
     assert!(!svc.admin_reset("nobody").await.unwrap());
 }
@@ -643,25 +517,13 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     clock.advance(60);
     let now = T0 + 60;
     assert_eq!(
-        seen(
-            svc.verify(Verify::new(
-                "mia",
-                SecondFactor::Typed(&code_at(&secret, now - 30))
-            ))
-            .await
-            .unwrap()
-        ),
+        seen(reauth(&svc, "mia", &code_at(&secret, now - 30)).await),
         success("mia", Method::Totp { drift: -1 })
     );
     assert_eq!(svc.status("mia").await.unwrap().last_drift, Some(-1));
     clock.advance(60);
     assert_eq!(
-        svc.verify(Verify::new(
-            "mia",
-            SecondFactor::Typed(&code_at(&secret, now + 60 - 60))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "mia", &code_at(&secret, now + 60 - 60)).await,
         VerifyOutcome::Rejected,
         "two steps behind is outside ±1"
     );
@@ -674,24 +536,13 @@ async fn drift_is_recorded_and_followed_only_when_configured() {
     let (secret, _) = enrol(&svc, &clock, "mia").await;
     clock.advance(60);
     assert!(
-        svc.verify(Verify::new(
-            "mia",
-            SecondFactor::Typed(&code_at(&secret, T0 + 30))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "mia", &code_at(&secret, T0 + 30))
+            .await
+            .is_success()
     );
     clock.advance(60);
     assert_eq!(
-        seen(
-            svc.verify(Verify::new(
-                "mia",
-                SecondFactor::Typed(&code_at(&secret, T0 + 60))
-            ))
-            .await
-            .unwrap()
-        ),
+        seen(reauth(&svc, "mia", &code_at(&secret, T0 + 60)).await),
         success("mia", Method::Totp { drift: -2 })
     );
 }
@@ -708,12 +559,7 @@ async fn stale_keys_are_rotated_lazily() {
     clock2.set(T0 + 30);
     // A failure does not rewrite.
     assert_eq!(
-        svc.verify(Verify::new(
-            "nina",
-            SecondFactor::Typed(&wrong_code(&secret, T0 + 30, 5))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "nina", &wrong_code(&secret, T0 + 30, 5)).await,
         VerifyOutcome::Rejected
     );
     assert_eq!(
@@ -721,13 +567,9 @@ async fn stale_keys_are_rotated_lazily() {
         before
     );
     assert!(
-        svc.verify(Verify::new(
-            "nina",
-            SecondFactor::Typed(&code_at(&secret, T0 + 30))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "nina", &code_at(&secret, T0 + 30))
+            .await
+            .is_success()
     );
     let after = store.get_credentials("nina").await.unwrap().pop().unwrap();
     assert_ne!(after.encrypted_secret, before.encrypted_secret);
@@ -736,13 +578,9 @@ async fn stale_keys_are_rotated_lazily() {
     let (svc2, clock3, events2) = service_with(store.clone(), Keyring::single(2, KEY2), config());
     clock3.set(T0 + 60);
     assert!(
-        svc2.verify(Verify::new(
-            "nina",
-            SecondFactor::Typed(&code_at(&secret, T0 + 60))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc2, "nina", &code_at(&secret, T0 + 60))
+            .await
+            .is_success()
     );
     assert_eq!(events2.count("secret_reencrypted"), 0);
     // And the old ring alone can no longer decrypt it: fail closed, an error.
@@ -790,20 +628,11 @@ async fn a_fresh_code_equal_to_a_used_one_is_not_a_replay() {
     );
     clock.set(57_093_233 * 30 + 5);
     assert_eq!(
-        seen(
-            svc.verify(Verify::new("zed", SecondFactor::Typed("991153")))
-                .await
-                .unwrap()
-        ),
+        seen(reauth(&svc, "zed", "991153").await),
         success("zed", Method::Totp { drift: 0 })
     );
     // Now both steps are used.
-    assert_eq!(
-        svc.verify(Verify::new("zed", SecondFactor::Typed("991153")))
-            .await
-            .unwrap(),
-        VerifyOutcome::Rejected
-    );
+    assert_eq!(reauth(&svc, "zed", "991153").await, VerifyOutcome::Rejected);
 }
 
 #[tokio::test]
@@ -848,9 +677,7 @@ async fn a_device_token_without_remember_keeps_its_budget_and_gets_nothing_new()
     let c = challenge(&svc, "cal").await;
     let code = code_at(&secret, T0 + 60);
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&code)))
-            .await
-            .unwrap(),
+        login(&svc, &c, &code).await,
         VerifyOutcome::RateLimited { .. }
     ));
     let outcome = svc
@@ -882,12 +709,7 @@ async fn device_tokens_of_others_forged_or_expired_are_ignored() {
     // each is ignored, so the attempt is refused by Ben's budget.
     for i in 0..5 {
         let g = wrong_code(&secret_b, T0 + 30, 17 * i);
-        assert_eq!(
-            svc.verify(Verify::new("ben", SecondFactor::Typed(&g)))
-                .await
-                .unwrap(),
-            VerifyOutcome::Rejected
-        );
+        assert_eq!(reauth(&svc, "ben", &g).await, VerifyOutcome::Rejected);
     }
     let long = "A".repeat(10_000);
     for token in [amy_device.as_str(), "forged-token", long.as_str(), ""] {

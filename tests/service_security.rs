@@ -41,67 +41,41 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
         clock.advance(10);
         let now = clock.now_secs();
         assert_eq!(
-            svc.verify(Verify::new(
-                "alice",
-                SecondFactor::Typed(&wrong_code(&secret, now, i))
-            ))
-            .await
-            .unwrap(),
+            reauth(&svc, "alice", &wrong_code(&secret, now, i)).await,
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(events.count("locked_out"), 1);
     // s0 + 80: the window started at T0 + 40, so 560 s remain. A valid code is refused too.
     assert_eq!(
-        svc.verify(Verify::new(
-            "alice",
-            SecondFactor::Typed(&code_at(&secret, s0 + 80))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "alice", &code_at(&secret, s0 + 80)).await,
         VerifyOutcome::RateLimited {
             retry_after_secs: 560
         }
     );
     clock.set(s0 + 40 + 599);
     assert_eq!(
-        svc.verify(Verify::new(
-            "alice",
-            SecondFactor::Typed(&code_at(&secret, s0 + 639))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "alice", &code_at(&secret, s0 + 639)).await,
         VerifyOutcome::RateLimited {
             retry_after_secs: 1
         }
     );
     clock.set(s0 + 40 + 600);
     assert!(
-        svc.verify(Verify::new(
-            "alice",
-            SecondFactor::Typed(&code_at(&secret, s0 + 640))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "alice", &code_at(&secret, s0 + 640))
+            .await
+            .is_success()
     );
     // The success gave back only its own attempt: the five failures stay counted, so five more
     // failures reach the second lockout, twice as long.
     for i in 0..5 {
         assert_eq!(
-            svc.verify(Verify::new(
-                "alice",
-                SecondFactor::Typed(&wrong_code(&secret, s0 + 640, 100 + i))
-            ))
-            .await
-            .unwrap(),
+            reauth(&svc, "alice", &wrong_code(&secret, s0 + 640, 100 + i)).await,
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(
-        svc.verify(Verify::new("alice", SecondFactor::Typed("000000")))
-            .await
-            .unwrap(),
+        reauth(&svc, "alice", "000000").await,
         VerifyOutcome::RateLimited {
             retry_after_secs: 1200
         }
@@ -109,12 +83,7 @@ async fn five_failures_per_ten_minutes_then_even_a_valid_code_is_refused() {
     // The challenge path shares the same per-user limiter.
     let c = challenge(&svc, "alice").await;
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&secret, s0 + 640))
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, &code_at(&secret, s0 + 640)).await,
         VerifyOutcome::RateLimited { .. }
     ));
     assert!(events.count("rate_limited") >= 3);
@@ -135,16 +104,14 @@ async fn backup_codes_share_the_users_budget_and_do_not_refill_it() {
     }
     // The user's budget is locked for both factors: a backup code is not evaluated either.
     assert!(matches!(
-        svc.verify(Verify::new("bob", SecondFactor::Typed(codes[0].as_str())))
-            .await
-            .unwrap(),
+        reauth(&svc, "bob", codes[0].as_str()).await,
         VerifyOutcome::RateLimited { .. }
     ));
     assert_eq!(svc.status("bob").await.unwrap().backup_codes_remaining, 8);
     clock.advance(600);
     let c = challenge(&svc, "bob").await;
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(codes[0].as_str()))).await.unwrap(),
+        login(&svc, &c, codes[0].as_str()).await,
         VerifyOutcome::Success {
             user_id,
             method: Method::BackupCode { remaining: 7 },
@@ -156,25 +123,16 @@ async fn backup_codes_share_the_users_budget_and_do_not_refill_it() {
     // the second lockout.
     for i in 0..4 {
         assert_eq!(
-            svc.verify(Verify::new(
-                "bob",
-                SecondFactor::Typed(&wrong_code(&secret, T0 + 600, 50 + i))
-            ))
-            .await
-            .unwrap(),
+            reauth(&svc, "bob", &wrong_code(&secret, T0 + 600, 50 + i)).await,
             VerifyOutcome::Rejected
         );
     }
     assert_eq!(
-        svc.verify(Verify::new("bob", SecondFactor::Typed("AAAAA-AAAAA")))
-            .await
-            .unwrap(),
+        reauth(&svc, "bob", "AAAAA-AAAAA").await,
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify(Verify::new("bob", SecondFactor::Typed(codes[1].as_str())))
-            .await
-            .unwrap(),
+        reauth(&svc, "bob", codes[1].as_str()).await,
         VerifyOutcome::RateLimited {
             retry_after_secs: 1200
         }
@@ -253,22 +211,12 @@ async fn a_year_of_attacks_gets_at_most_100_guesses_and_the_owner_still_gets_in(
     let now = clock.now_secs();
     clock.advance(30);
     assert!(matches!(
-        svc.verify(Verify::new(
-            "victim",
-            SecondFactor::Typed(&code_at(&secret, now + 30))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "victim", &code_at(&secret, now + 30)).await,
         VerifyOutcome::RateLimited { .. }
     ));
     let c = challenge(&svc, "victim").await;
     assert!(matches!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[0].as_str())
-        ))
-        .await
-        .unwrap(),
+        login(&svc, &c, codes[0].as_str()).await,
         VerifyOutcome::RateLimited { .. }
     ));
     // ... but the owner's browser has its own budget, which the attacker never touched (past
@@ -364,11 +312,7 @@ async fn thirty_two_concurrent_logins_with_one_code_let_exactly_one_in() {
         let code = code_at(&secret, T0 + 30);
         let outcomes = race(32, || {
             let (svc, c, code) = (svc.clone(), c.clone(), code.clone());
-            async move {
-                svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&code)))
-                    .await
-                    .unwrap()
-            }
+            async move { login(&svc, &c, &code).await }
         })
         .await;
         let wins = outcomes.iter().filter(|o| o.is_success()).count();
@@ -378,11 +322,7 @@ async fn thirty_two_concurrent_logins_with_one_code_let_exactly_one_in() {
         let code = codes[0].as_str().to_owned();
         let outcomes = race(32, || {
             let (svc, code) = (svc.clone(), code.clone());
-            async move {
-                svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
-                    .await
-                    .unwrap()
-            }
+            async move { reauth(&svc, "alice", &code).await }
         })
         .await;
         let wins = outcomes.iter().filter(|o| o.is_success()).count();
@@ -406,11 +346,7 @@ async fn concurrent_guesses_cannot_exceed_the_budget() {
     let outcomes = race(64, || {
         let (svc, guesses) = (svc.clone(), guesses.clone());
         let g = guesses.lock().unwrap().pop().unwrap();
-        async move {
-            svc.verify(Verify::new("alice", SecondFactor::Typed(&g)))
-                .await
-                .unwrap()
-        }
+        async move { reauth(&svc, "alice", &g).await }
     })
     .await;
     let evaluated = cipher.decrypts.load(Ordering::SeqCst) - before;
@@ -737,12 +673,7 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
         );
     }
     store.heal();
-    assert!(
-        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
-            .await
-            .unwrap()
-            .is_success()
-    );
+    assert!(reauth(&svc, "alice", &code).await.is_success());
     // After the step is consumed, a failing recovery cancellation still lets nobody in (the
     // owner types the next code).
     clock.advance(30);
@@ -754,12 +685,7 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
             .is_err()
     );
     store.heal();
-    assert_eq!(
-        svc.verify(Verify::new("alice", SecondFactor::Typed(&code)))
-            .await
-            .unwrap(),
-        VerifyOutcome::Rejected
-    );
+    assert_eq!(reauth(&svc, "alice", &code).await, VerifyOutcome::Rejected);
 
     // Backup codes: a failing consumption consumes nothing.
     store.fail("consume_backup_code");
@@ -774,13 +700,9 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
     store.heal();
     assert_eq!(svc.status("alice").await.unwrap().backup_codes_remaining, 8);
     assert!(
-        svc.verify(Verify::new(
-            "alice",
-            SecondFactor::Typed(backup_codes[0].as_str())
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        reauth(&svc, "alice", backup_codes[0].as_str())
+            .await
+            .is_success()
     );
 
     // Challenges: a failing take lets nobody in and the challenge survives.
@@ -800,13 +722,9 @@ async fn infrastructure_failures_fail_closed_and_consume_nothing() {
     );
     store.heal();
     assert!(
-        svc.complete_login(CompleteLogin::new(
-            challenge.as_str(),
-            SecondFactor::Typed(backup_codes[2].as_str())
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        login(&svc, challenge.as_str(), backup_codes[2].as_str())
+            .await
+            .is_success()
     );
     // Unknown users fail closed too when the cipher is down (same work as a known user).
     cipher.fail.store(true, Ordering::SeqCst);

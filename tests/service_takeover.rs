@@ -126,20 +126,11 @@ async fn recovery_on_a_quiet_account_never_completes_on_password_and_time() {
     assert!(notices(&events).len() >= requests);
     // The owner's factors still work.
     assert!(
-        svc.verify(Verify::new(
-            OWNER,
-            SecondFactor::Typed(&code_at(&secret, now(&clock)))
-        ))
-        .await
-        .unwrap()
-        .is_success()
-    );
-    assert!(
-        svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[0].as_str())))
+        reauth(&svc, OWNER, &code_at(&secret, now(&clock)))
             .await
-            .unwrap()
             .is_success()
     );
+    assert!(reauth(&svc, OWNER, codes[0].as_str()).await.is_success());
 }
 
 /// The owner logs in only through a trusted browser (re-trusting it with a code every 30
@@ -232,15 +223,7 @@ async fn the_attacker_cannot_cancel_an_approved_request() {
     assert!(svc.approve_recovery(OWNER).await.unwrap());
     // The attacker: a backup-code login, a new request, a password change without proof.
     let c = challenge(&svc, OWNER).await;
-    assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(codes[7].as_str())
-        ))
-        .await
-        .unwrap()
-        .is_success()
-    );
+    assert!(login(&svc, &c, codes[7].as_str()).await.is_success());
     let _ = svc.request_recovery(OWNER, None).await.unwrap();
     svc.password_changed(OWNER, None).await.unwrap();
     assert!(svc.status(OWNER).await.unwrap().recovery.unwrap().approved);
@@ -547,13 +530,9 @@ async fn one_backup_code_adds_but_cannot_take_away() {
     // The owner logs in with their own (established) app: every scheduled change is cancelled.
     let c = challenge(&svc, OWNER).await;
     assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&owner_secret, now(&clock)))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        login(&svc, &c, &code_at(&owner_secret, now(&clock)))
+            .await
+            .is_success()
     );
     assert!(svc.scheduled_changes(OWNER).await.unwrap().is_empty());
     clock.advance(4 * DAY);
@@ -662,20 +641,11 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     ));
     clock.advance(30);
     assert!(
-        !svc.verify(Verify::new(
-            OWNER,
-            SecondFactor::Typed(&code_at(&attacker_secret, now(&clock)))
-        ))
-        .await
-        .unwrap()
-        .is_success()
-    );
-    assert!(
-        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[3].as_str())))
+        !reauth(&svc, OWNER, &code_at(&attacker_secret, now(&clock)))
             .await
-            .unwrap()
             .is_success()
     );
+    assert!(!reauth(&svc, OWNER, codes[3].as_str()).await.is_success());
     clock.advance(4 * DAY);
     assert!(
         svc.complete_scheduled_changes(OWNER)
@@ -690,20 +660,11 @@ async fn lock_down_leaves_the_owner_only_their_own_factors() {
     // What the owner holds: their app and their other seven codes.
     assert_eq!(owner_ids(&svc).await, [owner_app]);
     assert!(
-        svc.verify(Verify::new(
-            OWNER,
-            SecondFactor::Typed(&code_at(&owner_secret, now(&clock)))
-        ))
-        .await
-        .unwrap()
-        .is_success()
-    );
-    assert!(
-        svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[4].as_str())))
+        reauth(&svc, OWNER, &code_at(&owner_secret, now(&clock)))
             .await
-            .unwrap()
             .is_success()
     );
+    assert!(reauth(&svc, OWNER, codes[4].as_str()).await.is_success());
     drop(owner_browser);
 }
 
@@ -774,12 +735,7 @@ async fn a_scheduled_change_takes_effect_after_the_delay_or_is_cancelled_by_toke
     ));
     let _: &Vec<BackupCode> = &new;
     // Old codes work until then; the new ones do not yet.
-    assert!(
-        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(new[0].as_str())))
-            .await
-            .unwrap()
-            .is_success()
-    );
+    assert!(!reauth(&svc, OWNER, new[0].as_str()).await.is_success());
     clock.advance(not_before - now(&clock) - 1);
     assert!(
         svc.complete_scheduled_changes(OWNER)
@@ -797,18 +753,8 @@ async fn a_scheduled_change_takes_effect_after_the_delay_or_is_cancelled_by_toke
             .unwrap()
             .is_empty()
     );
-    assert!(
-        svc.verify(Verify::new(OWNER, SecondFactor::Typed(new[1].as_str())))
-            .await
-            .unwrap()
-            .is_success()
-    );
-    assert!(
-        !svc.verify(Verify::new(OWNER, SecondFactor::Typed(codes[2].as_str())))
-            .await
-            .unwrap()
-            .is_success()
-    );
+    assert!(reauth(&svc, OWNER, new[1].as_str()).await.is_success());
+    assert!(!reauth(&svc, OWNER, codes[2].as_str()).await.is_success());
 
     // A disable scheduled with a backup code, cancelled by the owner's notice token.
     clock.advance(DAY);

@@ -54,23 +54,17 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
         for typed in MALFORMED {
             let c = challenge(&svc, "ann").await;
             assert_eq!(
-                svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
-                    .await
-                    .unwrap(),
+                login(&svc, &c, typed).await,
                 VerifyOutcome::Malformed { digits: 6 },
                 "{typed:?}"
             );
             assert_eq!(
-                svc.verify(Verify::new("ann", SecondFactor::Typed(typed)))
-                    .await
-                    .unwrap(),
+                reauth(&svc, "ann", typed).await,
                 VerifyOutcome::Malformed { digits: 6 }
             );
             // An unknown user gets the same answer.
             assert_eq!(
-                svc.verify(Verify::new("nobody", SecondFactor::Typed(typed)))
-                    .await
-                    .unwrap(),
+                reauth(&svc, "nobody", typed).await,
                 VerifyOutcome::Malformed { digits: 6 }
             );
             sent += 3;
@@ -86,13 +80,9 @@ async fn a_year_of_malformed_codes_evaluates_nothing_and_counts_nothing() {
     // And the owner gets in at once.
     let c = challenge(&svc, "ann").await;
     assert!(
-        svc.complete_login(CompleteLogin::new(
-            &c,
-            SecondFactor::Typed(&code_at(&secret, clock.now_secs()))
-        ))
-        .await
-        .unwrap()
-        .is_success()
+        login(&svc, &c, &code_at(&secret, clock.now_secs()))
+            .await
+            .is_success()
     );
 }
 
@@ -198,21 +188,14 @@ async fn twenty_typos_then_the_right_code() {
     for i in 0..20 {
         let typed = MALFORMED[i % MALFORMED.len()];
         assert!(matches!(
-            svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(typed)))
-                .await
-                .unwrap(),
+            login(&svc, &c, typed).await,
             VerifyOutcome::Malformed { .. }
         ));
     }
     // Separators people type are not typos.
     let code = code_at(&secret, clock.now_secs());
     let dashed = format!("{}-{}", &code[..3], &code[3..]);
-    assert!(
-        svc.complete_login(CompleteLogin::new(&c, SecondFactor::Typed(&dashed)))
-            .await
-            .unwrap()
-            .is_success()
-    );
+    assert!(login(&svc, &c, &dashed).await.is_success());
 }
 
 #[tokio::test]
@@ -220,18 +203,11 @@ async fn a_well_formed_wrong_code_still_counts() {
     let (svc, store, clock, events) = service();
     let (secret, _) = enrol(&svc, &clock, "cy").await;
     assert_eq!(
-        svc.verify(Verify::new(
-            "cy",
-            SecondFactor::Typed(&wrong_code(&secret, clock.now_secs(), 1))
-        ))
-        .await
-        .unwrap(),
+        reauth(&svc, "cy", &wrong_code(&secret, clock.now_secs(), 1)).await,
         VerifyOutcome::Rejected
     );
     assert_eq!(
-        svc.verify(Verify::new("cy", SecondFactor::Typed("AAAAA-BBBBB")))
-            .await
-            .unwrap(),
+        reauth(&svc, "cy", "AAAAA-BBBBB").await,
         VerifyOutcome::Rejected,
         "a well-formed backup code is looked up"
     );
@@ -319,9 +295,7 @@ async fn the_digits_are_the_users() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify(Verify::new("fay", SecondFactor::Typed("123456")))
-            .await
-            .unwrap(),
+        reauth(&svc, "fay", "123456").await,
         VerifyOutcome::Malformed { digits: 8 }
     );
 }
@@ -371,9 +345,7 @@ async fn an_app_that_ignored_the_parameters_is_told_apart() {
         ConfirmOutcome::Confirmed { .. }
     ));
     assert_eq!(
-        svc.verify(Verify::new("gus", SecondFactor::Typed(&careless)))
-            .await
-            .unwrap(),
+        reauth(&svc, "gus", &careless).await,
         VerifyOutcome::Malformed { digits: 8 }
     );
 }

@@ -173,3 +173,40 @@ impl NowSecs for ManualClock {
         twofactor::Clock::now(self)
     }
 }
+
+/// [`TwoFactor::complete_login`] with what the user typed, from a client without a device token.
+pub async fn login<C, E, K, Clk>(
+    svc: &TwoFactor<C, E, K, Clk>,
+    challenge: &str,
+    typed: &str,
+) -> VerifyOutcome
+where
+    C: twofactor::store::CredentialStore,
+    E: twofactor::store::EphemeralStore,
+    K: twofactor::SecretCipher,
+    Clk: twofactor::Clock,
+{
+    svc.complete_login(CompleteLogin::new(challenge, SecondFactor::Typed(typed)))
+        .await
+        .unwrap()
+}
+
+/// [`TwoFactor::verify`] (re-authentication) with what the user typed, without a device token.
+pub async fn reauth<C, E, K, Clk>(
+    svc: &TwoFactor<C, E, K, Clk>,
+    user: &str,
+    typed: &str,
+) -> VerifyOutcome
+where
+    C: twofactor::store::CredentialStore,
+    E: twofactor::store::EphemeralStore,
+    K: twofactor::SecretCipher,
+    Clk: twofactor::Clock,
+{
+    svc.verify(twofactor::service::Verify::new(
+        user,
+        SecondFactor::Typed(typed),
+    ))
+    .await
+    .unwrap()
+}
