@@ -35,3 +35,45 @@ macro_rules! flow {
     };
 }
 pub(crate) use flow;
+
+/// The schema files of `migrations/$dir/`, in order, embedded. A new file is a new line here,
+/// for both dialects at once (each dialect has a file for every version).
+macro_rules! embedded {
+    ($dir:literal) => {
+        &[
+            Migration {
+                version: 1,
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0001_twofactor_init.sql"
+                )),
+            },
+            Migration {
+                version: 2,
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0002_twofactor_adversary_model.sql"
+                )),
+            },
+            Migration {
+                version: 3,
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0003_twofactor_authenticators.sql"
+                )),
+            },
+            Migration {
+                version: 4,
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0004_twofactor_scheduled_changes.sql"
+                )),
+            },
+        ]
+    };
+}
+pub(crate) use embedded;

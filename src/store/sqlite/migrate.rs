@@ -2,29 +2,12 @@
 
 use super::super::compat::{assert_sql_safe, sqlx};
 use super::super::sql::prelude::*;
-use super::super::sql::{DEFAULT_TABLE_PREFIX, migrate::flow};
+use super::super::sql::{DEFAULT_TABLE_PREFIX, migrate::embedded, migrate::flow};
 use super::{begin, q};
 use sqlx::sqlite::SqlitePool;
 
 /// The schema files, in order.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        sql: include_str!("../../../migrations/sqlite/0001_twofactor_init.sql"),
-    },
-    Migration {
-        version: 2,
-        sql: include_str!("../../../migrations/sqlite/0002_twofactor_adversary_model.sql"),
-    },
-    Migration {
-        version: 3,
-        sql: include_str!("../../../migrations/sqlite/0003_twofactor_authenticators.sql"),
-    },
-    Migration {
-        version: 4,
-        sql: include_str!("../../../migrations/sqlite/0004_twofactor_scheduled_changes.sql"),
-    },
-];
+const MIGRATIONS: &[Migration] = embedded!("sqlite");
 
 const SCHEMA_VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS {p}schema_version (version INTEGER PRIMARY KEY)";
