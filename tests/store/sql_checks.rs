@@ -5,7 +5,8 @@
 use std::future::Future;
 
 use twofactor::store::{
-    ChangeKind, CredentialStore, EphemeralStore, Purge, ScheduledChangeRecord, SqlStoreError,
+    ChangeKind, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, Purge, RecoveryRecord,
+    ScheduledChangeRecord, SqlStoreError,
 };
 
 use crate::common;
@@ -41,7 +42,71 @@ pub trait RawSql: SqlStore {
     const VERSION_TYPE: &'static str;
     /// `migrate()` of the store.
     fn migrate(&self) -> impl Future<Output = Result<(), SqlStoreError>>;
+    /// The free `migrate(pool)` of the dialect (default prefix) on the store's pool.
+    fn migrate_default_prefix(&self) -> impl Future<Output = ()>;
 }
+
+/// `RawSql` for the sqlx 0.9 store `$store` of the dialect module `$dialect`, whose binary
+/// literals are `$blob` (a format string of `hex`) and whose version column is `$version`.
+macro_rules! raw_sql {
+    ($store:ident in $dialect:ident, blob: $blob:literal, version: $version:literal) => {
+        impl $crate::sql_checks::RawSql for twofactor::store::$dialect::$store {
+            fn blob(hex: &str) -> String {
+                format!($blob, hex = hex)
+            }
+
+            async fn exec(&self, sql: String) {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(self.pool())
+                    .await
+                    .unwrap();
+            }
+
+            async fn count(&self, sql: &'static str) -> i64 {
+                sqlx::query_scalar(sql)
+                    .fetch_one(self.pool())
+                    .await
+                    .unwrap()
+            }
+
+            async fn script(&self, script: String) {
+                let mut tx = self.pool().begin().await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+
+            async fn versions(&self, prefix: &str) -> Vec<i64> {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT version FROM {prefix}schema_version ORDER BY version"
+                )))
+                .fetch_all(self.pool())
+                .await
+                .unwrap()
+            }
+
+            const VERSION_TYPE: &'static str = $version;
+
+            async fn migrate(&self) -> Result<(), twofactor::store::SqlStoreError> {
+                twofactor::store::$dialect::$store::migrate(self).await
+            }
+
+            async fn migrate_default_prefix(&self) {
+                twofactor::store::$dialect::migrate(self.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+raw_sql!(SqliteStore in sqlite, blob: "x'{hex}'", version: "INTEGER");
+
+#[cfg(feature = "postgres")]
+raw_sql!(PostgresStore in postgres, blob: "'\\x{hex}'", version: "BIGINT");
 
 /// A scheduled change this version cannot read (an unknown kind, hashes that are not whole
 /// 32-byte hashes) is an error, never a guess, and `take_change` leaves it where it was.
@@ -96,6 +161,100 @@ pub async fn malformed_scheduled_changes_are_errors<S: RawSql>(store: &S) {
     assert_eq!(
         kept, 1,
         "a take_change that could not read the row keeps it"
+    );
+}
+
+/// What a version 1 database (one credential per user, no version table) holds reads back after
+/// `migrate()` (run here on `store`), works with the new operations, and survives migrating again.
+pub async fn upgraded_from_version_1<S: RawSql>(store: &S) {
+    store.migrate().await.unwrap();
+
+    let creds = store.get_credentials("alice").await.unwrap();
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    let cred = creds.into_iter().next().unwrap();
+    assert_eq!(
+        (cred.id.as_str(), cred.name.as_str()),
+        ("legacy", "Authenticator app")
+    );
+    assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
+    assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
+    assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
+    assert_eq!((cred.last_step, cred.drift), (Some(56_666_666), -1));
+    assert_eq!(cred.created_at, 1_700_000_000);
+    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 1);
+    let limiter = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), limiter);
+    let recovery = store.get_recovery("alice").await.unwrap().unwrap();
+    assert_eq!(
+        recovery,
+        RecoveryRecord {
+            requested_at: 1_700_000_000,
+            not_before: 1_700_259_200,
+            approved: false,
+            needs_approval: false,
+            failures_at_request: 0,
+            cancel_hash: [0; 32],
+        }
+    );
+    // A request made before cancel tokens has none: no hash cancels it, not even all zeros.
+    assert!(
+        !store
+            .cancel_recovery_with_token("alice", &[0; 32])
+            .await
+            .unwrap()
+    );
+
+    // The upgraded rows work with the new operations.
+    assert!(
+        store
+            .advance_step(
+                "alice",
+                "legacy",
+                &[1, 2, 3, 0, 0xff],
+                56_666_667,
+                0,
+                1_700_000_100
+            )
+            .await
+            .unwrap()
+    );
+    let update = store
+        .update_limiter("user:alice", 1_731_536_000, |mut s| {
+            s.since_success += 1;
+            s
+        })
+        .await
+        .unwrap();
+    assert_eq!(update.before, limiter);
+    assert_eq!(update.after.since_success, 1);
+    let device = DeviceRecord {
+        user_id: "alice".into(),
+        created_at: 1_700_000_000,
+        expires_at: 1_800_000_000,
+        trusted_until: Some(1_750_000_000),
+        label: "Firefox on Linux".into(),
+        last_used_at: 1_700_000_000,
+    };
+    store.put_device(&common::hash(9), &device).await.unwrap();
+
+    // Running it again changes nothing and keeps every row.
+    store.migrate().await.unwrap();
+    store.migrate_default_prefix().await;
+    assert_eq!(
+        store
+            .use_device(&common::hash(9), 1_700_000_000)
+            .await
+            .unwrap(),
+        Some(device)
+    );
+    assert_eq!(store.get_limiter("user:alice").await.unwrap(), update.after);
+    assert_eq!(store.versions("twofactor_").await, [1, 2, 3, 4]);
+    assert!(
+        store
+            .complete_recovery("alice", 1_700_259_200, false)
+            .await
+            .unwrap(),
+        "a version-1 request that needs no approval completes after its wait"
     );
 }
 

@@ -8,12 +8,12 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Executor};
 use twofactor::store::postgres::PostgresStore;
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, SqlStoreError,
+    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
 };
 
 use super::on_sqlx09::Schema;
 use crate::common;
-use crate::sql_checks::{self, RawSql};
+use crate::sql_checks;
 
 /// Waits until a backend of `app` is blocked on a lock, then terminates it.
 async fn terminate_when_blocked(admin: &PgPool, app: &str) {
@@ -292,48 +292,4 @@ async fn purge_drops_expired_notice_tokens() {
     let store = schema.store().await;
     sql_checks::purge_drops_expired_notice_tokens(&store).await;
     schema.drop(&[&store]).await;
-}
-
-impl RawSql for PostgresStore {
-    fn blob(hex: &str) -> String {
-        format!("'\\x{hex}'")
-    }
-
-    async fn exec(&self, sql: String) {
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
-
-    async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.pool())
-            .await
-            .unwrap()
-    }
-
-    async fn script(&self, script: String) {
-        let mut tx = self.pool().begin().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(script))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn versions(&self, prefix: &str) -> Vec<i64> {
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT version FROM {prefix}schema_version ORDER BY version"
-        )))
-        .fetch_all(self.pool())
-        .await
-        .unwrap()
-    }
-
-    const VERSION_TYPE: &'static str = "BIGINT";
-
-    async fn migrate(&self) -> Result<(), SqlStoreError> {
-        PostgresStore::migrate(self).await
-    }
 }

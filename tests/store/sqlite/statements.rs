@@ -1,15 +1,13 @@
 //! SQLite statement-level edge cases: values out of range, rows this version cannot read, what
 //! purging deletes (sqlx 0.9; the 0.8 copy runs the same SQL).
 
-use sqlx::AssertSqlSafe;
-use twofactor::store::sqlite::SqliteStore;
 use twofactor::store::{
-    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState, SqlStoreError,
+    ChallengeRecord, CredentialStore, DeviceRecord, EphemeralStore, LimiterState,
 };
 
 use super::on_sqlx09::TempDb;
 use crate::common;
-use crate::sql_checks::{self, RawSql};
+use crate::sql_checks;
 
 /// Values beyond a `BIGINT` are refused with an error (the suite also accepts storing them
 /// exactly); nothing is written.
@@ -136,48 +134,4 @@ async fn malformed_scheduled_changes_are_errors() {
 async fn purge_drops_expired_notice_tokens() {
     let db = TempDb::new();
     sql_checks::purge_drops_expired_notice_tokens(&db.store().await).await;
-}
-
-impl RawSql for SqliteStore {
-    fn blob(hex: &str) -> String {
-        format!("x'{hex}'")
-    }
-
-    async fn exec(&self, sql: String) {
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
-
-    async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.pool())
-            .await
-            .unwrap()
-    }
-
-    async fn script(&self, script: String) {
-        let mut tx = self.pool().begin().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(script))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn versions(&self, prefix: &str) -> Vec<i64> {
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT version FROM {prefix}schema_version ORDER BY version"
-        )))
-        .fetch_all(self.pool())
-        .await
-        .unwrap()
-    }
-
-    const VERSION_TYPE: &'static str = "INTEGER";
-
-    async fn migrate(&self) -> Result<(), SqlStoreError> {
-        SqliteStore::migrate(self).await
-    }
 }

@@ -4,9 +4,7 @@
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqlitePool;
 use twofactor::store::sqlite::SqliteStore;
-use twofactor::store::{
-    CredentialStore, DeviceRecord, EphemeralStore, LimiterState, RecoveryRecord,
-};
+use twofactor::store::{CredentialStore, EphemeralStore};
 
 use super::on_sqlx09::TempDb;
 use crate::common;
@@ -42,101 +40,7 @@ async fn a_version_1_database_upgrades_in_place() {
     let db = TempDb::new();
     let pool = db.pool().await;
     version_1_database(&pool).await;
-    let store = SqliteStore::new(pool.clone());
-    store.migrate().await.unwrap();
-
-    let creds = store.get_credentials("alice").await.unwrap();
-    assert_eq!(creds.len(), 1, "{creds:?}");
-    let cred = creds.into_iter().next().unwrap();
-    assert_eq!(
-        (cred.id.as_str(), cred.name.as_str()),
-        ("legacy", "Authenticator app")
-    );
-    assert_eq!(cred.encrypted_secret, [1, 2, 3, 0, 0xff]);
-    assert_eq!(cred.algorithm, twofactor::Algorithm::Sha256);
-    assert_eq!((cred.digits, cred.period, cred.enabled), (8, 30, true));
-    assert_eq!((cred.last_step, cred.drift), (Some(56_666_666), -1));
-    assert_eq!(cred.created_at, 1_700_000_000);
-    assert_eq!(store.backup_codes_remaining("alice").await.unwrap(), 1);
-    let limiter = LimiterState::from_parts(1_700_000_000, 3, 11, 1_700_001_200, 0, 0, 0);
-    assert_eq!(store.get_limiter("user:alice").await.unwrap(), limiter);
-    let recovery = store.get_recovery("alice").await.unwrap().unwrap();
-    assert_eq!(
-        recovery,
-        RecoveryRecord {
-            requested_at: 1_700_000_000,
-            not_before: 1_700_259_200,
-            approved: false,
-            needs_approval: false,
-            failures_at_request: 0,
-            cancel_hash: [0; 32],
-        }
-    );
-    // A request made before cancel tokens has none: no hash cancels it, not even all zeros.
-    assert!(
-        !store
-            .cancel_recovery_with_token("alice", &[0; 32])
-            .await
-            .unwrap()
-    );
-
-    // The upgraded rows work with the new operations.
-    assert!(
-        store
-            .advance_step(
-                "alice",
-                "legacy",
-                &[1, 2, 3, 0, 0xff],
-                56_666_667,
-                0,
-                1_700_000_100
-            )
-            .await
-            .unwrap()
-    );
-    let update = store
-        .update_limiter("user:alice", 1_731_536_000, |mut s| {
-            s.since_success += 1;
-            s
-        })
-        .await
-        .unwrap();
-    assert_eq!(update.before, limiter);
-    assert_eq!(update.after.since_success, 1);
-    let device = DeviceRecord {
-        user_id: "alice".into(),
-        created_at: 1_700_000_000,
-        expires_at: 1_800_000_000,
-        trusted_until: Some(1_750_000_000),
-        label: "Firefox on Linux".into(),
-        last_used_at: 1_700_000_000,
-    };
-    store.put_device(&common::hash(9), &device).await.unwrap();
-
-    // Running it again changes nothing and keeps every row.
-    store.migrate().await.unwrap();
-    twofactor::store::sqlite::migrate(&pool).await.unwrap();
-    assert_eq!(
-        store
-            .use_device(&common::hash(9), 1_700_000_000)
-            .await
-            .unwrap(),
-        Some(device)
-    );
-    assert_eq!(store.get_limiter("user:alice").await.unwrap(), update.after);
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM twofactor_schema_version ORDER BY version")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
-    assert!(
-        store
-            .complete_recovery("alice", 1_700_259_200, false)
-            .await
-            .unwrap(),
-        "a version-1 request that needs no approval completes after its wait"
-    );
+    sql_checks::upgraded_from_version_1(&SqliteStore::new(pool)).await;
 }
 
 /// The schema and rows as version 2 of this crate left them: 0001 and 0002 applied and recorded
