@@ -484,7 +484,7 @@
 //!
 //! ```sh
 //! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//! TWOFACTOR_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --all-features --test store_postgres --test store_redis
+//! TWOFACTOR_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --all-features --test store
 //! TWOFACTOR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --all-features --bench store
 //! ```
 //!

@@ -44,7 +44,7 @@ pub use super::{DEFAULT_TABLE_PREFIX, SqlStoreError};
 
 #[cfg(feature = "sqlite-sqlx08")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-sqlx08")))]
-#[path = "sqlite.rs"]
+#[path = "sqlite/mod.rs"]
 pub mod sqlite;
 #[cfg(feature = "sqlite-sqlx08")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-sqlx08")))]
@@ -52,7 +52,7 @@ pub use sqlite::SqliteStore;
 
 #[cfg(feature = "postgres-sqlx08")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres-sqlx08")))]
-#[path = "postgres.rs"]
+#[path = "postgres/mod.rs"]
 pub mod postgres;
 #[cfg(feature = "postgres-sqlx08")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres-sqlx08")))]

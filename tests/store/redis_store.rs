@@ -1,22 +1,12 @@
 //! `RedisStore` against a real Redis (`TWOFACTOR_TEST_REDIS_URL`). Each test uses its own key
 //! prefix and deletes its keys at the end, so tests run in parallel.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use twofactor::store::{ChallengeRecord, EphemeralStore, LimiterState, RedisStore, conformance};
 
-macro_rules! need_redis {
-    ($test:literal) => {
-        match common::redis_url($test) {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
+use crate::common;
 
 async fn manager(url: &str) -> ConnectionManager {
     let client = redis::Client::open(url).unwrap();
@@ -71,7 +61,7 @@ impl Prefix {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance() {
-    let url = need_redis!("store_redis::conformance");
+    let url = need_redis!(conformance);
     let p = Prefix::new(&url).await;
     conformance::ephemeral_store(p.store(p.conn.clone())).await;
     p.clean().await;
@@ -79,7 +69,7 @@ async fn conformance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_two_connections() {
-    let url = need_redis!("store_redis::conformance_two_connections");
+    let url = need_redis!(conformance_two_connections);
     let p = Prefix::new(&url).await;
     let a = p.store(p.conn.clone());
     let b = p.store(manager(&url).await);
@@ -89,7 +79,7 @@ async fn conformance_two_connections() {
 
 #[tokio::test]
 async fn keys_expire_after_their_record_plus_grace() {
-    let url = need_redis!("store_redis::keys_expire_after_their_record_plus_grace");
+    let url = need_redis!(keys_expire_after_their_record_plus_grace);
     let p = Prefix::new(&url).await;
     let store = p.store(p.conn.clone()).with_gc_grace(60);
     let mut conn = p.conn.clone();
@@ -157,7 +147,7 @@ async fn keys_expire_after_their_record_plus_grace() {
 
 #[tokio::test]
 async fn foreign_values_are_errors() {
-    let url = need_redis!("store_redis::foreign_values_are_errors");
+    let url = need_redis!(foreign_values_are_errors);
     let p = Prefix::new(&url).await;
     let store = p.store(p.conn.clone());
     let mut conn = p.conn.clone();
@@ -174,7 +164,7 @@ async fn foreign_values_are_errors() {
 
 #[tokio::test]
 async fn server_gone_mid_life_fails_closed() {
-    let url = need_redis!("store_redis::server_gone_mid_life_fails_closed");
+    let url = need_redis!(server_gone_mid_life_fails_closed);
     let p = Prefix::new(&url).await;
     let info = redis::Client::open(url.as_str()).unwrap();
     let addr = match &info.get_connection_info().addr() {
@@ -206,7 +196,7 @@ async fn server_gone_mid_life_fails_closed() {
 
 #[tokio::test]
 async fn limiter_keys_written_before_the_upgrade_keep_their_counts() {
-    let url = need_redis!("store_redis::limiter_keys_written_before_the_upgrade_keep_their_counts");
+    let url = need_redis!(limiter_keys_written_before_the_upgrade_keep_their_counts);
     let p = Prefix::new(&url).await;
     let store = p.store(p.conn.clone());
     let mut conn = p.conn.clone();

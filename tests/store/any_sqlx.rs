@@ -4,9 +4,6 @@
 //! type holds both, so the suite can mix them), and the errors of either version through the
 //! one `SqlStoreError`. PostgreSQL (`TWOFACTOR_TEST_POSTGRES_URL`) runs in the test database's
 //! schema, each test under a table prefix of its own, dropped at the end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +11,8 @@ use std::time::Duration;
 use twofactor::store::{
     CredentialStore, PostgresStore, Purge, SqlStoreError, SqliteStore, conformance,
 };
+
+use crate::common;
 
 /// A fresh database file, deleted (with its WAL files) on drop.
 struct TempDb {
@@ -188,18 +187,9 @@ impl Prefix {
     }
 }
 
-macro_rules! need_postgres {
-    ($test:literal) => {
-        match common::postgres_url($test) {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_on_sqlx09_conforms() {
-    let url = need_postgres!("store_any_sqlx::postgres_on_sqlx09_conforms");
+    let url = need_postgres!(postgres_on_sqlx09_conforms);
     let prefix = Prefix::create(&url).await;
     let store = PostgresStore::with_prefix(Prefix::pool_09(&url).await, &prefix.name).unwrap();
     assert!(store.as_sqlx09().is_some() && store.as_sqlx08().is_none());
@@ -212,7 +202,7 @@ async fn postgres_on_sqlx09_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_on_sqlx08_conforms() {
-    let url = need_postgres!("store_any_sqlx::postgres_on_sqlx08_conforms");
+    let url = need_postgres!(postgres_on_sqlx08_conforms);
     let prefix = Prefix::create(&url).await;
     let store = PostgresStore::with_prefix(Prefix::pool_08(&url).await, &prefix.name).unwrap();
     assert!(store.as_sqlx08().is_some() && store.as_sqlx09().is_none());
@@ -226,7 +216,7 @@ async fn postgres_on_sqlx08_conforms() {
 /// One database, one instance on each sqlx: every race has exactly one winner across the two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_sqlx09_and_sqlx08_race_over_one_database() {
-    let url = need_postgres!("store_any_sqlx::postgres_sqlx09_and_sqlx08_race_over_one_database");
+    let url = need_postgres!(postgres_sqlx09_and_sqlx08_race_over_one_database);
     let prefix = Prefix::create(&url).await;
     let on_09 = PostgresStore::with_prefix(Prefix::pool_09(&url).await, &prefix.name).unwrap();
     let on_08 = PostgresStore::with_prefix(Prefix::pool_08(&url).await, &prefix.name).unwrap();
@@ -242,7 +232,7 @@ async fn postgres_sqlx09_and_sqlx08_race_over_one_database() {
 
 #[tokio::test]
 async fn postgres_unreachable_fails_closed_on_either_sqlx() {
-    let url = need_postgres!("store_any_sqlx::postgres_unreachable_fails_closed_on_either_sqlx");
+    let url = need_postgres!(postgres_unreachable_fails_closed_on_either_sqlx);
     let _ = url;
     let nowhere = "postgres://postgres@127.0.0.1:1/test";
     let on_09 = PostgresStore::new(

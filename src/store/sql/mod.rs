@@ -1,17 +1,64 @@
 //! What the sqlx-based stores (SQLite, PostgreSQL) share: the error type, the table prefix, the
-//! schema versions, and the checked conversions between the traits' unsigned integers and SQL's
-//! signed `BIGINT`.
+//! schema versions, the checked conversions between the traits' unsigned integers and SQL's
+//! signed `BIGINT`, and the flow of every store operation, written once for both dialects.
+//!
+//! # One flow, two dialects, two sqlx versions
+//!
+//! A store operation is the same sequence in both dialects (open a transaction, take the user's
+//! lock, check, write, commit); what differs is the SQL text, how a transaction takes its lock
+//! (`BEGIN IMMEDIATE` in SQLite, an advisory lock in PostgreSQL), and three statements PostgreSQL
+//! does in one round trip where SQLite needs a loop or a transaction (inserting backup codes,
+//! consuming one, locking a limiter row). So each contract file here holds the statement texts'
+//! shape (a struct of prepared texts, one field per statement, with what its parameters are) and
+//! the flow as a `macro_rules!` macro; `store/sqlite/` and `store/postgres/` hold, per contract,
+//! the SQL text and those few dialect steps, and expand the flow once with `store::sql_store!`.
+//!
+//! A macro rather than a dialect trait generic over sqlx's `Database`: the flow is compiled
+//! against two sqlx major versions (`store::sqlx08` builds the same files on sqlx 0.8), whose
+//! `Database`, `Arguments` and `Executor` traits differ in their lifetimes, and a generic flow
+//! needs a bound for every column type it binds or reads (`Encode`, `Decode`, `Type`,
+//! `ColumnIndex`, an `Executor` for `&mut Connection` under a higher-ranked lifetime) on each of
+//! its forty methods, written twice. Expanded on the concrete pool and row types, the flow is
+//! plain code that type-checks like a hand-written store, its futures are `Send` without proof
+//! obligations, and a dialect is what a reader expects: a folder of SQL and the few steps that
+//! really differ. What the flow asks of a dialect module is listed on `store::sql_store!`.
 //!
 //! Compiled once, for both sqlx major versions: nothing here names sqlx but the error's
-//! [`DatabaseError`], which holds the error of either version. So both copies of the stores (and
-//! the `SqliteStore` / `PostgresStore` over them)
-//! have one error type, and an application matches the same variants whichever sqlx it is on.
+//! [`DatabaseError`], which holds the error of either version, and the macros, which name the
+//! sqlx of the module that expands them. So both copies of the stores (and the `SqliteStore` /
+//! `PostgresStore` over them) have one error type, and an application matches the same variants
+//! whichever sqlx it is on.
+
+pub(crate) mod backup_codes;
+pub(crate) mod challenges;
+pub(crate) mod changes;
+pub(crate) mod credentials;
+pub(crate) mod devices;
+pub(crate) mod limiter;
+pub(crate) mod migrate;
+pub(crate) mod recovery;
+pub(crate) mod store;
 
 use std::sync::Arc;
 
 use thiserror::Error;
 
 use super::{BackupCodeHash, ChangeKind, ScheduledChangeRecord, TokenHash};
+
+/// What the flow macros name, for the dialect module that expands them to import at once.
+pub(crate) mod prelude {
+    pub(crate) use super::store::{Queries, Stmt, sql_store};
+    pub(crate) use super::{
+        Migration, SqlStoreError, algorithm, change_columns, change_record, expire_at_i64,
+        migration_sql, opt_i64, opt_u64, pending_migrations, stmt, to_i64, to_u32, to_u64,
+        token_hash,
+    };
+    pub(crate) use crate::store::{
+        BackupCodeHash, ChallengeHash, ChallengeRecord, CredentialRecord, DeletedCredentials,
+        DeviceRecord, LimiterState, LimiterUpdate, RecoveryRecord, RemoveCredential,
+        ScheduledChangeRecord, TokenHash,
+    };
+}
 
 /// The default prefix of every table the SQL stores create (`twofactor_authenticators`, ...).
 pub const DEFAULT_TABLE_PREFIX: &str = "twofactor_";
