@@ -366,14 +366,15 @@ impl Totp {
         // current step alike, and the match is kept by masked selects, not branches.
         let mut found = Choice::from(0);
         let mut matched = TotpMatch { step: 0, drift: 0 };
-        for step in first..=last {
-            let hit = self.mac.hotp(step, self.digits).ct_eq(&given) & !found;
-            matched.step.conditional_assign(&step, hit);
-            matched
-                .drift
-                .conditional_assign(&step_offset(step, current), hit);
-            found |= hit;
-        }
+        self.mac
+            .hotp_range(first, last, self.digits, |step, value| {
+                let hit = u64::from(value).ct_eq(&given) & !found;
+                matched.step.conditional_assign(&step, hit);
+                matched
+                    .drift
+                    .conditional_assign(&step_offset(step, current), hit);
+                found |= hit;
+            });
         Ok(super::select(
             found,
             TotpOutcome::Invalid,
@@ -410,7 +411,7 @@ impl Totp {
                 let Some(step) = current.checked_add_signed(offset) else {
                     continue;
                 };
-                if self.mac.hotp(step, self.digits) == given {
+                if u64::from(self.mac.hotp(step, self.digits)) == given {
                     return Ok(Some(Diagnosis {
                         offset_steps: offset,
                         offset_seconds: offset.saturating_mul(period),
