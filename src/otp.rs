@@ -149,9 +149,18 @@ impl Digits {
         self.0 as u32
     }
 
-    /// 10^digits, the modulus of dynamic truncation.
-    pub(crate) const fn modulus(self) -> u64 {
-        10u64.pow(self.0 as u32)
+    /// A truncated HMAC value (31 bits) modulo 10^digits. Each length divides by a constant,
+    /// which the compiler turns into a multiply and shift; 10^10 exceeds every 31-bit value.
+    /// The match is on the configured length, never on the value.
+    #[inline]
+    pub(crate) const fn reduce(self, bin: u32) -> u32 {
+        match self.0 {
+            6 => bin % 1_000_000,
+            7 => bin % 10_000_000,
+            8 => bin % 100_000_000,
+            9 => bin % 1_000_000_000,
+            _ => bin,
+        }
     }
 }
 

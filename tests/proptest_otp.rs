@@ -58,6 +58,28 @@ proptest! {
         prop_assert_eq!(m.step as i64 - totp.step_at(t).unwrap() as i64, m.drift);
     }
 
+    /// The step is `(t - T0) / period` for every period and time, including the edges of the
+    /// division-free path (periods up to 2^32 - 1, elapsed times up to 2^32 - 1) and past them.
+    #[test]
+    fn step_is_the_quotient(
+        period in prop_oneof![
+            Just(1u64), Just(2), Just(30), Just(60), 1u64..=1000,
+            Just(u64::from(u32::MAX)), Just(u64::from(u32::MAX) + 1),
+            (1u64 << 31)..=u64::from(u32::MAX), 1u64..=u64::MAX,
+        ],
+        elapsed in prop_oneof![
+            Just(0u64), Just(u64::from(u32::MAX)), Just(u64::from(u32::MAX) + 1),
+            (u64::from(u32::MAX) - 1000)..=u64::from(u32::MAX), 0u64..=u64::from(u32::MAX),
+            any::<u64>(),
+        ],
+        t0 in prop_oneof![Just(0u64), 0u64..1_000_000],
+    ) {
+        let secret = Secret::from_bytes(&[7u8; 20]).unwrap();
+        let totp = Totp::builder(&secret).period(period).t0(t0).build().unwrap();
+        let Some(t) = t0.checked_add(elapsed) else { return Ok(()) };
+        prop_assert_eq!(totp.step_at(t).unwrap(), elapsed / period);
+    }
+
     #[test]
     fn code_k_steps_away_accepted_exactly_inside_window(
         totp in totp(),

@@ -18,22 +18,22 @@ pub struct Code {
 }
 
 impl Code {
-    pub(crate) fn new(value: u64, digits: Digits) -> Self {
+    /// The code for HOTP value `value` (already reduced below 10^digits).
+    #[inline]
+    pub(crate) fn new(value: u32, digits: Digits) -> Self {
         let mut buf = [b'0'; 10];
-        let len = digits.get() as usize;
-        let mut v = value;
-        for slot in buf[..len].iter_mut().rev() {
-            // v % 10 < 10: the cast cannot truncate.
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                *slot = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
+        match digits.get() {
+            6 => write_digits::<6>(&mut buf, value),
+            7 => write_digits::<7>(&mut buf, value),
+            8 => write_digits::<8>(&mut buf, value),
+            9 => write_digits::<9>(&mut buf, value),
+            _ => write_digits::<10>(&mut buf, value),
         }
+        // 6 to 10: fits in u8.
         #[allow(clippy::cast_possible_truncation)]
         Self {
             buf,
-            len: len as u8,
+            len: digits.get() as u8,
         }
     }
 
@@ -42,6 +42,23 @@ impl Code {
     pub fn as_str(&self) -> &str {
         // Only ASCII digits are ever written.
         core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// Writes the last `N` decimal digits of `value` to `buf[..N]`, most significant first. Each
+/// digit is `value / 10^k % 10` with a constant `10^k` once the loop is unrolled, so the digits
+/// are independent multiply-shifts rather than a chain of divisions, and no digit's cost depends
+/// on the value.
+#[inline(always)]
+fn write_digits<const N: usize>(buf: &mut [u8; 10], value: u32) {
+    let mut power = 1u32;
+    for k in 0..N {
+        // A digit is below 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            buf[N - 1 - k] = b'0' + (value / power % 10) as u8;
+        }
+        power = power.wrapping_mul(10);
     }
 }
 

@@ -91,11 +91,11 @@ impl Hotp {
         };
         let mut found = Choice::from(0);
         let mut matched = 0u64;
-        for c in counter..=last {
-            let hit = self.mac.hotp(c, self.digits).ct_eq(&given) & !found;
+        self.mac.hotp_range(counter, last, self.digits, |c, value| {
+            let hit = u64::from(value).ct_eq(&given) & !found;
             matched.conditional_assign(&c, hit);
             found |= hit;
-        }
+        });
         Ok(super::select(
             found,
             HotpOutcome::Invalid,

@@ -4,7 +4,9 @@
 //! compressions once the key schedule is done: one for the inner hash (counter plus padding) and
 //! one for the outer hash (inner digest plus padding). This module keeps the two chaining values
 //! left after compressing `K ^ ipad` and `K ^ opad`, and runs those two compressions directly
-//! through the `sha1`/`sha2` crates' block functions. Nothing here is hand-written cryptography:
+//! through the `sha1`/`sha2` crates' block functions; a verification window's codes go through
+//! in batches, their inner compressions back to back, then their outer ones (see [`lanes`]).
+//! Nothing here is hand-written cryptography:
 //! the compression functions are RustCrypto's, and a proptest (this module's tests) proves the
 //! result equal to the `hmac` crate's on arbitrary keys and counters.
 
@@ -49,8 +51,8 @@ const SHA512_IV: [u64; 8] = [
 ///
 /// The per-code temporaries are not zeroized, by design: the copy of a chaining value is
 /// transformed in place by the compression into the inner digest, so no key-equivalent state
-/// outlives a call; what remains on the stack is the MAC of one counter, from which the code is
-/// derived anyway. Volatile wiping of those buffers measured at about 300 ns per code (more than
+/// outlives a call; what remains on the stack is counter blocks, inner digests and the MACs of
+/// the counters, from which the codes are derived anyway. Volatile wiping of those buffers measured at about 300 ns per code (more than
 /// the HMAC itself), for no protection of the key.
 #[derive(Clone)]
 pub(crate) enum KeyedMac {
@@ -146,132 +148,284 @@ impl KeyedMac {
     /// HOTP value for `counter` (RFC 4226 section 5.3): HMAC, dynamic truncation, modulo
     /// 10^digits.
     #[inline]
-    pub(crate) fn hotp(&self, counter: u64, digits: Digits) -> u64 {
-        let bin = match self {
+    pub(crate) fn hotp(&self, counter: u64, digits: Digits) -> u32 {
+        let [bin] = match self {
+            Self::Sha1 { inner, outer } => lanes::<Sha1Core, 1>(inner, outer, counter),
+            Self::Sha256 { inner, outer } => lanes::<Sha256Core, 1>(inner, outer, counter),
+            Self::Sha512 { inner, outer } => lanes::<Sha512Core, 1>(inner, outer, counter),
+        };
+        digits.reduce(bin)
+    }
+
+    /// Calls `each(counter, value)` with the HOTP value of every counter in `first..=last`, in
+    /// order. Up to [`LANES`] counters are hashed together: their inner compressions are issued
+    /// back to back, then their outer ones, so the processor overlaps the independent hash chains
+    /// instead of waiting for each code's outer hash before starting the next code.
+    ///
+    /// How many counters go together depends only on `last - first`, never on the key or a code.
+    #[inline]
+    pub(crate) fn hotp_range(
+        &self,
+        first: u64,
+        last: u64,
+        digits: Digits,
+        each: impl FnMut(u64, u32),
+    ) {
+        match self {
             Self::Sha1 { inner, outer } => {
-                let mut mac = [0u8; 20];
-                hmac_sha1(inner, outer, counter, &mut mac);
-                truncate(&mac)
+                range::<Sha1Core>(inner, outer, first, last, digits, each)
             }
             Self::Sha256 { inner, outer } => {
-                let mut mac = [0u8; 32];
-                hmac_sha256(inner, outer, counter, &mut mac);
-                truncate(&mac)
+                range::<Sha256Core>(inner, outer, first, last, digits, each);
             }
             Self::Sha512 { inner, outer } => {
-                let mut mac = [0u8; 64];
-                hmac_sha512(inner, outer, counter, &mut mac);
-                truncate(&mac)
+                range::<Sha512Core>(inner, outer, first, last, digits, each);
             }
-        };
-        u64::from(bin) % digits.modulus()
+        }
     }
 
     /// The full HMAC of an 8-byte big-endian counter, for the equivalence proptest.
     #[cfg(test)]
     pub(crate) fn mac_counter(&self, counter: u64) -> Vec<u8> {
+        fn mac<C: Compression>(inner: &C::State, outer: &C::State, counter: u64) -> Vec<u8> {
+            let mut state = *inner;
+            C::compress(&mut state, &C::counter_block(counter));
+            let block = C::digest_block(&state);
+            state = *outer;
+            C::compress(&mut state, &block);
+            C::digest_bytes(&state)
+        }
         match self {
-            Self::Sha1 { inner, outer } => {
-                let mut mac = [0u8; 20];
-                hmac_sha1(inner, outer, counter, &mut mac);
-                mac.to_vec()
-            }
-            Self::Sha256 { inner, outer } => {
-                let mut mac = [0u8; 32];
-                hmac_sha256(inner, outer, counter, &mut mac);
-                mac.to_vec()
-            }
-            Self::Sha512 { inner, outer } => {
-                let mut mac = [0u8; 64];
-                hmac_sha512(inner, outer, counter, &mut mac);
-                mac.to_vec()
-            }
+            Self::Sha1 { inner, outer } => mac::<Sha1Core>(inner, outer, counter),
+            Self::Sha256 { inner, outer } => mac::<Sha256Core>(inner, outer, counter),
+            Self::Sha512 { inner, outer } => mac::<Sha512Core>(inner, outer, counter),
         }
     }
 }
 
-/// One 64-byte block holding `msg` followed by SHA-1/SHA-256 padding for a message whose total
-/// length (including the already-compressed key block) is `64 + msg.len()` bytes.
+/// How many counters [`KeyedMac::hotp_range`] hashes together. A ±1 window (3 steps) is one
+/// batch; four SHA-1 compressions in flight are about what the reorder buffer of a current x86
+/// core overlaps.
+pub(crate) const LANES: usize = 4;
+
+/// One hash's compression function as the two-block HMAC needs it, over RustCrypto's block API.
+trait Compression {
+    /// The chaining value.
+    type State: Copy;
+    /// One message block.
+    type Block;
+    fn compress(state: &mut Self::State, block: &Self::Block);
+    /// The inner hash's last block: the 8-byte big-endian counter and the padding for a
+    /// message of one key block plus 8 bytes.
+    fn counter_block(counter: u64) -> Self::Block;
+    /// The outer hash's last block: the inner digest (the chaining value in big-endian bytes)
+    /// and the padding for one key block plus the digest.
+    fn digest_block(inner: &Self::State) -> Self::Block;
+    /// Dynamic truncation (RFC 4226 section 5.3) of the digest this final chaining value
+    /// encodes: the 31-bit value of the 4 bytes at the offset given by the digest's last nibble.
+    fn truncate(state: &Self::State) -> u32;
+    #[cfg(test)]
+    fn digest_bytes(state: &Self::State) -> Vec<u8>;
+}
+
+struct Sha1Core;
+struct Sha256Core;
+struct Sha512Core;
+
+/// The padding of a last block holding `len` message bytes of a hash whose whole input is
+/// `total` bytes, for the 64-byte-block hashes (64-bit big-endian length in bits).
 #[inline(always)]
-fn last_block_64(msg: &[u8]) -> [u8; 64] {
-    let mut block = [0u8; 64];
-    block[..msg.len()].copy_from_slice(msg);
-    block[msg.len()] = 0x80;
-    let bits = ((64 + msg.len()) as u64) * 8;
-    block[56..].copy_from_slice(&bits.to_be_bytes());
-    block
+fn pad_64(block: &mut [u8; 64], len: usize, total: u64) {
+    block[len] = 0x80;
+    block[56..].copy_from_slice(&(total * 8).to_be_bytes());
 }
 
 /// The same for SHA-512's 128-byte blocks and 128-bit length field.
 #[inline(always)]
-fn last_block_128(msg: &[u8]) -> [u8; 128] {
-    let mut block = [0u8; 128];
-    block[..msg.len()].copy_from_slice(msg);
-    block[msg.len()] = 0x80;
-    let bits = ((128 + msg.len()) as u128) * 8;
-    block[112..].copy_from_slice(&bits.to_be_bytes());
-    block
+fn pad_128(block: &mut [u8; 128], len: usize, total: u128) {
+    block[len] = 0x80;
+    block[112..].copy_from_slice(&(total * 8).to_be_bytes());
+}
+
+/// Dynamic truncation read straight from big-endian 32-bit digest words: the offset is the low
+/// nibble of the digest's last byte, and the 4 bytes from there span words `offset / 4` and the
+/// next one. `word(i)` must return the i-th big-endian 32-bit word of the digest, for i ≤ 4.
+#[inline(always)]
+fn truncate_words(last_byte: u32, word: impl Fn(usize) -> u32) -> u32 {
+    let offset = (last_byte & 0x0f) as usize;
+    let (index, shift) = (offset / 4, (offset % 4) * 8);
+    let pair = (u64::from(word(index)) << 32) | u64::from(word(index + 1));
+    // The 32 bits starting `shift` bits into the pair; the top bit is masked off (RFC 4226).
+    #[allow(clippy::cast_possible_truncation)]
+    let value = (pair << shift >> 32) as u32;
+    value & 0x7fff_ffff
+}
+
+impl Compression for Sha1Core {
+    type State = [u32; 5];
+    type Block = [u8; 64];
+    #[inline(always)]
+    fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
+        sha1::block_api::compress(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        block[..8].copy_from_slice(&counter.to_be_bytes());
+        pad_64(&mut block, 8, 64 + 8);
+        block
+    }
+    #[inline(always)]
+    fn digest_block(inner: &[u32; 5]) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        for (chunk, word) in block.chunks_exact_mut(4).zip(inner) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        pad_64(&mut block, 20, 64 + 20);
+        block
+    }
+    #[inline(always)]
+    fn truncate(state: &[u32; 5]) -> u32 {
+        truncate_words(state[4], |i| state[i])
+    }
+    #[cfg(test)]
+    fn digest_bytes(state: &[u32; 5]) -> Vec<u8> {
+        state.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+}
+
+impl Compression for Sha256Core {
+    type State = [u32; 8];
+    type Block = [u8; 64];
+    #[inline(always)]
+    fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+        sha2::block_api::compress256(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        block[..8].copy_from_slice(&counter.to_be_bytes());
+        pad_64(&mut block, 8, 64 + 8);
+        block
+    }
+    #[inline(always)]
+    fn digest_block(inner: &[u32; 8]) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        for (chunk, word) in block.chunks_exact_mut(4).zip(inner) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        pad_64(&mut block, 32, 64 + 32);
+        block
+    }
+    #[inline(always)]
+    fn truncate(state: &[u32; 8]) -> u32 {
+        truncate_words(state[7], |i| state[i])
+    }
+    #[cfg(test)]
+    fn digest_bytes(state: &[u32; 8]) -> Vec<u8> {
+        state.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+}
+
+impl Compression for Sha512Core {
+    type State = [u64; 8];
+    type Block = [u8; 128];
+    #[inline(always)]
+    fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
+        sha2::block_api::compress512(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 128] {
+        let mut block = [0u8; 128];
+        block[..8].copy_from_slice(&counter.to_be_bytes());
+        pad_128(&mut block, 8, 128 + 8);
+        block
+    }
+    #[inline(always)]
+    fn digest_block(inner: &[u64; 8]) -> [u8; 128] {
+        let mut block = [0u8; 128];
+        for (chunk, word) in block.chunks_exact_mut(8).zip(inner) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        pad_128(&mut block, 64, 128 + 64);
+        block
+    }
+    #[inline(always)]
+    fn truncate(state: &[u64; 8]) -> u32 {
+        // 32-bit word i is the high (even i) or low (odd i) half of 64-bit word i / 2.
+        #[allow(clippy::cast_possible_truncation)]
+        let word = |i: usize| (state[i / 2] >> (32 * (1 - i % 2))) as u32;
+        #[allow(clippy::cast_possible_truncation)]
+        truncate_words(state[7] as u32, word)
+    }
+    #[cfg(test)]
+    fn digest_bytes(state: &[u64; 8]) -> Vec<u8> {
+        state.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+}
+
+/// The truncated HMAC (before the modulus) of counters `first .. first + N`, in four passes:
+/// build the N counter blocks, run the N inner compressions, build the N digest blocks, run the
+/// N outer compressions. The compressions of one pass are independent, so the processor overlaps
+/// them; and a block is never read right after it was written in pieces (a load the store buffer
+/// cannot forward waits for those stores to retire), except the first of each pass. The floor of
+/// one code is still two compressions in series.
+#[inline(always)]
+fn lanes<C: Compression, const N: usize>(
+    inner: &C::State,
+    outer: &C::State,
+    first: u64,
+) -> [u32; N] {
+    let mut counter = first;
+    let counter_blocks: [C::Block; N] = core::array::from_fn(|_| {
+        let block = C::counter_block(counter);
+        counter = counter.wrapping_add(1);
+        block
+    });
+    let mut states = [*inner; N];
+    for (state, block) in states.iter_mut().zip(&counter_blocks) {
+        C::compress(state, block);
+    }
+    let digest_blocks: [C::Block; N] = core::array::from_fn(|i| C::digest_block(&states[i]));
+    for (state, block) in states.iter_mut().zip(&digest_blocks) {
+        *state = *outer;
+        C::compress(state, block);
+    }
+    states.map(|state| C::truncate(&state))
 }
 
 #[inline(always)]
-fn hmac_sha1(inner: &[u32; 5], outer: &[u32; 5], counter: u64, out: &mut [u8; 20]) {
-    let mut state = *inner;
-    let mut block = last_block_64(&counter.to_be_bytes());
-    sha1::block_api::compress(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
+fn range<C: Compression>(
+    inner: &C::State,
+    outer: &C::State,
+    first: u64,
+    last: u64,
+    digits: Digits,
+    mut each: impl FnMut(u64, u32),
+) {
+    let mut emit = |start: u64, values: &[u32]| {
+        let mut counter = start;
+        for &bin in values {
+            each(counter, digits.reduce(bin));
+            counter = counter.wrapping_add(1);
+        }
+    };
+    let mut counter = first;
+    loop {
+        // Branches on the window's size only (`last - counter`), which is public.
+        match last - counter {
+            0 => return emit(counter, &lanes::<C, 1>(inner, outer, counter)),
+            1 => return emit(counter, &lanes::<C, 2>(inner, outer, counter)),
+            2 => return emit(counter, &lanes::<C, 3>(inner, outer, counter)),
+            rest => {
+                emit(counter, &lanes::<C, LANES>(inner, outer, counter));
+                if rest + 1 == LANES as u64 {
+                    return;
+                }
+                counter += LANES as u64;
+            }
+        }
     }
-    block = last_block_64(out);
-    state = *outer;
-    sha1::block_api::compress(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-}
-
-#[inline(always)]
-fn hmac_sha256(inner: &[u32; 8], outer: &[u32; 8], counter: u64, out: &mut [u8; 32]) {
-    let mut state = *inner;
-    let mut block = last_block_64(&counter.to_be_bytes());
-    sha2::block_api::compress256(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    block = last_block_64(out);
-    state = *outer;
-    sha2::block_api::compress256(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-}
-
-#[inline(always)]
-fn hmac_sha512(inner: &[u64; 8], outer: &[u64; 8], counter: u64, out: &mut [u8; 64]) {
-    let mut state = *inner;
-    let mut block = last_block_128(&counter.to_be_bytes());
-    sha2::block_api::compress512(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    block = last_block_128(out);
-    state = *outer;
-    sha2::block_api::compress512(&mut state, &[block]);
-    for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-}
-
-/// Dynamic truncation (RFC 4226 section 5.3): a 31-bit value from 4 bytes at the offset given by
-/// the low nibble of the last byte.
-#[inline]
-fn truncate(hmac: &[u8]) -> u32 {
-    let offset = usize::from(hmac[hmac.len() - 1] & 0x0f);
-    u32::from_be_bytes([
-        hmac[offset] & 0x7f,
-        hmac[offset + 1],
-        hmac[offset + 2],
-        hmac[offset + 3],
-    ])
 }
 
 #[cfg(test)]
@@ -280,6 +434,24 @@ mod tests {
     use hmac::{Hmac, KeyInit, Mac};
     use proptest::prelude::*;
 
+    /// Dynamic truncation as RFC 4226 section 5.3 writes it, over the digest's bytes.
+    fn truncate_bytes(hmac: &[u8]) -> u32 {
+        let offset = usize::from(hmac[hmac.len() - 1] & 0x0f);
+        u32::from_be_bytes([
+            hmac[offset] & 0x7f,
+            hmac[offset + 1],
+            hmac[offset + 2],
+            hmac[offset + 3],
+        ])
+    }
+
+    fn words32(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
     #[test]
     fn rfc4226_truncation_example() {
         // RFC 4226 section 5.4.
@@ -287,8 +459,10 @@ mod tests {
             0x1f, 0x86, 0x98, 0x69, 0x0e, 0x02, 0xca, 0x16, 0x61, 0x85, 0x50, 0xef, 0x7f, 0x19,
             0xda, 0x8e, 0x94, 0x5b, 0x55, 0x5a,
         ];
-        assert_eq!(truncate(&h), 0x50ef_7f19);
-        assert_eq!(u64::from(truncate(&h)) % 1_000_000, 872_921);
+        assert_eq!(truncate_bytes(&h), 0x50ef_7f19);
+        let state: [u32; 5] = words32(&h).try_into().unwrap();
+        assert_eq!(Sha1Core::truncate(&state), 0x50ef_7f19);
+        assert_eq!(Digits::SIX.reduce(Sha1Core::truncate(&state)), 872_921);
     }
 
     fn reference(algorithm: Algorithm, key: &[u8], counter: u64) -> Vec<u8> {
@@ -327,6 +501,44 @@ mod tests {
             let secret = crate::danger::short_secret(&key).unwrap();
             let fast = KeyedMac::new(alg, &secret).mac_counter(counter);
             prop_assert_eq!(fast, reference(alg, &key, counter));
+        }
+    }
+
+    proptest! {
+        /// Truncation from the chaining words equals the RFC's byte-wise truncation of the
+        /// digest, for every offset and all three digest layouts.
+        #[test]
+        fn word_truncation_equals_byte_truncation(digest in proptest::array::uniform32(any::<u8>()), wide in proptest::array::uniform32(any::<u8>())) {
+            let sha1: [u32; 5] = words32(&digest[..20]).try_into().unwrap();
+            prop_assert_eq!(Sha1Core::truncate(&sha1), truncate_bytes(&digest[..20]));
+            let sha256: [u32; 8] = words32(&digest).try_into().unwrap();
+            prop_assert_eq!(Sha256Core::truncate(&sha256), truncate_bytes(&digest));
+            let bytes512: Vec<u8> = digest.iter().chain(&wide).copied().collect();
+            let sha512: [u64; 8] = core::array::from_fn(|i| {
+                u64::from_be_bytes(bytes512[8 * i..8 * i + 8].try_into().unwrap())
+            });
+            prop_assert_eq!(Sha512Core::truncate(&sha512), truncate_bytes(&bytes512));
+        }
+
+        /// A batched range gives every counter, in order, the value of computing it alone, for
+        /// every batch size and remainder.
+        #[test]
+        fn range_equals_one_at_a_time(
+            key in proptest::collection::vec(any::<u8>(), 1..=80),
+            first in prop_oneof![any::<u64>(), Just(u64::MAX - 20)],
+            len in 0u64..=20,
+            alg in prop_oneof![Just(Algorithm::Sha1), Just(Algorithm::Sha256), Just(Algorithm::Sha512)],
+            digits in 6u32..=10,
+        ) {
+            let secret = crate::danger::short_secret(&key).unwrap();
+            let mac = KeyedMac::new(alg, &secret);
+            let digits = Digits::new(digits).unwrap();
+            let first = first.min(u64::MAX - len);
+            let mut seen = Vec::new();
+            mac.hotp_range(first, first + len, digits, |c, v| seen.push((c, v)));
+            let expected: Vec<(u64, u32)> =
+                (first..=first + len).map(|c| (c, mac.hotp(c, digits))).collect();
+            prop_assert_eq!(seen, expected);
         }
     }
 

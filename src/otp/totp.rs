@@ -181,6 +181,9 @@ pub struct Totp {
     algorithm: Algorithm,
     digits: Digits,
     period: u64,
+    /// `ceil(2^64 / period)` for periods from 2 to `u32::MAX`, else 0: turns the step division
+    /// into a multiplication (see [`Totp::step_at`]).
+    period_reciprocal: u64,
     t0: u64,
     window: Window,
 }
@@ -242,6 +245,7 @@ impl TotpBuilder<'_> {
             algorithm: self.algorithm,
             digits,
             period: self.period,
+            period_reciprocal: reciprocal(self.period),
             t0: self.t0,
             window: self.window,
         })
@@ -273,11 +277,30 @@ impl Totp {
     /// [`OtpError::TimeBeforeT0`].
     pub const fn step_at(&self, unix: u64) -> Result<u64, OtpError> {
         match unix.checked_sub(self.t0) {
-            Some(elapsed) => Ok(elapsed / self.period),
+            Some(elapsed) => Ok(self.steps_in(elapsed)),
             None => Err(OtpError::TimeBeforeT0 {
                 time: unix,
                 t0: self.t0,
             }),
+        }
+    }
+
+    /// `elapsed / period`, without a division instruction for elapsed times below 2^32 s (until
+    /// 2106 from T0 = 0) and periods up to `u32::MAX` s: for `d` and `n` below 2^32 and `c = ceil(2^64 / d)`,
+    /// `n / d` is the high half of `c * n` (Lemire, Kaser and Kurz, "Faster remainder by direct
+    /// computation", 2019, theorem 1). A proptest checks it against the division.
+    #[inline]
+    const fn steps_in(&self, elapsed: u64) -> u64 {
+        if self.period_reciprocal != 0 && elapsed <= u32::MAX as u64 {
+            // The high half of a 128-bit product fits in 64 bits.
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                ((self.period_reciprocal as u128 * elapsed as u128) >> 64) as u64
+            }
+        } else if self.period == 1 {
+            elapsed
+        } else {
+            elapsed / self.period
         }
     }
 
@@ -366,14 +389,15 @@ impl Totp {
         // current step alike, and the match is kept by masked selects, not branches.
         let mut found = Choice::from(0);
         let mut matched = TotpMatch { step: 0, drift: 0 };
-        for step in first..=last {
-            let hit = self.mac.hotp(step, self.digits).ct_eq(&given) & !found;
-            matched.step.conditional_assign(&step, hit);
-            matched
-                .drift
-                .conditional_assign(&step_offset(step, current), hit);
-            found |= hit;
-        }
+        self.mac
+            .hotp_range(first, last, self.digits, |step, value| {
+                let hit = u64::from(value).ct_eq(&given) & !found;
+                matched.step.conditional_assign(&step, hit);
+                matched
+                    .drift
+                    .conditional_assign(&step_offset(step, current), hit);
+                found |= hit;
+            });
         Ok(super::select(
             found,
             TotpOutcome::Invalid,
@@ -410,7 +434,7 @@ impl Totp {
                 let Some(step) = current.checked_add_signed(offset) else {
                     continue;
                 };
-                if self.mac.hotp(step, self.digits) == given {
+                if u64::from(self.mac.hotp(step, self.digits)) == given {
                     return Ok(Some(Diagnosis {
                         offset_steps: offset,
                         offset_seconds: offset.saturating_mul(period),
@@ -449,6 +473,18 @@ impl Totp {
     #[must_use]
     pub const fn window(&self) -> Window {
         self.window
+    }
+}
+
+/// `ceil(2^64 / period)` where that makes [`Totp::steps_in`] exact (periods 2 to `u32::MAX`),
+/// else 0.
+const fn reciprocal(period: u64) -> u64 {
+    if period >= 2 && period <= u32::MAX as u64 {
+        // Exactly ceil(2^64 / period): (2^64 - 1) / period rounds down to floor(2^64 / period)
+        // when period does not divide 2^64, and to 2^64 / period - 1 when it does.
+        u64::MAX / period + 1
+    } else {
+        0
     }
 }
 
