@@ -148,10 +148,20 @@ impl Drop for Server {
 /// Resident memory of process `pid` in KiB (`VmRSS` in `/proc/<pid>/status`); `None` off Linux or
 /// when the process is gone.
 pub fn resident_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory process `pid` has had, in KiB (`VmHWM`, the kernel's high-water
+/// mark: it catches a peak between two samples); `None` off Linux or when the process is gone.
+pub fn peak_resident_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
