@@ -191,7 +191,7 @@ async fn session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, false).await
+    session_body(state, user_id, notice, false, true).await
 }
 
 /// A session for a browser the user trusts (the password was enough): as
@@ -201,23 +201,30 @@ async fn trusted_session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, true).await
+    session_body(state, user_id, notice, true, true).await
 }
 
+/// The body of a new session. `apply_changes`: apply the user's due scheduled changes first;
+/// pass `false` only after a login whose factor was established ([`FactorProof::is_established`](twofactor::service::FactorProof::is_established)), which
+/// cancelled every scheduled change of the user (the service's `delete_changes`): there is
+/// none left to apply, and one scheduled since is not due before the change delay.
 async fn session_body<S: Backend>(
     state: &AppState<S>,
     user_id: &str,
     notice: Notice,
     trusted: bool,
+    apply_changes: bool,
 ) -> Result<Response, ApiError> {
     // Due scheduled changes of factors take effect at login. A failure here leaves the
     // factors as they were (nothing is taken away), so it does not stop the login.
-    match state.twofa.complete_scheduled_changes(user_id).await {
-        Ok(applied) if !applied.is_empty() => {
-            tracing::info!(count = applied.len(), "scheduled changes applied");
+    if apply_changes {
+        match state.twofa.complete_scheduled_changes(user_id).await {
+            Ok(applied) if !applied.is_empty() => {
+                tracing::info!(count = applied.len(), "scheduled changes applied");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
     }
     let token = new_session(&state.db, user_id).await?;
     let mut body = serde_json::json!({
@@ -401,10 +408,12 @@ pub async fn login_2fa<S: Backend>(
         VerifyOutcome::Success {
             user_id,
             device_token,
+            proof,
             ..
         } => {
             let notice = take_notice(&state, &body.challenge).await;
-            let mut response = session_response(&state, &user_id, notice).await?;
+            let apply_changes = !proof.is_established();
+            let mut response = session_body(&state, &user_id, notice, false, apply_changes).await?;
             if let Some(token) = device_token {
                 // Named after the account's real email, whatever the body said.
                 match state.db.user_by_id(&user_id).await {
