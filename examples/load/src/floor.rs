@@ -43,6 +43,9 @@ use twofactor::store::{
 use crate::http::error_chain;
 use crate::stats::Phase;
 
+/// The measured run and the CPU time this process spent in it (`None` off Linux).
+pub type Floor = (Phase, Option<Duration>);
+
 /// One simulated login's keys.
 struct Row {
     user_id: String,
@@ -136,11 +139,12 @@ pub async fn pg_pool(url: &str) -> Result<PgPool, String> {
         .map_err(db_err("connect"))
 }
 
-/// Runs `n` second steps' statements on SQLite at `url` with `clients` in flight.
+/// Runs `n` second steps' statements on SQLite at `url` with `clients` in flight (after as
+/// many unmeasured ones to warm the pool up).
 ///
 /// # Errors
 /// Setup failures; a failed statement during the run is counted as status 0 instead.
-pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Phase, String> {
+pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Floor, String> {
     let pool = sqlite_pool(url).await?;
     let p = prefix();
     let store = SqliteStore::with_prefix(pool.clone(), &p).map_err(|e| e.to_string())?;
@@ -160,7 +164,10 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Phase, String
             .await
             .map_err(db_err("create"))?;
     }
-    let rows = rows(n, &p);
+    // Twice the rows: the first half warms the pool up (connections opened, statements
+    // prepared, as the server's are after the earlier phases) and is not measured.
+    let mut rows = rows(2 * n, &p);
+    let warm = rows.split_off(n);
     let t = now();
     for r in &rows {
         seed_user(&pool, &p, &r.user_id).await?;
@@ -194,7 +201,7 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Phase, String
     let insert_session = format!(
         "INSERT INTO {p}demo_sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)"
     );
-    let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, move |r: Row| {
+    let op = move |r: Row| {
         let (store, pool, sql) = (store.clone(), pool.clone(), insert_session.clone());
         async move {
             let started = Instant::now();
@@ -207,9 +214,15 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Phase, String
             };
             (r, status, started.elapsed())
         }
-    })
-    .await;
-    Ok(phase)
+    };
+    crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    let cpu = crate::server::cpu_time(std::process::id());
+    let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, op).await;
+    let cpu = cpu.zip(crate::server::cpu_time(std::process::id()));
+    Ok((
+        phase,
+        cpu.map(|(before, after)| after.saturating_sub(before)),
+    ))
 }
 
 async fn seed_user(pool: &SqlitePool, p: &str, id: &str) -> Result<(), String> {
@@ -351,11 +364,12 @@ fn session_hash(challenge: &[u8; 32]) -> [u8; 32] {
     h
 }
 
-/// Runs `n` second steps' statements on PostgreSQL at `url` with `clients` in flight.
+/// Runs `n` second steps' statements on PostgreSQL at `url` with `clients` in flight (after
+/// as many unmeasured ones to warm the pool up).
 ///
 /// # Errors
 /// Setup failures; a failed statement during the run is counted as status 0 instead.
-pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Phase, String> {
+pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Floor, String> {
     let pool = pg_pool(url).await?;
     let p = prefix();
     let store = PostgresStore::with_prefix(pool.clone(), &p).map_err(|e| e.to_string())?;
@@ -375,7 +389,10 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Phase, Stri
             .await
             .map_err(db_err("create"))?;
     }
-    let rows = rows(n, &p);
+    // Twice the rows: the first half warms the pool up (connections opened, statements
+    // prepared, as the server's are after the earlier phases) and is not measured.
+    let mut rows = rows(2 * n, &p);
+    let warm = rows.split_off(n);
     let t = now();
     for r in &rows {
         sqlx::query(AssertSqlSafe(format!(
@@ -417,7 +434,7 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Phase, Stri
     let insert_session = format!(
         "INSERT INTO {p}demo_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)"
     );
-    let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, move |r: Row| {
+    let op = move |r: Row| {
         let (store, pool, sql) = (store.clone(), pool.clone(), insert_session.clone());
         async move {
             let started = Instant::now();
@@ -430,9 +447,15 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Phase, Stri
             };
             (r, status, started.elapsed())
         }
-    })
-    .await;
-    Ok(phase)
+    };
+    crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    let cpu = crate::server::cpu_time(std::process::id());
+    let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, op).await;
+    let cpu = cpu.zip(crate::server::cpu_time(std::process::id()));
+    Ok((
+        phase,
+        cpu.map(|(before, after)| after.saturating_sub(before)),
+    ))
 }
 
 async fn pg_second_step(
