@@ -167,7 +167,6 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Floor, String
     // Twice the rows: the first half warms the pool up (connections opened, statements
     // prepared, as the server's are after the earlier phases) and is not measured.
     let mut rows = rows(2 * n, &p);
-    let warm = rows.split_off(n);
     let t = now();
     for r in &rows {
         seed_user(&pool, &p, &r.user_id).await?;
@@ -198,6 +197,7 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Floor, String
             .await
             .map_err(|e| e.to_string())?;
     }
+    let warm = rows.split_off(n);
     let insert_session = format!(
         "INSERT INTO {p}demo_sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)"
     );
@@ -215,7 +215,10 @@ pub async fn sqlite(url: &str, n: usize, clients: usize) -> Result<Floor, String
             (r, status, started.elapsed())
         }
     };
-    crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    let (warmed, _) = crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    if warmed.with_status(200) != u32::try_from(n).unwrap_or(u32::MAX) {
+        return Err(format!("floor: the warm-up failed: {warmed}"));
+    }
     let cpu = crate::server::cpu_time(std::process::id());
     let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, op).await;
     let cpu = cpu.zip(crate::server::cpu_time(std::process::id()));
@@ -392,7 +395,6 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Floor, Stri
     // Twice the rows: the first half warms the pool up (connections opened, statements
     // prepared, as the server's are after the earlier phases) and is not measured.
     let mut rows = rows(2 * n, &p);
-    let warm = rows.split_off(n);
     let t = now();
     for r in &rows {
         sqlx::query(AssertSqlSafe(format!(
@@ -431,6 +433,7 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Floor, Stri
             .await
             .map_err(|e| e.to_string())?;
     }
+    let warm = rows.split_off(n);
     let insert_session = format!(
         "INSERT INTO {p}demo_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)"
     );
@@ -448,7 +451,10 @@ pub async fn postgres(url: &str, n: usize, clients: usize) -> Result<Floor, Stri
             (r, status, started.elapsed())
         }
     };
-    crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    let (warmed, _) = crate::flow::concurrently("floor warm-up", warm, clients, op.clone()).await;
+    if warmed.with_status(200) != u32::try_from(n).unwrap_or(u32::MAX) {
+        return Err(format!("floor: the warm-up failed: {warmed}"));
+    }
     let cpu = crate::server::cpu_time(std::process::id());
     let (phase, _) = crate::flow::concurrently("floor (SQL)", rows, clients, op).await;
     let cpu = cpu.zip(crate::server::cpu_time(std::process::id()));
