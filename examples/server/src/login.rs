@@ -191,7 +191,7 @@ async fn session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, false, true).await
+    Ok(session_body(state, user_id, notice, false, true).await?.0)
 }
 
 /// A session for a browser the user trusts (the password was enough): as
@@ -201,10 +201,10 @@ async fn trusted_session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, true, true).await
+    Ok(session_body(state, user_id, notice, true, true).await?.0)
 }
 
-/// The body of a new session. `apply_changes`: apply the user's due scheduled changes first;
+/// A new session's response, and the account's email (for a device cookie's name). `apply_changes`: apply the user's due scheduled changes first;
 /// pass `false` only after a login whose factor was established ([`FactorProof::is_established`](twofactor::service::FactorProof::is_established)), which
 /// cancelled every scheduled change of the user (the service's `delete_changes`): there is
 /// none left to apply, and one scheduled since is not due before the change delay.
@@ -214,7 +214,7 @@ async fn session_body<S: Backend>(
     notice: Notice,
     trusted: bool,
     apply_changes: bool,
-) -> Result<Response, ApiError> {
+) -> Result<(Response, Option<String>), ApiError> {
     // Due scheduled changes of factors take effect at login. A failure here leaves the
     // factors as they were (nothing is taken away), so it does not stop the login.
     if apply_changes {
@@ -226,7 +226,7 @@ async fn session_body<S: Backend>(
             Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
         }
     }
-    let token = new_session(&state.db, user_id).await?;
+    let (token, email) = new_session(&state.db, user_id).await?;
     let mut body = serde_json::json!({
         "token": token.as_str(),
         "failedAttempts": notice.failed,
@@ -235,7 +235,7 @@ async fn session_body<S: Backend>(
     if trusted {
         body["trustedBrowser"] = serde_json::Value::Bool(true);
     }
-    Ok(axum::Json(body).into_response())
+    Ok((axum::Json(body).into_response(), email))
 }
 
 /// `POST /api/login`: the password step (and the second factor in one go with `totpCode`).
@@ -413,19 +413,17 @@ pub async fn login_2fa<S: Backend>(
         } => {
             let notice = take_notice(&state, &body.challenge).await;
             let apply_changes = !proof.is_established();
-            let mut response = session_body(&state, &user_id, notice, false, apply_changes).await?;
-            if let Some(token) = device_token {
-                // Named after the account's real email, whatever the body said.
-                match state.db.user_by_id(&user_id).await {
-                    Ok(Some(user)) => set_device_cookie(
-                        &mut response,
-                        &user.email,
-                        token.as_str(),
-                        state.twofa.config().device_ttl_secs,
-                    ),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not read the user for its device"),
-                }
+            let (mut response, email) =
+                session_body(&state, &user_id, notice, false, apply_changes).await?;
+            // Named after the account's real email (read with the session insert), whatever
+            // the body said.
+            if let (Some(token), Some(email)) = (device_token, email) {
+                set_device_cookie(
+                    &mut response,
+                    &email,
+                    token.as_str(),
+                    state.twofa.config().device_ttl_secs,
+                );
             }
             Ok(response)
         }
