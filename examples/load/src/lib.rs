@@ -11,10 +11,12 @@
 //! - [`run`]: the headline scenario (N users, every second step at once, then replayed);
 //! - [`floor`]: the second step's SQL statements run bare through sqlx, for comparison;
 //! - [`soak`]: a steady load for minutes while sampling the server's memory;
+//! - [`burst`]: many password logins at once, with the server's peak memory;
 //! - [`stats`]: percentiles and status counts.
 //!
 //! Test data only: the passwords and codes here are generated per run and never logged.
 
+pub mod burst;
 pub mod floor;
 pub mod flow;
 pub mod http;

@@ -4,6 +4,7 @@
 //! cargo run --release -p twofactor-load -- --users 200 --clients 64            # SQLite
 //! cargo run --release -p twofactor-load -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! cargo run --release -p twofactor-load -- soak --minutes 10 --sample-secs 30  # memory soak
+//! cargo run --release -p twofactor-load -- logins --concurrent 128              # peak memory
 //! ```
 //!
 //! See examples/load/README.md for every option and the figures measured.
@@ -11,12 +12,14 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use twofactor_load::burst::{BurstOptions, burst};
 use twofactor_load::run::{Backend, Options, headline};
 use twofactor_load::soak::{SoakOptions, soak};
 
 const USAGE: &str = "\
 usage: twofactor-load [OPTIONS]          the headline scenario (one run, then the SQL floor)
        twofactor-load soak [OPTIONS]     steady load, sampling the server's resident memory
+       twofactor-load logins [OPTIONS]   password logins all at once, with the server's peak memory
 
 options:
   --sqlite                 start the server on a fresh SQLite file (default)
@@ -31,7 +34,9 @@ options:
 soak options:
   --minutes N              duration (default 10)
   --sample-secs N          memory sample interval (default 30)
-  --rate N                 logins started per second (default 4)";
+  --rate N                 logins started per second (default 4)
+logins options (also --users, default 8, and --password-clients for their sign-up):
+  --concurrent N           logins released at once (default 128)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,10 +59,12 @@ fn main() -> ExitCode {
 
 /// Parses the arguments and runs; `Ok(false)` when a check failed.
 async fn dispatch(args: &[String]) -> Result<bool, String> {
-    let (is_soak, args) = match args.first().map(String::as_str) {
-        Some("soak") => (true, &args[1..]),
-        _ => (false, args),
+    let (mode, args) = match args.first().map(String::as_str) {
+        Some(m @ ("soak" | "logins")) => (m, &args[1..]),
+        _ => ("headline", args),
     };
+    let mut concurrent = 128;
+    let mut users = None;
     let mut opts = Options::default();
     let mut soak_opts = SoakOptions {
         duration: Duration::from_secs(600),
@@ -76,7 +83,8 @@ async fn dispatch(args: &[String]) -> Result<bool, String> {
         match arg.as_str() {
             "--sqlite" => opts.backend = Backend::Sqlite,
             "--postgres" => opts.backend = Backend::Postgres(value()?),
-            "--users" => opts.users = number(arg, &value()?)?,
+            "--users" => users = Some(number(arg, &value()?)?),
+            "--concurrent" => concurrent = number(arg, &value()?)?,
             "--clients" => opts.clients = number(arg, &value()?)?,
             "--password-clients" => opts.password_clients = number(arg, &value()?)?,
             "--url" => opts.url = Some(value()?),
@@ -97,7 +105,26 @@ async fn dispatch(args: &[String]) -> Result<bool, String> {
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    if is_soak {
+    if mode == "logins" {
+        let burst_opts = BurstOptions {
+            concurrent,
+            users: users.unwrap_or(8),
+            password_clients: opts.password_clients,
+            backend: opts.backend.clone(),
+            server_bin: opts.server_bin.clone(),
+        };
+        println!(
+            "{} password logins at once over {} users",
+            burst_opts.concurrent, burst_opts.users
+        );
+        let report = burst(&burst_opts).await?;
+        print!("{report}");
+        return Ok(report.passed());
+    }
+    if let Some(users) = users {
+        opts.users = users;
+    }
+    if mode == "soak" {
         soak_opts.backend = opts.backend.clone();
         soak_opts.server_bin = opts.server_bin.clone();
         println!(

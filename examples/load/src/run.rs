@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::flow::{PERIOD, Step, User, run_phase, unix_now, wait_for_step_after};
 use crate::http::Client;
-use crate::server::{PgDatabase, Server, TempDir, server_binary};
+use crate::server::{PgDatabase, Server, TempDir, cpu_time, server_binary};
 use crate::stats::Phase;
 
 /// Which database a spawned server runs on.
@@ -68,6 +68,9 @@ pub struct Report {
     pub floor: Option<Phase>,
     /// Each acceptance check and whether it held.
     pub checks: Vec<(String, bool)>,
+    /// CPU time per request of the second step (server and load generator) and of the floor
+    /// (this process, which runs SQLite itself or PostgreSQL's client side), when readable.
+    pub cpu: Vec<String>,
 }
 
 impl Report {
@@ -100,6 +103,9 @@ impl std::fmt::Display for Report {
         }
         if let Some(ratio) = self.floor_ratio() {
             writeln!(f, "  second step / floor = {ratio:.2}×")?;
+        }
+        for line in &self.cpu {
+            writeln!(f, "  cpu: {line}")?;
         }
         for (check, ok) in &self.checks {
             writeln!(f, "  [{}] {check}", if *ok { "ok" } else { "FAILED" })?;
@@ -170,7 +176,22 @@ pub async fn headline(opts: &Options) -> Result<Report, String> {
     if PERIOD - unix_now() % PERIOD < 3 {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+    let me = std::process::id();
+    let server_pid = server.as_ref().map(Server::pid);
+    let per_request = |before: Option<Duration>, after: Option<Duration>| {
+        let n = u32::try_from(opts.users.max(1)).unwrap_or(u32::MAX);
+        Some(after?.saturating_sub(before?) / n)
+    };
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let (server_cpu, own_cpu) = (server_pid.and_then(cpu_time), cpu_time(me));
     phases.push(run_phase(&client, Step::SecondStep, &mut users, opts.clients).await);
+    let mut cpu = Vec::new();
+    if let Some(d) = per_request(server_cpu, server_pid.and_then(cpu_time)) {
+        cpu.push(format!("second step: server {} per request", ms(d)));
+    }
+    if let Some(d) = per_request(own_cpu, cpu_time(me)) {
+        cpu.push(format!("second step: load generator {} per request", ms(d)));
+    }
     phases.push(run_phase(&client, Step::Replay, &mut users, opts.clients).await);
 
     let floor = match (&database, opts.floor) {
@@ -180,6 +201,13 @@ pub async fn headline(opts: &Options) -> Result<Report, String> {
         (Some(db), true) => Some(crate::floor::postgres(db, opts.users, opts.clients).await?),
         _ => None,
     };
+    let floor = floor.map(|(phase, spent)| {
+        if let Some(d) = spent {
+            let n = u32::try_from(opts.users.max(1)).unwrap_or(u32::MAX);
+            cpu.push(format!("floor: this process {} per step", ms(d / n)));
+        }
+        phase
+    });
 
     let mut checks = Vec::new();
     let n = u32::try_from(opts.users).unwrap_or(u32::MAX);
@@ -228,5 +256,6 @@ pub async fn headline(opts: &Options) -> Result<Report, String> {
         phases,
         floor,
         checks,
+        cpu,
     })
 }

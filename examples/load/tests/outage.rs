@@ -7,6 +7,10 @@
 //! - Nothing written before the cut is lost: users and sessions from before still work.
 //! - No code is accepted twice: the same TOTP code sent to both processes, before, during and
 //!   after the cut, is accepted at most once overall.
+//! - No guess uncounted: wrong codes sent while the proxy flaps (cut and restored every few
+//!   hundred milliseconds, so requests die at every point of a login) are answered 401, 429 or
+//!   503, never anything else; and every one answered 401 (evaluated) is counted in the user's
+//!   limiter row, read straight from the database afterwards.
 //!
 //! Needs `TWOFACTOR_TEST_POSTGRES_URL` (an admin URL; the test creates and drops a database of
 //! its own). Unset: skipped with a message, or a failure under `CI=true`.
@@ -180,7 +184,7 @@ async fn two_servers_survive_a_postgres_outage() {
     let Some(admin) = postgres_url() else { return };
     let bin = server_binary().unwrap();
     let db = PgDatabase::create(&admin, "outage").await.unwrap();
-    let proxy = Proxy::start(&host_port(&db.url)).await;
+    let proxy = Arc::new(Proxy::start(&host_port(&db.url)).await);
     let proxied = replace_host(&db.url, &proxy.addr.to_string());
     let dir = TempDir::new("outage").unwrap();
     let servers = [
@@ -383,10 +387,147 @@ async fn two_servers_survive_a_postgres_outage() {
         before > 0 && during > 0 && after > 0,
         "the load ran across the cut and past the recovery"
     );
+
+    guesses_while_flapping(&clients, &proxy, &db.url, &tag).await;
+
     for server in &servers {
         let log = server.log_text();
         assert!(!log.contains("panicked"), "a server panicked:\n{log}");
     }
     drop(servers);
     db.drop_db().await;
+}
+
+/// A code that is wrong for `secret` now: none of the codes of the steps around `t` (the
+/// window and then some).
+fn wrong_code(secret: &str, t: u64, seed: u64) -> String {
+    let near: Vec<String> = (0..5)
+        .map(|k| totp_at(secret, (t + k * PERIOD).saturating_sub(2 * PERIOD)).unwrap())
+        .collect();
+    (seed..)
+        .map(|n| format!("{:06}", n.wrapping_mul(7_919) % 1_000_000))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// The failure count and failures-since-success of `email`'s second-factor budget, read from
+/// the limiter table itself (the key the service uses: `2fa:user:<user id>`).
+async fn recorded_failures(pool: &sqlx::PgPool, email: &str) -> (i64, i64) {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT l.consecutive_failures, l.since_success FROM twofactor_limiter l \
+         JOIN demo_users u ON l.limiter_key = '2fa:user:' || u.id WHERE u.email = $1",
+    )
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    row.unwrap_or((0, 0))
+}
+
+/// Wrong codes for four fresh users while the proxy is cut and restored again and again; then
+/// every guess the servers evaluated (a 401) must be in the database's count.
+async fn guesses_while_flapping(clients: &[Client; 2], proxy: &Arc<Proxy>, url: &str, tag: &str) {
+    let mut users: Vec<User> = (100..104).map(|i| User::new(tag, i)).collect();
+    let mut challenges = Vec::new();
+    for (i, user) in users.iter_mut().enumerate() {
+        let client = &clients[i % 2];
+        for step in [
+            Step::Signup,
+            Step::LoginSession,
+            Step::Setup,
+            Step::VerifySetup,
+        ] {
+            let reply = run_step(client, step, user).await.unwrap();
+            assert_eq!(reply.code(), step.expected(), "{step:?}: {reply:?}");
+        }
+        challenges.push(challenge(&clients[(i + 1) % 2], user).await);
+    }
+
+    // The flapping: cut for 150–450 ms, up for 100–400 ms, for 8 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flapper = {
+        let (proxy, stop) = (Arc::clone(proxy), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut flaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                proxy.cut();
+                tokio::time::sleep(Duration::from_millis(150 + (flaps * 97) % 300)).await;
+                proxy.restore().await;
+                tokio::time::sleep(Duration::from_millis(100 + (flaps * 61) % 300)).await;
+                flaps += 1;
+            }
+            flaps
+        })
+    };
+    // One guesser per user, alternating the processes, one request at a time.
+    let mut guessers = Vec::new();
+    for (i, (user, challenge)) in users.iter().zip(challenges).enumerate() {
+        let clients = clients.clone();
+        let secret = user.secret.clone().unwrap();
+        let stop = Arc::clone(&stop);
+        guessers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let code = wrong_code(&secret, twofactor_load::flow::unix_now(), n * 4 + i as u64);
+                let body = json!({ "challenge": challenge, "code": code });
+                let reply = clients[(n as usize + i) % 2]
+                    .post("/api/login/2fa", None, &body)
+                    .await;
+                let status = reply.code();
+                assert!(
+                    [401, 429, 503].contains(&status),
+                    "a wrong code during the flapping: {reply:?}"
+                );
+                if status == 503 {
+                    assert!(
+                        reply.json["retryAfter"].as_u64().is_some_and(|r| r >= 1),
+                        "a 503 says when to retry: {:?}",
+                        reply.json
+                    );
+                }
+                statuses.push(status);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            statuses
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut per_user = Vec::new();
+    for g in guessers {
+        per_user.push(g.await.unwrap());
+    }
+    // Each flap ends restored: the proxy is up again.
+    let flaps = flapper.await.unwrap();
+
+    let pool = twofactor_load::floor::pg_pool(url).await.unwrap();
+    let (mut sent, mut evaluated, mut limited, mut unavailable, mut recorded) = (0, 0, 0, 0, 0);
+    for (user, statuses) in users.iter().zip(&per_user) {
+        let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+        let (failures, since_success) = recorded_failures(&pool, &user.email).await;
+        let wrong = i64::try_from(count(401)).unwrap();
+        assert!(
+            failures >= wrong && since_success >= wrong,
+            "{}: {wrong} guesses evaluated (401) but the limiter counted {failures} \
+             ({since_success} since the last success); statuses {statuses:?}",
+            user.email
+        );
+        sent += statuses.len();
+        evaluated += count(401);
+        limited += count(429);
+        unavailable += count(503);
+        recorded += since_success;
+    }
+    eprintln!(
+        "guesses during {flaps} flaps: {sent} sent, {evaluated} evaluated (401), {limited} \
+         refused by the limiter (429), {unavailable} unavailable (503); the store recorded \
+         {recorded} failures"
+    );
+    assert!(
+        evaluated > 0 && unavailable > 0,
+        "the flapping let some guesses through and stopped others"
+    );
+    pool.close().await;
 }

@@ -154,15 +154,20 @@ fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Issues a session: 256 random bits, base64url; only its SHA-256 is stored.
-pub async fn new_session(db: &impl Db, user_id: &str) -> Result<Zeroizing<String>, ApiError> {
+/// Issues a session: 256 random bits, base64url; only its SHA-256 is stored. Also returns the
+/// account's email (see [`Db::create_session`]).
+pub async fn new_session(
+    db: &impl Db,
+    user_id: &str,
+) -> Result<(Zeroizing<String>, Option<String>), ApiError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     crate::random::fill(&mut raw[..]).map_err(|e| ApiError::infra("no OS randomness", &e))?;
     let token = Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(&raw[..]));
-    db.create_session(&hash_token(&token), user_id, now() + SESSION_TTL_SECS)
+    let email = db
+        .create_session(&hash_token(&token), user_id, now() + SESSION_TTL_SECS)
         .await
         .map_err(|e| ApiError::infra("storing a session failed", &e))?;
-    Ok(token)
+    Ok((token, email))
 }
 
 /// The logged-in user, from `Authorization: Bearer <token>`.

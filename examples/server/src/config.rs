@@ -31,10 +31,9 @@ pub struct Config {
 pub struct Limits {
     /// `TWOFACTOR_HASH_WORKERS`: Argon2id hashes at once (default: the available cores).
     pub hash_workers: usize,
-    /// `TWOFACTOR_HASH_QUEUE`: requests waiting for a hashing slot (default 4 × workers).
-    pub hash_queue: usize,
-    /// `TWOFACTOR_HASH_WAIT_MS`: the longest one waits (default 2000).
-    pub hash_wait_ms: u64,
+    /// `TWOFACTOR_HASH_QUEUE_SECS`: the longest expected wait for a hash that a request
+    /// queues for (default 10); beyond it, 503 + `Retry-After`.
+    pub hash_queue_secs: u64,
     /// `TWOFACTOR_ADDR_FAILURES`: wrong passwords per client address per window (default 100).
     pub address_failures: u32,
     /// `TWOFACTOR_ADDR_WINDOW_SECS`: that window (default 60).
@@ -51,8 +50,16 @@ impl Limits {
     fn from_env() -> Result<Self, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let hash_workers = env_number("TWOFACTOR_HASH_WORKERS", cores, 1)?;
-        let hash_queue = env_number("TWOFACTOR_HASH_QUEUE", hash_workers.saturating_mul(4), 0)?;
-        let hash_wait_ms = env_number("TWOFACTOR_HASH_WAIT_MS", 2000, 1)?;
+        // The fixed queue these set is gone; saying so beats silently ignoring them.
+        for gone in ["TWOFACTOR_HASH_QUEUE", "TWOFACTOR_HASH_WAIT_MS"] {
+            if std::env::var_os(gone).is_some() {
+                return Err(ConfigError(format!(
+                    "{gone} is no longer read: hashing admits by expected wait, \
+                     set TWOFACTOR_HASH_QUEUE_SECS (default 10) instead"
+                )));
+            }
+        }
+        let hash_queue_secs = env_number("TWOFACTOR_HASH_QUEUE_SECS", 10, 1)?;
         let address_failures = env_number("TWOFACTOR_ADDR_FAILURES", 100, 1)?;
         let address_window_secs = env_number("TWOFACTOR_ADDR_WINDOW_SECS", 60, 1)?;
         let change_delay_secs = env_number(
@@ -74,8 +81,7 @@ impl Limits {
         };
         Ok(Self {
             hash_workers,
-            hash_queue,
-            hash_wait_ms,
+            hash_queue_secs,
             address_failures,
             address_window_secs,
             trust_forwarded_for,

@@ -163,12 +163,6 @@ pub trait Db: Clone + Send + Sync + 'static {
         email: &str,
     ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
 
-    /// The user with this id.
-    fn user_by_id(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<User>, sqlx::Error>> + Send;
-
     /// Replaces a user's password hash; `false` when the user is gone.
     fn set_password_hash(
         &self,
@@ -176,13 +170,15 @@ pub trait Db: Clone + Send + Sync + 'static {
         password_hash: &str,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
 
-    /// Stores a session under the hash of its token.
+    /// Stores a session under the hash of its token; returns the account's email, read by the
+    /// same statement (a login that issues a device cookie names it after the email, and this
+    /// saves a query per login). `None` only if the user vanished meanwhile.
     fn create_session(
         &self,
         token_hash: &[u8; 32],
         user_id: &str,
         expires_at: u64,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send;
 
     /// The user owning the unexpired session with this token hash.
     fn session_user(
@@ -256,6 +252,7 @@ where
     for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
     for<'a> i64: Encode<'a, DB> + Type<DB>,
     (String, String, String): for<'r> FromRow<'r, DB::Row>,
+    (Option<String>,): for<'r> FromRow<'r, DB::Row>,
 {
     async fn migrate(&self, schema: &'static [&'static str]) -> Result<(), sqlx::Error> {
         let mut tx = self.begin().await?;
@@ -290,12 +287,6 @@ where
         Ok(row.map(user))
     }
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
-        const SQL: &str = "SELECT id, email, password_hash FROM demo_users WHERE id = $1";
-        let row = sqlx::query_as(SQL).bind(id).fetch_optional(self).await?;
-        Ok(row.map(user))
-    }
-
     async fn set_password_hash(&self, id: &str, password_hash: &str) -> Result<bool, sqlx::Error> {
         const SQL: &str = "UPDATE demo_users SET password_hash = $2 WHERE id = $1";
         let done = sqlx::query(SQL)
@@ -311,16 +302,17 @@ where
         token_hash: &[u8; 32],
         user_id: &str,
         expires_at: u64,
-    ) -> Result<(), sqlx::Error> {
-        const SQL: &str =
-            "INSERT INTO demo_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)";
-        sqlx::query(SQL)
+    ) -> Result<Option<String>, sqlx::Error> {
+        const SQL: &str = "INSERT INTO demo_sessions (token_hash, user_id, expires_at) \
+                           VALUES ($1, $2, $3) \
+                           RETURNING (SELECT email FROM demo_users WHERE id = $2)";
+        let (email,): (Option<String>,) = sqlx::query_as(SQL)
             .bind(&token_hash[..])
             .bind(user_id)
             .bind(sql_time(expires_at))
-            .execute(self)
+            .fetch_one(self)
             .await?;
-        Ok(())
+        Ok(email)
     }
 
     async fn session_user(

@@ -36,8 +36,9 @@ pub enum ApiError {
         /// Seconds until the next attempt can count.
         retry_after: u64,
     },
-    /// 503 with `Retry-After`: the server is saturated (password hashing is at its bound) and
-    /// turns the request away at once instead of queueing it without limit.
+    /// 503 with `Retry-After`: the server is saturated (the expected wait for password
+    /// hashing exceeds the queue time) and turns the request away at once instead of queueing
+    /// it without limit.
     Busy {
         /// Seconds after which a retry is likely to be served.
         retry_after: u64,

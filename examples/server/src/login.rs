@@ -191,7 +191,7 @@ async fn session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, false).await
+    Ok(session_body(state, user_id, notice, false, true).await?.0)
 }
 
 /// A session for a browser the user trusts (the password was enough): as
@@ -201,25 +201,32 @@ async fn trusted_session_response<S: Backend>(
     user_id: &str,
     notice: Notice,
 ) -> Result<Response, ApiError> {
-    session_body(state, user_id, notice, true).await
+    Ok(session_body(state, user_id, notice, true, true).await?.0)
 }
 
+/// A new session's response, and the account's email (for a device cookie's name). `apply_changes`: apply the user's due scheduled changes first;
+/// pass `false` only after a login whose factor was established ([`FactorProof::is_established`](twofactor::service::FactorProof::is_established)), which
+/// cancelled every scheduled change of the user (the service's `delete_changes`): there is
+/// none left to apply, and one scheduled since is not due before the change delay.
 async fn session_body<S: Backend>(
     state: &AppState<S>,
     user_id: &str,
     notice: Notice,
     trusted: bool,
-) -> Result<Response, ApiError> {
+    apply_changes: bool,
+) -> Result<(Response, Option<String>), ApiError> {
     // Due scheduled changes of factors take effect at login. A failure here leaves the
     // factors as they were (nothing is taken away), so it does not stop the login.
-    match state.twofa.complete_scheduled_changes(user_id).await {
-        Ok(applied) if !applied.is_empty() => {
-            tracing::info!(count = applied.len(), "scheduled changes applied");
+    if apply_changes {
+        match state.twofa.complete_scheduled_changes(user_id).await {
+            Ok(applied) if !applied.is_empty() => {
+                tracing::info!(count = applied.len(), "scheduled changes applied");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not apply scheduled changes"),
     }
-    let token = new_session(&state.db, user_id).await?;
+    let (token, email) = new_session(&state.db, user_id).await?;
     let mut body = serde_json::json!({
         "token": token.as_str(),
         "failedAttempts": notice.failed,
@@ -228,7 +235,7 @@ async fn session_body<S: Backend>(
     if trusted {
         body["trustedBrowser"] = serde_json::Value::Bool(true);
     }
-    Ok(axum::Json(body).into_response())
+    Ok((axum::Json(body).into_response(), email))
 }
 
 /// `POST /api/login`: the password step (and the second factor in one go with `totpCode`).
@@ -398,22 +405,22 @@ pub async fn login_2fa<S: Backend>(
         VerifyOutcome::Success {
             user_id,
             device_token,
+            proof,
             ..
         } => {
             let notice = take_notice(&state, &body.challenge).await;
-            let mut response = session_response(&state, &user_id, notice).await?;
-            if let Some(token) = device_token {
-                // Named after the account's real email, whatever the body said.
-                match state.db.user_by_id(&user_id).await {
-                    Ok(Some(user)) => set_device_cookie(
-                        &mut response,
-                        &user.email,
-                        token.as_str(),
-                        state.twofa.config().device_ttl_secs,
-                    ),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not read the user for its device"),
-                }
+            let apply_changes = !proof.is_established();
+            let (mut response, email) =
+                session_body(&state, &user_id, notice, false, apply_changes).await?;
+            // Named after the account's real email (read with the session insert), whatever
+            // the body said.
+            if let (Some(token), Some(email)) = (device_token, email) {
+                set_device_cookie(
+                    &mut response,
+                    &email,
+                    token.as_str(),
+                    state.twofa.config().device_ttl_secs,
+                );
             }
             Ok(response)
         }

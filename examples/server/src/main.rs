@@ -8,7 +8,7 @@
 //! Configuration (environment): `TWOFACTOR_ADDR`, `DATABASE_URL` (`sqlite://…` or
 //! `postgres://…`), `TWOFACTOR_KEY` (64 hex digits, or the crate's key ring format),
 //! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `TWOFACTOR_HASH_WORKERS`,
-//! `TWOFACTOR_HASH_QUEUE`, `TWOFACTOR_HASH_WAIT_MS`, `TWOFACTOR_ADDR_FAILURES`, `TWOFACTOR_ADDR_WINDOW_SECS`,
+//! `TWOFACTOR_HASH_QUEUE_SECS`, `TWOFACTOR_ADDR_FAILURES`, `TWOFACTOR_ADDR_WINDOW_SECS`,
 //! `TWOFACTOR_TRUST_FORWARDED_FOR`, `RUST_LOG`. See examples/server/README.md.
 
 mod api;
@@ -91,11 +91,10 @@ async fn serve<S: Backend>(
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
     let limits = config.limits;
-    let hasher = hashing::Hasher::new(
-        limits.hash_workers,
-        limits.hash_queue,
-        std::time::Duration::from_millis(limits.hash_wait_ms),
-    )
+    let hasher = hashing::Hasher::new(hashing::Admission {
+        workers: limits.hash_workers,
+        queue_time: std::time::Duration::from_secs(limits.hash_queue_secs),
+    })
     .map_err(|e| format!("cannot start the password hashing threads: {e}"))?;
     let mut random_password = Zeroizing::new([0u8; 32]);
     random::fill(&mut random_password[..])?;
@@ -105,6 +104,8 @@ async fn serve<S: Backend>(
         ))
         .await
         .map_err(|_| "cannot hash the dummy password")?;
+    // That hash was also the calibration: admission starts from its measured time.
+    let calibrated_ms = hasher.hash_time().map_or(0, |t| t.as_millis());
 
     let pool = db.clone();
     let state = Arc::new(api::AppState {
@@ -127,8 +128,8 @@ async fn serve<S: Backend>(
     tracing::info!(
         database = config.database.kind(),
         hash_workers = limits.hash_workers,
-        hash_queue = limits.hash_queue,
-        hash_wait_ms = limits.hash_wait_ms,
+        hash_queue_secs = limits.hash_queue_secs,
+        calibrated_ms,
         address_failures = limits.address_failures,
         address_window_secs = limits.address_window_secs,
         trust_forwarded_for = limits.trust_forwarded_for,

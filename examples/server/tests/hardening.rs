@@ -82,11 +82,11 @@ async fn sixty_wrong_passwords_lock_the_account_known_or_not() {
 #[tokio::test]
 async fn racing_and_interleaving_with_the_owner_get_no_extra_guesses() {
     let dir = TempDir::new("guess-race");
-    // A queue large enough that no guess is turned away by the hasher (that would give it back).
+    // A queue long enough that no guess is turned away by the hasher (that would give it back).
     let server = Server::start_with(
         dir.path(),
         &sqlite_url(&dir),
-        &[("TWOFACTOR_HASH_QUEUE", "64")],
+        &[("TWOFACTOR_HASH_QUEUE_SECS", "120")],
     );
     let http = Http::new(&server.base);
     signup(&http, "race@example.com", PASSWORD).await;
@@ -273,7 +273,7 @@ async fn two_servers_on_postgres_share_one_password_budget() {
     let admin = std::env::var("TWOFACTOR_TEST_POSTGRES_URL").unwrap();
     let db = PgTestDb::create(&admin, "guess").await;
     let dir = TempDir::new("guess-pg");
-    let queue = [("TWOFACTOR_HASH_QUEUE", "64")];
+    let queue = [("TWOFACTOR_HASH_QUEUE_SECS", "120")];
     let a = Server::start_with(dir.path(), &db.url, &queue);
     let b = Server::start_with(dir.path(), &db.url, &queue);
     let (ha, hb) = (Http::new(&a.base), Http::new(&b.base));
@@ -649,8 +649,11 @@ async fn every_response_carries_the_security_headers() {
 fn bad_limit_settings_stop_the_server_with_a_clear_message() {
     for (name, value) in [
         ("TWOFACTOR_HASH_WORKERS", "0"),
-        ("TWOFACTOR_HASH_QUEUE", "-1"),
-        ("TWOFACTOR_HASH_WAIT_MS", "soon"),
+        ("TWOFACTOR_HASH_QUEUE_SECS", "0"),
+        ("TWOFACTOR_HASH_QUEUE_SECS", "soon"),
+        // The settings of the fixed queue are refused, not ignored.
+        ("TWOFACTOR_HASH_QUEUE", "64"),
+        ("TWOFACTOR_HASH_WAIT_MS", "2000"),
         ("TWOFACTOR_ADDR_FAILURES", "lots"),
         ("TWOFACTOR_ADDR_WINDOW_SECS", "0"),
         ("TWOFACTOR_TRUST_FORWARDED_FOR", "yes please"),
