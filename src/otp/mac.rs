@@ -261,71 +261,46 @@ fn truncate_words(last_byte: u32, word: impl Fn(usize) -> u32) -> u32 {
     value & 0x7fff_ffff
 }
 
-impl Compression for Sha1Core {
-    type State = [u32; 5];
-    type Block = [u8; 64];
-    #[inline(always)]
-    fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
-        sha1::block_api::compress(state, core::slice::from_ref(block));
-    }
-    #[inline(always)]
-    fn counter_block(counter: u64) -> [u8; 64] {
-        let mut block = [0u8; 64];
-        block[..8].copy_from_slice(&counter.to_be_bytes());
-        pad_64(&mut block, 8, 64 + 8);
-        block
-    }
-    #[inline(always)]
-    fn digest_block(inner: &[u32; 5]) -> [u8; 64] {
-        let mut block = [0u8; 64];
-        for (chunk, word) in block.chunks_exact_mut(4).zip(inner) {
-            chunk.copy_from_slice(&word.to_be_bytes());
+/// SHA-1 and SHA-256 differ only in the state's length and the block function: one body for both.
+macro_rules! compression_32 {
+    ($core:ty, $words:literal, $compress:path) => {
+        impl Compression for $core {
+            type State = [u32; $words];
+            type Block = [u8; 64];
+            #[inline(always)]
+            fn compress(state: &mut [u32; $words], block: &[u8; 64]) {
+                $compress(state, core::slice::from_ref(block));
+            }
+            #[inline(always)]
+            fn counter_block(counter: u64) -> [u8; 64] {
+                let mut block = [0u8; 64];
+                block[..8].copy_from_slice(&counter.to_be_bytes());
+                pad_64(&mut block, 8, 64 + 8);
+                block
+            }
+            #[inline(always)]
+            fn digest_block(inner: &[u32; $words]) -> [u8; 64] {
+                let mut block = [0u8; 64];
+                for (chunk, word) in block.chunks_exact_mut(4).zip(inner) {
+                    chunk.copy_from_slice(&word.to_be_bytes());
+                }
+                pad_64(&mut block, 4 * $words, 64 + 4 * $words);
+                block
+            }
+            #[inline(always)]
+            fn truncate(state: &[u32; $words]) -> u32 {
+                truncate_words(state[$words - 1], |i| state[i])
+            }
+            #[cfg(test)]
+            fn digest_bytes(state: &[u32; $words]) -> Vec<u8> {
+                state.iter().flat_map(|w| w.to_be_bytes()).collect()
+            }
         }
-        pad_64(&mut block, 20, 64 + 20);
-        block
-    }
-    #[inline(always)]
-    fn truncate(state: &[u32; 5]) -> u32 {
-        truncate_words(state[4], |i| state[i])
-    }
-    #[cfg(test)]
-    fn digest_bytes(state: &[u32; 5]) -> Vec<u8> {
-        state.iter().flat_map(|w| w.to_be_bytes()).collect()
-    }
+    };
 }
 
-impl Compression for Sha256Core {
-    type State = [u32; 8];
-    type Block = [u8; 64];
-    #[inline(always)]
-    fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
-        sha2::block_api::compress256(state, core::slice::from_ref(block));
-    }
-    #[inline(always)]
-    fn counter_block(counter: u64) -> [u8; 64] {
-        let mut block = [0u8; 64];
-        block[..8].copy_from_slice(&counter.to_be_bytes());
-        pad_64(&mut block, 8, 64 + 8);
-        block
-    }
-    #[inline(always)]
-    fn digest_block(inner: &[u32; 8]) -> [u8; 64] {
-        let mut block = [0u8; 64];
-        for (chunk, word) in block.chunks_exact_mut(4).zip(inner) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        pad_64(&mut block, 32, 64 + 32);
-        block
-    }
-    #[inline(always)]
-    fn truncate(state: &[u32; 8]) -> u32 {
-        truncate_words(state[7], |i| state[i])
-    }
-    #[cfg(test)]
-    fn digest_bytes(state: &[u32; 8]) -> Vec<u8> {
-        state.iter().flat_map(|w| w.to_be_bytes()).collect()
-    }
-}
+compression_32!(Sha1Core, 5, sha1::block_api::compress);
+compression_32!(Sha256Core, 8, sha2::block_api::compress256);
 
 impl Compression for Sha512Core {
     type State = [u64; 8];
