@@ -23,7 +23,7 @@ use twofactor::{
 };
 
 use crate::db::{Backend, Db, User};
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, OptionalJson};
 use crate::hashing::Hasher;
 use crate::headers::PAGE_CSP;
 use crate::login::{Credentials, change_password, check_new_password, login, login_2fa};
@@ -40,6 +40,9 @@ pub struct AppState<S: Backend> {
     pub db: S::Db,
     /// The second factor.
     pub twofa: TwoFactor<S>,
+    /// The second factor with the default TOTP parameters (SHA-1, 6 digits, 30 s), when
+    /// `twofa` has others: `POST /api/2fa/setup {"defaults": true}` enrols through it.
+    pub twofa_defaults: Option<TwoFactor<S>>,
     /// An Argon2id hash of a random password: unknown emails are checked against it so they
     /// take as long as a wrong password.
     pub dummy_hash: String,
@@ -335,12 +338,29 @@ async fn me<S: Backend>(
     }))
 }
 
+/// The optional body of `POST /api/2fa/setup`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SetupBody {
+    /// Enrol with SHA-1 / 6 digits / 30 s whatever the configured parameters: for a user whose
+    /// app ignored them (the `enrol-with-defaults` offer of `verify-setup`).
+    #[serde(default)]
+    defaults: bool,
+}
+
 async fn setup<S: Backend>(
     State(state): State<Arc<AppState<S>>>,
     auth: Authenticated,
+    OptionalJson(body): OptionalJson<SetupBody>,
 ) -> Result<Response, ApiError> {
-    let EnrolmentStart::Started(enrolment) = state
-        .twofa
+    let body = body.unwrap_or_default();
+    // With the default parameters configured there is no second service: the first one is it.
+    let service = match &state.twofa_defaults {
+        Some(defaults) if body.defaults => defaults,
+        _ => &state.twofa,
+    };
+    // Replaces any pending enrolment, so the one the app ignored is gone.
+    let EnrolmentStart::Started(enrolment) = service
         .start_enrolment(&auth.user.id, &auth.user.email)
         .await?
     else {
@@ -447,11 +467,21 @@ async fn verify_setup<S: Backend>(
         }
         ConfirmOutcome::RateLimited { retry_after_secs } => Err(too_many(retry_after_secs)),
         ConfirmOutcome::Malformed { digits } => Err(not_a_code(digits)),
-        ConfirmOutcome::AppIgnoredSettings => Err(ApiError::Conflict(
-            "your authenticator app ignored the settings of the QR code (it shows 6-digit SHA-1 \
-             codes every 30 s): its codes would never log you in; use an app that reads the \
-             settings, or ask for an enrolment with the default settings",
-        )),
+        ConfirmOutcome::AppIgnoredSettings => {
+            // Never a login: the code is refused. A first enrolment can start again with the
+            // defaults the app used; an added app cannot (that needs a code), so no offer there.
+            let first = !state.twofa.status(&auth.user.id).await?.enabled;
+            let mut body = serde_json::json!({
+                "error": "your authenticator app ignored the settings of the QR code (it shows \
+                          6-digit SHA-1 codes every 30 s): its codes would never log you in; use \
+                          an app that reads the settings, or set up again with the standard \
+                          settings",
+            });
+            if first && let Some(body) = body.as_object_mut() {
+                body.insert("offer".into(), "enrol-with-defaults".into());
+            }
+            Ok((StatusCode::CONFLICT, axum::Json(body)).into_response())
+        }
         _ => Err(WRONG_CODE),
     }
 }

@@ -212,17 +212,36 @@ $("logout").addEventListener("click", async () => {
   say("notice", "Logged out.");
 });
 
-$("setup-start").addEventListener("click", async () => {
-  const res = await api("POST", "/api/2fa/setup");
+// Starts (or restarts) the setup and shows the QR code; `defaults` asks for SHA-1, 6 digits,
+// 30 s whatever the server's settings, for an app that ignored them.
+async function startSetup(defaults) {
+  const res = await api("POST", "/api/2fa/setup", defaults ? { defaults: true } : undefined);
   if (!res.ok) { say("error", res.body.error || "cannot start the setup"); return; }
   // The SVG comes from this server's QR encoder (the crate), not from user input.
   $("qr").innerHTML = res.body.qrSvg;
   $("setup-secret").textContent = res.body.secret;
+  const digits = (/[?&]digits=(\d+)/.exec(res.body.otpauthUri) || [null, "6"])[1];
+  $("setup-code-label").textContent = digits + "-digit code";
   $("setup").hidden = false;
   $("setup-start").hidden = true;
-  say("notice", "Scan the QR code, then enter the code your app shows.");
+  say("notice", (defaults ? "A new QR code with the standard settings: remove the old entry from your app, then scan this one. "
+    : "Scan the QR code, then ") + "enter the code your app shows.");
   $("setup-code").focus();
-});
+}
+
+$("setup-start").addEventListener("click", () => startSetup(false));
+
+// The app showed codes for the standard settings, not the QR code's: say so and offer to start
+// again with those (a button, not an inline handler: the CSP allows no inline script).
+function offerDefaults(res) {
+  say("error", res.body.error);
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = "setup-defaults";
+  b.textContent = "Set up again with standard settings (SHA-1, 6 digits, 30 s)";
+  b.addEventListener("click", () => startSetup(true));
+  $("message").appendChild(b);
+}
 
 $("setup-cancel").addEventListener("click", () => {
   $("setup").hidden = true; $("qr").innerHTML = ""; $("setup-secret").textContent = "";
@@ -248,6 +267,7 @@ $("setup-form").addEventListener("submit", async (ev) => {
     refresh();
     return;
   }
+  if (res.status === 409 && res.body.offer === "enrol-with-defaults") { offerDefaults(res); return; }
   explainCodeFailure(res, $("setup-form"));
 });
 

@@ -24,6 +24,66 @@ pub struct Config {
     pub backup_pepper: Option<Zeroizing<[u8; 32]>>,
     /// Hashing bounds and password-guess limits.
     pub limits: Limits,
+    /// The TOTP parameters of new enrolments.
+    pub totp: TotpParameters,
+}
+
+/// The TOTP parameters new enrolments get. Anything but SHA-1 / 6 digits / 30 s is ignored by
+/// some authenticator apps; the demo then also keeps a service with those defaults, to re-enrol
+/// a user whose app ignored them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TotpParameters {
+    /// `TWOFACTOR_TOTP_ALGORITHM`: `SHA1` (default), `SHA256` or `SHA512`.
+    pub algorithm: twofactor::Algorithm,
+    /// `TWOFACTOR_TOTP_DIGITS`: 6 (default) to 8.
+    pub digits: u32,
+    /// `TWOFACTOR_TOTP_PERIOD`: seconds per code, 15 to 120 (default 30).
+    pub period: u64,
+}
+
+impl TotpParameters {
+    /// SHA-1, 6 digits, 30 s: what every authenticator app shows, whatever the QR code says.
+    pub const DEFAULT: Self = Self {
+        algorithm: twofactor::Algorithm::Sha1,
+        digits: 6,
+        period: 30,
+    };
+
+    fn from_env() -> Result<Self, ConfigError> {
+        let algorithm = match std::env::var("TWOFACTOR_TOTP_ALGORITHM") {
+            Err(_) => Self::DEFAULT.algorithm,
+            Ok(s) => match s.trim().to_ascii_uppercase().replace('-', "").as_str() {
+                "SHA1" => twofactor::Algorithm::Sha1,
+                "SHA256" => twofactor::Algorithm::Sha256,
+                "SHA512" => twofactor::Algorithm::Sha512,
+                _ => {
+                    return Err(ConfigError(
+                        "TWOFACTOR_TOTP_ALGORITHM must be SHA1, SHA256 or SHA512".into(),
+                    ));
+                }
+            },
+        };
+        let digits = env_in_range("TWOFACTOR_TOTP_DIGITS", Self::DEFAULT.digits, 6, 8)?;
+        let period = env_in_range("TWOFACTOR_TOTP_PERIOD", Self::DEFAULT.period, 15, 120)?;
+        Ok(Self {
+            algorithm,
+            digits,
+            period,
+        })
+    }
+}
+
+/// A whole number from the environment within `min..=max`, or `default` when unset.
+fn env_in_range<T>(name: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match env_number(name, default, min) {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ConfigError(format!(
+            "{name} must be a whole number from {min} to {max}"
+        ))),
+    }
 }
 
 /// How much password hashing runs at once, and the per-address password-guess budget.
@@ -198,6 +258,7 @@ impl Config {
             key,
             backup_pepper,
             limits: Limits::from_env()?,
+            totp: TotpParameters::from_env()?,
         })
     }
 }

@@ -9,7 +9,9 @@
 //! `postgres://…`), `TWOFACTOR_KEY` (64 hex digits, or the crate's key ring format),
 //! `TWOFACTOR_BACKUP_PEPPER` (optional, 64 hex digits), `TWOFACTOR_HASH_WORKERS`,
 //! `TWOFACTOR_HASH_QUEUE_SECS`, `TWOFACTOR_ADDR_FAILURES`, `TWOFACTOR_ADDR_WINDOW_SECS`,
-//! `TWOFACTOR_TRUST_FORWARDED_FOR`, `RUST_LOG`. See examples/server/README.md.
+//! `TWOFACTOR_TRUST_FORWARDED_FOR`, `TWOFACTOR_TOTP_ALGORITHM` / `TWOFACTOR_TOTP_DIGITS` /
+//! `TWOFACTOR_TOTP_PERIOD` (the parameters of new enrolments; default SHA1 / 6 / 30),
+//! `RUST_LOG`. See examples/server/README.md.
 
 mod api;
 mod config;
@@ -87,7 +89,7 @@ async fn serve<S: Backend>(
     db.migrate(S::SCHEMA)
         .await
         .map_err(|e| format!("cannot create the demo tables: {e}"))?;
-    let twofa = twofa::service(store, config)
+    let twofa = twofa::services(store, config)
         .await
         .map_err(|e| format!("cannot set up two-factor authentication: {e}"))?;
     let limits = config.limits;
@@ -110,7 +112,8 @@ async fn serve<S: Backend>(
     let pool = db.clone();
     let state = Arc::new(api::AppState {
         db,
-        twofa,
+        twofa: twofa.main,
+        twofa_defaults: twofa.defaults,
         dummy_hash,
         hasher,
         address_policy: guard::address_policy(limits.address_failures, limits.address_window_secs),
@@ -133,6 +136,9 @@ async fn serve<S: Backend>(
         address_failures = limits.address_failures,
         address_window_secs = limits.address_window_secs,
         trust_forwarded_for = limits.trust_forwarded_for,
+        totp_algorithm = config.totp.algorithm.as_str(),
+        totp_digits = config.totp.digits,
+        totp_period = config.totp.period,
         "listening on http://{local}"
     );
     // Tests and scripts wait for this exact line on stdout.

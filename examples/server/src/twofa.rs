@@ -5,16 +5,43 @@
 use twofactor::service::Config as ServiceConfig;
 use twofactor::{BackupCodeKey, Keyring, ServiceError, TwoFactor};
 
-use crate::config::{Config, KeyMaterial};
+use crate::config::{Config, KeyMaterial, TotpParameters};
 use crate::db::Backend;
 use crate::error::ApiError;
 
 /// The name authenticator apps show next to the account.
 const ISSUER: &str = "twofactor demo";
 
-/// Creates the crate's tables (idempotent) and the service on `store`, with the secret cipher
+/// The second factor: the service for new enrolments, and (when the configured TOTP parameters
+/// are not SHA-1 / 6 digits / 30 s) one with those defaults over the same store, cipher and
+/// backup-code key, for a user whose app ignored the parameters. A pending enrolment records its
+/// own parameters, so either service confirms it, and logins only read the stored records.
+pub struct Services<S: Backend> {
+    /// Every flow but the enrolment with the default parameters.
+    pub main: TwoFactor<S>,
+    /// The service with the default TOTP parameters, when `main` has others.
+    pub defaults: Option<TwoFactor<S>>,
+}
+
+/// Creates the crate's tables (idempotent) and the services on `store`, with the secret cipher
 /// and the backup-code pepper from the configuration.
-pub async fn service<S: Backend>(store: S, config: &Config) -> Result<TwoFactor<S>, String> {
+pub async fn services<S: Backend>(store: S, config: &Config) -> Result<Services<S>, String> {
+    store.migrate_store().await.map_err(|e| e.to_string())?;
+    let main = service(store.clone(), config, config.totp)?;
+    let defaults = if config.totp == TotpParameters::DEFAULT {
+        None
+    } else {
+        Some(service(store, config, TotpParameters::DEFAULT)?)
+    };
+    Ok(Services { main, defaults })
+}
+
+/// One service on `store` whose new enrolments get `totp`.
+fn service<S: Backend>(
+    store: S,
+    config: &Config,
+    totp: TotpParameters,
+) -> Result<TwoFactor<S>, String> {
     let (cipher, master) = match &config.key {
         KeyMaterial::Single(key) => (Keyring::single(1, **key), Some(key)),
         KeyMaterial::Ring(text) => (
@@ -34,9 +61,11 @@ pub async fn service<S: Backend>(store: S, config: &Config) -> Result<TwoFactor<
             );
         }
     };
-    store.migrate_store().await.map_err(|e| e.to_string())?;
     let mut service_config = ServiceConfig::new(ISSUER);
     service_config.change_delay_secs = config.limits.change_delay_secs;
+    service_config.algorithm = totp.algorithm;
+    service_config.digits = totp.digits;
+    service_config.period = totp.period;
     TwoFactor::from_store(store, cipher, backup_key, service_config).map_err(|e| e.to_string())
 }
 

@@ -154,6 +154,11 @@ struct Browser {
 
 /// Starts the lot, or `None` when `TWOFACTOR_BROWSER` is off.
 async fn start_browser(tag: &str) -> Option<Browser> {
+    start_browser_with(tag, &[]).await
+}
+
+/// [`start_browser`] with extra environment for the server.
+async fn start_browser_with(tag: &str, env: &[(&str, &str)]) -> Option<Browser> {
     if !switch_on("TWOFACTOR_BROWSER", "browser test") {
         return None;
     }
@@ -165,9 +170,10 @@ async fn start_browser(tag: &str) -> Option<Browser> {
     }
     let dir = TempDir::new(tag);
     let profile = TempDir::new(&format!("{tag}-profile"));
-    let server = Server::start(
+    let server = Server::start_with(
         dir.path(),
         &format!("sqlite://{}", dir.path().join("demo.db").display()),
+        env,
     );
     let port = free_port();
     let driver = Driver(
@@ -650,5 +656,51 @@ async fn drive_security(c: &Client, server: &Server) -> Result<(), String> {
             .unwrap()
     );
     wait_text(c, "backup-remaining", |t| t == "6").await;
+    Ok(())
+}
+
+/// An app that ignored the SHA-256 of the QR code: the page says so and its button sets up
+/// again with SHA-1 / 6 digits / 30 s, whose code turns 2FA on.
+#[tokio::test(flavor = "multi_thread")]
+async fn app_that_ignored_the_settings_is_offered_the_defaults() {
+    let Some(b) = start_browser_with(
+        "browser-defaults",
+        &[("TWOFACTOR_TOTP_ALGORITHM", "SHA256")],
+    )
+    .await
+    else {
+        return;
+    };
+    let result = drive_defaults(&b.client, &b.server).await;
+    let _ = b.client.clone().close().await;
+    result.unwrap();
+}
+
+async fn drive_defaults(c: &Client, server: &Server) -> Result<(), String> {
+    c.goto(&server.base).await.map_err(|e| e.to_string())?;
+    fill(c, "signup-email", "heidi@example.com").await;
+    fill(c, "signup-password", "a long browser password").await;
+    click(c, "signup-submit").await;
+    wait_visible(c, "account").await;
+    click(c, "setup-start").await;
+    wait_visible(c, "setup").await;
+    let secret = wait_text(c, "setup-secret", |t| !t.is_empty()).await;
+    wait_for_step_room(15);
+    let now = unix_now();
+    // What an app that ignored the settings shows: the SHA-1 code of the secret.
+    fill(c, "setup-code", &totp_at(&secret, now)).await;
+    click(c, "setup-confirm").await;
+    wait_text(c, "message", |t| t.contains("ignored")).await;
+    assert_eq!(
+        text(c, "setup-defaults").await,
+        "Set up again with standard settings (SHA-1, 6 digits, 30 s)"
+    );
+    assert_eq!(text(c, "twofa-state").await, "off");
+    click(c, "setup-defaults").await;
+    let fresh = wait_text(c, "setup-secret", |t| !t.is_empty() && t != secret).await;
+    fill(c, "setup-code", &totp_at(&fresh, now - 30)).await;
+    click(c, "setup-confirm").await;
+    wait_visible(c, "backup-panel").await;
+    wait_text(c, "twofa-state", |t| t == "on").await;
     Ok(())
 }

@@ -1829,3 +1829,192 @@ async fn several_authenticators_and_trusted_browsers_on_postgres() {
     trusted_browser_flow(&db.url, &dir).await;
     db.drop_db().await;
 }
+
+// ---- Authenticator apps that ignore the QR code's parameters (issue 22). ----
+
+/// The code of `secret` at `t` under `algorithm` / `digits` (30 s).
+fn totp_with(secret: &str, t: u64, algorithm: twofactor::Algorithm, digits: u32) -> String {
+    let secret = twofactor::Secret::from_base32(secret).unwrap();
+    let totp = twofactor::Totp::builder(&secret)
+        .algorithm(algorithm)
+        .digits(digits)
+        .build()
+        .unwrap();
+    totp.generate_at(t).unwrap().as_str().to_owned()
+}
+
+/// On a server configured with `algorithm` / `digits`: a setup confirmed with the SHA-1 / 6 / 30
+/// code of its secret answers 409 with the offer and leaves 2FA off; setup with `defaults`
+/// then enrols with SHA-1 / 6 / 30, whose code turns 2FA on and logs in. An app that reads the
+/// settings still works, and the code of the ignored settings never logs in.
+async fn ignored_settings_flow(algorithm: twofactor::Algorithm, digits: u32) {
+    let dir = TempDir::new("server-ignored");
+    let digits_env = digits.to_string();
+    let server = Server::start_with(
+        dir.path(),
+        &sqlite_url(&dir),
+        &[
+            ("TWOFACTOR_TOTP_ALGORITHM", algorithm.as_str()),
+            ("TWOFACTOR_TOTP_DIGITS", &digits_env),
+        ],
+    );
+    let http = Http::new(&server.base);
+    let email = format!("ignored-{}-{digits}@example.com", algorithm.as_str());
+    let (token, secret) = signup_and_setup(&http, &email).await;
+    wait_for_step_room(20);
+    let t = unix_now();
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret, t)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert_eq!(r.json["offer"], json!("enrol-with-defaults"), "{r:?}");
+    assert!(r.error().contains("ignored"), "{r:?}");
+    assert_eq!(me(&http, &token).await["twoFactorEnabled"], json!(false));
+    let r = server_common::login(&http, &email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert!(r.json.get("requiresTwoFactor").is_none(), "{r:?}");
+    assert!(!r.str("token").is_empty());
+
+    // Again with the standard settings: a new secret, SHA-1 / 6 / 30 in the URI.
+    let r = http
+        .post("/api/2fa/setup", Some(&token), json!({"defaults": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let uri = r.str("otpauthUri");
+    for part in ["algorithm=SHA1", "digits=6", "period=30"] {
+        assert!(uri.contains(part), "{uri}");
+    }
+    let secret2 = r.str("secret");
+    assert_ne!(secret2, secret);
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret2, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    backup_codes(&r);
+    assert_eq!(me(&http, &token).await["twoFactorEnabled"], json!(true));
+    let ch = challenge(&http, &email).await;
+    let r = code_step(&http, &ch, &totp_at(&secret2, t)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // An app that honours the settings: refused first with the ignored-settings code, it
+    // confirms with its own; at login the ignored-settings code is refused, its own logs in.
+    let email2 = format!("honours-{}-{digits}@example.com", algorithm.as_str());
+    let token2 = signup_and_login(&http, &email2).await;
+    let r = http.post("/api/2fa/setup", Some(&token2), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let uri = r.str("otpauthUri");
+    assert!(
+        uri.contains(&format!("algorithm={}", algorithm.as_str())),
+        "{uri}"
+    );
+    assert!(uri.contains(&format!("digits={digits}")), "{uri}");
+    let secret3 = r.str("secret");
+    wait_for_step_room(10);
+    let t = unix_now();
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token2),
+            json!({"code": totp_at(&secret3, t - 30)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token2),
+            json!({"code": totp_with(&secret3, t - 30, algorithm, digits)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let ch = challenge(&http, &email2).await;
+    let r = code_step(&http, &ch, &totp_at(&secret3, t)).await;
+    assert_ne!(
+        r.status,
+        StatusCode::OK,
+        "the ignored-settings code logged in: {r:?}"
+    );
+    assert!(r.json.get("token").is_none(), "{r:?}");
+    if digits == 6 {
+        // Well-formed, so evaluated and refused like any wrong code.
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    } else {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    }
+    let r = code_step(&http, &ch, &totp_with(&secret3, t, algorithm, digits)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_ignoring_sha256_is_offered_defaults() {
+    ignored_settings_flow(twofactor::Algorithm::Sha256, 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_ignoring_eight_digits_is_offered_defaults() {
+    ignored_settings_flow(twofactor::Algorithm::Sha1, 8).await;
+}
+
+/// With the default parameters, `{"defaults": true}` is a normal setup, an empty body too; a
+/// bad `defaults` is a 400 and bad TOTP settings stop the server at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_defaults_with_default_parameters_and_bad_totp_settings() {
+    let key = server_common::TEST_KEY;
+    for (name, value) in [
+        ("TWOFACTOR_TOTP_ALGORITHM", "MD5"),
+        ("TWOFACTOR_TOTP_DIGITS", "9"),
+        ("TWOFACTOR_TOTP_DIGITS", "five"),
+        ("TWOFACTOR_TOTP_PERIOD", "5"),
+        ("TWOFACTOR_TOTP_PERIOD", "3600"),
+    ] {
+        let err = start_failure(&[("TWOFACTOR_KEY", key), (name, value)]);
+        assert!(err.contains(name), "{name}={value}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    let dir = TempDir::new("server-defaults");
+    let server = Server::start(dir.path(), &sqlite_url(&dir));
+    let http = Http::new(&server.base);
+    let token = signup_and_login(&http, "dora@example.com").await;
+    let r = http
+        .raw(
+            Method::POST,
+            "/api/2fa/setup",
+            Some(&token),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = http
+        .post("/api/2fa/setup", Some(&token), json!({"defaults": "yes"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let r = http
+        .post("/api/2fa/setup", Some(&token), json!({"defaults": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let uri = r.str("otpauthUri");
+    for part in ["algorithm=SHA1", "digits=6", "period=30"] {
+        assert!(uri.contains(part), "{uri}");
+    }
+    let secret = r.str("secret");
+    wait_for_step_room(8);
+    let r = http
+        .post(
+            "/api/2fa/verify-setup",
+            Some(&token),
+            json!({"code": totp_at(&secret, unix_now())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(me(&http, &token).await["twoFactorEnabled"], json!(true));
+}
