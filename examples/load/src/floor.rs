@@ -5,7 +5,7 @@
 //!
 //! The crate's part is run through the store itself (`SqliteStore`, `PostgresStore`: the very
 //! statements the service's calls run, so the floor cannot drift from them), in the order of
-//! `complete_login_with_device` for a browser without a device token (`src/service/login.rs`,
+//! `complete_login` with `Remember::Device` for a browser without a device token (`src/service/login.rs`,
 //! `check.rs`, `budget.rs`, `changes.rs`), as `RUST_LOG=sqlx::query=debug` of a real second
 //! step shows:
 //!
